@@ -1,0 +1,66 @@
+// Every setting comes from the environment; docs/configuration.md lists them with their defaults.
+import type { Level } from "./log.ts";
+
+export interface Limits {
+  maxTextBytes: number;
+  maxRoomsPerSession: number;
+  ratePerSecond: number;
+  rateBurst: number;
+  maxRequestBytes: number;
+  sessionQueue: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  region: string;
+  dataDir: string;
+  jwtSecret?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  requireAuth: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  drainSeconds: number;
+  heartbeatSeconds: number;
+  logLevel: Level;
+  limits: Limits;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const int = (name: string, fallback: number, min = 0) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
+    return n;
+  };
+  const str = (name: string) => (env[name] ? env[name] : undefined);
+  return {
+    host: env.EDGECHAT_HOST || "0.0.0.0",
+    port: int("PORT", 8080),
+    region: env.EDGECHAT_REGION || env.FLY_REGION || "local",
+    dataDir: env.EDGECHAT_DATA_DIR || "./data",
+    jwtSecret: str("EDGECHAT_JWT_SECRET"),
+    jwksUrl: str("EDGECHAT_JWKS_URL"),
+    jwtIssuer: str("EDGECHAT_JWT_ISSUER"),
+    jwtAudience: str("EDGECHAT_JWT_AUDIENCE"),
+    requireAuth: env.EDGECHAT_REQUIRE_AUTH === "1" || env.EDGECHAT_REQUIRE_AUTH === "true",
+    tlsCert: str("EDGECHAT_TLS_CERT"),
+    tlsKey: str("EDGECHAT_TLS_KEY"),
+    drainSeconds: int("EDGECHAT_DRAIN_SECONDS", 4),
+    heartbeatSeconds: int("EDGECHAT_HEARTBEAT_SECONDS", 25, 1),
+    logLevel: (env.LOG_LEVEL as Level) || "info",
+    limits: {
+      maxTextBytes: int("EDGECHAT_MAX_TEXT_BYTES", 4096, 1),
+      maxRoomsPerSession: int("EDGECHAT_MAX_ROOMS_PER_SESSION", 128, 1),
+      ratePerSecond: int("EDGECHAT_RATE_PER_SECOND", 20, 0),
+      rateBurst: int("EDGECHAT_RATE_BURST", 40, 1),
+      maxRequestBytes: int("EDGECHAT_MAX_REQUEST_BYTES", 65536, 1024),
+      sessionQueue: int("EDGECHAT_SESSION_QUEUE", 1000, 10),
+    },
+  };
+}

@@ -1,0 +1,83 @@
+// Who is calling. With a key (EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL) the user is the subject of
+// a verified JWT; without one (dev mode) the user is whatever the x-user header says.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { isValidUserId } from "./names.ts";
+
+export interface AuthOptions {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export interface Authenticator {
+  /** "jwt" when a key is configured, else "dev". */
+  readonly mode: "jwt" | "dev";
+  /**
+   * The user of a request from its headers. In dev mode returns undefined when x-user is absent
+   * (the old API names the user in its first message instead); in jwt mode it always resolves a
+   * user or throws Unauthenticated.
+   */
+  authenticate(headers: Headers): Promise<string | undefined>;
+}
+
+export function createAuthenticator(opts: AuthOptions): Authenticator {
+  const key: Uint8Array | JWTVerifyGetKey | undefined = opts.jwtSecret
+    ? new TextEncoder().encode(opts.jwtSecret)
+    : opts.jwksUrl
+      ? createRemoteJWKSet(new URL(opts.jwksUrl))
+      : undefined;
+  if (!key) {
+    return {
+      mode: "dev",
+      async authenticate(headers) {
+        const user = headers.get("x-user") ?? undefined;
+        if (user !== undefined && !isValidUserId(user)) {
+          throw new ConnectError(`x-user must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${JSON.stringify(user)})`, Code.InvalidArgument);
+        }
+        return user;
+      },
+    };
+  }
+  const algorithms = opts.jwtSecret ? ["HS256"] : undefined;
+  return {
+    mode: "jwt",
+    async authenticate(headers) {
+      const header = headers.get("authorization");
+      if (!header) throw unauthenticated("missing credentials: send the header `authorization: Bearer <JWT>`");
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw unauthenticated("malformed authorization header: expected `Bearer <JWT>`");
+      let sub: string | undefined;
+      try {
+        const { payload } = await jwtVerify(match[1], key as Uint8Array, {
+          algorithms,
+          issuer: opts.issuer,
+          audience: opts.audience,
+          requiredClaims: ["sub", "exp"],
+        });
+        sub = payload.sub;
+      } catch (err) {
+        throw unauthenticated(describe(err));
+      }
+      if (!sub || !isValidUserId(sub)) {
+        throw unauthenticated("the token's sub claim must be a user id of 1 to 64 characters of A-Z a-z 0-9 _ . -");
+      }
+      return sub;
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return "token expired: get a new one";
+  if (err instanceof errors.JWSSignatureVerificationFailed) return "token signature is invalid";
+  if (err instanceof errors.JWTClaimValidationFailed) return `token rejected: ${err.message}`;
+  if (err instanceof errors.JOSEAlgNotAllowed) return "token algorithm is not allowed (use HS256)";
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "token is malformed";
+  if (err instanceof errors.JWKSNoMatchingKey) return "no key of the JWKS matches the token";
+  return "token could not be verified";
+}
+
+function unauthenticated(message: string): ConnectError {
+  return new ConnectError(message, Code.Unauthenticated);
+}

@@ -1,0 +1,283 @@
+// The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
+// It knows nothing of the wire; transport/ turns RPCs into these calls.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ChatEvent, ChatRequest, Message } from "../gen/chat/v1/chat_pb.ts";
+import type { Engine, OnlineEntry, Page, RoomSummary } from "../engine/engine.ts";
+import type { Limits } from "../config.ts";
+import type { Logger } from "../log.ts";
+import {
+  ackEvent,
+  asConnectError,
+  errorEvent,
+  heartbeatEvent,
+  joinedEvent,
+  messageEvent,
+  pongEvent,
+  presenceEvent,
+  readyEvent,
+  typingEvent,
+} from "./events.ts";
+import { Hub, type Listener } from "./hub.ts";
+import { checkText, RateLimiter } from "./limits.ts";
+import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts";
+import { RoomFeed } from "./room-feed.ts";
+import { Session } from "./session.ts";
+
+export type SendTarget = { room: string } | { toUser: string };
+
+export interface CoreOptions {
+  engine: Engine;
+  region: string;
+  limits: Limits;
+  log: Logger;
+  heartbeatSeconds?: number;
+}
+
+const MAX_CLIENT_MSG_ID = 128;
+const TYPING_INTERVAL_MS = 1000;
+const inbox = (user: string) => "@" + user;
+
+export class ChatCore {
+  private readonly hub: Hub;
+  private readonly limiter: RateLimiter;
+  private readonly sessions = new Set<Session>();
+  /** Each session's listeners, so that leaving removes exactly what joining added. */
+  private readonly listeners = new WeakMap<Session, Map<string, Listener>>();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private draining = false;
+
+  constructor(private readonly opts: CoreOptions) {
+    this.hub = new Hub(opts.engine.bus, (err) => opts.log.error("listener failed", { err }));
+    this.limiter = new RateLimiter(opts.limits.ratePerSecond, opts.limits.rateBurst);
+    const beatMs = (opts.heartbeatSeconds ?? 25) * 1000;
+    this.timer = setInterval(() => this.tick(beatMs), Math.min(beatMs, 5000));
+    this.timer.unref?.();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Opens a session: the user is online and gets its direct messages from now on. */
+  async open(user: string, protocol: string): Promise<Session> {
+    if (this.draining) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+    const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue);
+    this.sessions.add(s);
+    this.listeners.set(s, new Map());
+    s.push(readyEvent(user, this.opts.region, s.id));
+    try {
+      await this.listenAs(s, inbox(user), (e) => this.onInbox(s, e));
+      await this.opts.engine.presence.enter("", user, s.id, this.opts.region);
+    } catch (err) {
+      await this.close(s);
+      throw err;
+    }
+    return s;
+  }
+
+  /** Ends a session: leaves its rooms (presence "left" where it was the user's last session). */
+  async close(s: Session, error?: ConnectError, discard = false): Promise<void> {
+    if (!this.sessions.delete(s)) return;
+    s.end(error, discard);
+    for (const room of [...s.feeds.keys()]) await this.detach(s, room).catch((err) => this.logFail("leave on close", err));
+    const ls = this.listeners.get(s);
+    for (const [topic, l] of ls ?? []) this.hub.unlisten(topic, l);
+    ls?.clear();
+    await this.opts.engine.presence.leave("", s.user, s.id).catch((err) => this.logFail("presence leave", err));
+  }
+
+  /** Handles one request of a Chat stream; a failure becomes an error event, the stream goes on. */
+  async handle(s: Session, req: ChatRequest): Promise<void> {
+    const k = req.kind;
+    try {
+      switch (k.case) {
+        case "join":
+          return await this.join(s, k.value.room, k.value.sinceSeq);
+        case "leave":
+          return await this.leave(s, k.value.room);
+        case "send": {
+          const v = k.value;
+          const target: SendTarget = v.target.case === "toUser" ? { toUser: v.target.value } : { room: v.target.value ?? "" };
+          const message = await this.send(s.user, target, v.text, v.clientMsgId);
+          s.push(ackEvent(v.clientMsgId, message));
+          return;
+        }
+        case "typing":
+          return await this.typing(s, k.value.room);
+        case "ping":
+          s.push(pongEvent(k.value.nonce));
+          return;
+        default:
+          throw new ConnectError("empty request: set one of join, leave, send, typing or ping", Code.InvalidArgument);
+      }
+    } catch (err) {
+      const e = asConnectError(err);
+      if (e.code === Code.Internal) this.logFail("request", err);
+      const clientMsgId = k.case === "send" ? k.value.clientMsgId : "";
+      const room = k.case === "join" || k.case === "leave" || k.case === "typing" ? k.value.room : "";
+      s.push(errorEvent(e, clientMsgId, room));
+    }
+  }
+
+  async join(s: Session, roomName: string, sinceSeq?: bigint): Promise<void> {
+    const room = checkRoomAccess(s.user, roomName);
+    const existing = s.feeds.get(room);
+    if (existing) {
+      s.push(joinedEvent(room, await this.opts.engine.history.lastSeq(room)));
+      return;
+    }
+    if (s.feeds.size >= this.opts.limits.maxRoomsPerSession) {
+      throw new ConnectError(
+        `a session can be in at most ${this.opts.limits.maxRoomsPerSession} rooms; leave one first`,
+        Code.ResourceExhausted,
+      );
+    }
+    const feed = new RoomFeed(room, s, this.opts.engine.history, (err) => {
+      this.logFail("history read", err);
+      void this.close(s, new ConnectError("history is unavailable; reconnect and resume with since_seq", Code.Unavailable));
+    });
+    s.feeds.set(room, feed);
+    try {
+      await this.listenAs(s, room, (e) => this.onRoomEvent(s, feed, e));
+      const last = await this.opts.engine.history.lastSeq(room);
+      if (s.closed || s.feeds.get(room) !== feed) return;
+      s.push(joinedEvent(room, last));
+      // A client that remembers more than the room holds (a wiped store) resumes from the end.
+      feed.start(sinceSeq === undefined || sinceSeq > last ? last : sinceSeq);
+      const first = await this.opts.engine.presence.enter(room, s.user, s.id, this.opts.region);
+      if (first) await this.opts.engine.bus.publish(room, presenceEvent(room, s.user, true, this.opts.region));
+      await this.opts.engine.rooms.addMember(room, s.user);
+    } catch (err) {
+      await this.detach(s, room).catch(() => {});
+      throw err;
+    }
+  }
+
+  async leave(s: Session, roomName: string): Promise<void> {
+    const room = checkRoomAccess(s.user, roomName);
+    if (!s.feeds.has(room)) throw new ConnectError(`you are not in room "${room}"`, Code.NotFound);
+    await this.detach(s, room);
+    await this.opts.engine.rooms.removeMember(room, s.user);
+  }
+
+  /** Stores a message and publishes it; resolves once it is durable. */
+  async send(user: string, target: SendTarget, text: string, clientMsgId: string): Promise<Message> {
+    let room: string;
+    if ("toUser" in target) {
+      checkUserId(target.toUser, "to_user");
+      if (target.toUser === user) throw new ConnectError("to_user is you: a direct message needs another user", Code.InvalidArgument);
+      room = dmRoom(user, target.toUser);
+    } else {
+      if (!target.room) throw new ConnectError("set room or to_user", Code.InvalidArgument);
+      room = checkRoomAccess(user, target.room);
+    }
+    checkText(text, this.opts.limits.maxTextBytes);
+    if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
+      throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
+    }
+    this.limiter.take(user);
+    const { engine, region } = this.opts;
+    const { message, duplicate } = await engine.history.append({ room, from: user, text, clientMsgId, region });
+    if (duplicate) return message;
+    const event = messageEvent(message);
+    await engine.bus.publish(room, event).catch((err) => this.logFail("publish", err));
+    const pair = dmParticipants(room);
+    if (pair) {
+      for (const u of pair) await engine.bus.publish(inbox(u), event).catch((err) => this.logFail("publish", err));
+      if (message.seq === 1n) for (const u of pair) await engine.rooms.addMember(room, u);
+    }
+    return message;
+  }
+
+  async typing(s: Session, roomName: string): Promise<void> {
+    const room = checkRoomAccess(s.user, roomName);
+    if (!s.feeds.has(room)) throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
+    const now = Date.now();
+    // Typing is a hint: extra notices within a second are dropped, not refused.
+    if (now - (s.typingAt.get(room) ?? 0) < TYPING_INTERVAL_MS) return;
+    s.typingAt.set(room, now);
+    await this.opts.engine.bus.publish(room, typingEvent(room, s.user));
+  }
+
+  async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint, limit: number): Promise<Page> {
+    const room = checkRoomAccess(user, roomName);
+    if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
+    const n = limit === 0 ? 50 : limit;
+    return this.opts.engine.history.read(room, {
+      afterSeq: afterSeq > 0n ? afterSeq : undefined,
+      beforeSeq: beforeSeq > 0n ? beforeSeq : undefined,
+      limit: n,
+    });
+  }
+
+  async listRooms(user: string): Promise<(RoomSummary & { online: number })[]> {
+    const rooms = await this.opts.engine.rooms.list(user);
+    return Promise.all(rooms.map(async (r) => ({ ...r, online: (await this.opts.engine.presence.online(r.name)).length })));
+  }
+
+  async listOnline(user: string, room: string): Promise<OnlineEntry[]> {
+    if (room) checkRoomAccess(user, room);
+    const entries = await this.opts.engine.presence.online(room);
+    return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+
+  /** Refuses new sessions and ends every open one with Unavailable, so clients go elsewhere. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    clearInterval(this.timer);
+    const err = new ConnectError("server is shutting down; reconnect and resume with since_seq", Code.Unavailable);
+    await Promise.all([...this.sessions].map((s) => this.close(s, err)));
+  }
+
+  private async listenAs(s: Session, topic: string, l: Listener): Promise<void> {
+    this.listeners.get(s)?.set(topic, l);
+    await this.hub.listen(topic, l);
+  }
+
+  /** Removes a session from a room: stops its feed and listener, records presence. */
+  private async detach(s: Session, room: string): Promise<void> {
+    const feed = s.feeds.get(room);
+    if (!feed) return;
+    feed.stop();
+    s.feeds.delete(room);
+    s.typingAt.delete(room);
+    const l = this.listeners.get(s)?.get(room);
+    if (l) {
+      this.hub.unlisten(room, l);
+      this.listeners.get(s)?.delete(room);
+    }
+    const last = await this.opts.engine.presence.leave(room, s.user, s.id);
+    if (last) await this.opts.engine.bus.publish(room, presenceEvent(room, s.user, false, this.opts.region));
+  }
+
+  private onRoomEvent(s: Session, feed: RoomFeed, e: ChatEvent): void {
+    switch (e.kind.case) {
+      case "message":
+        return feed.offer(e.kind.value, e);
+      case "typing":
+        if (e.kind.value.user !== s.user) s.push(e);
+        return;
+      case "presence":
+        s.push(e);
+        return;
+    }
+  }
+
+  /** A direct message to this user: join its room from just before it, if not there already. */
+  private onInbox(s: Session, e: ChatEvent): void {
+    if (e.kind.case !== "message" || s.closed) return;
+    const m = e.kind.value;
+    if (s.feeds.has(m.room)) return;
+    this.join(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));
+  }
+
+  private tick(beatMs: number): void {
+    const now = Date.now();
+    for (const s of this.sessions) if (now - s.lastPushAt >= beatMs) s.push(heartbeatEvent());
+    this.limiter.sweep();
+  }
+
+  private logFail(what: string, err: unknown): void {
+    this.opts.log.error(`${what} failed`, { err });
+  }
+}

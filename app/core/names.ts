@@ -1,0 +1,59 @@
+// Room names and user ids, and the direct-message rooms built from them.
+import { Code, ConnectError } from "@connectrpc/connect";
+
+const ROOM = /^[A-Za-z0-9_.:-]{1,64}$/;
+// No ":" in a user id, so that "dm:<a>:<b>" splits one way only.
+const USER = /^[A-Za-z0-9_.-]{1,64}$/;
+const DM_PREFIX = "dm:";
+
+export function isValidUserId(user: string): boolean {
+  return USER.test(user);
+}
+
+export function checkUserId(user: string, what = "user id"): string {
+  if (!isValidUserId(user)) {
+    throw new ConnectError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${quote(user)})`, Code.InvalidArgument);
+  }
+  return user;
+}
+
+export function checkRoomName(room: string): string {
+  if (!ROOM.test(room)) {
+    throw new ConnectError(`room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got ${quote(room)})`, Code.InvalidArgument);
+  }
+  return room;
+}
+
+export function dmRoom(a: string, b: string): string {
+  return a < b ? `${DM_PREFIX}${a}:${b}` : `${DM_PREFIX}${b}:${a}`;
+}
+
+/** The two users of a direct-message room, or undefined for a public room. */
+export function dmParticipants(room: string): [string, string] | undefined {
+  if (!room.startsWith(DM_PREFIX)) return undefined;
+  const parts = room.slice(DM_PREFIX.length).split(":");
+  if (parts.length !== 2) return undefined;
+  return parts as [string, string];
+}
+
+/** Validates a room name and that `user` may read and write it; returns the name. */
+export function checkRoomAccess(user: string, room: string): string {
+  checkRoomName(room);
+  if (!room.startsWith(DM_PREFIX)) return room;
+  const pair = dmParticipants(room);
+  if (!pair || !pair.every(isValidUserId) || pair[0] > pair[1]) {
+    throw new ConnectError(`"${room}" is not a direct-message room: use dm:<a>:<b> with the two user ids sorted, or send with to_user`, Code.InvalidArgument);
+  }
+  if (pair[0] !== user && pair[1] !== user) {
+    throw new ConnectError(`room "${room}" is a direct conversation between two other users`, Code.PermissionDenied);
+  }
+  return room;
+}
+
+export function isDmRoom(room: string): boolean {
+  return room.startsWith(DM_PREFIX);
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s.length > 80 ? s.slice(0, 80) + "…" : s);
+}

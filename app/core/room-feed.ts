@@ -1,0 +1,70 @@
+// One session's view of one room: delivers every message after the cursor exactly once, in seq
+// order. It reads history while it is behind (on join with since_seq, or after seeing a gap) and
+// switches to live messages only once history has nothing newer than the newest live seq seen.
+// Every message is durable before it is published, so history always covers what the bus skipped.
+import type { Message } from "../gen/chat/v1/chat_pb.ts";
+import type { HistoryStore } from "../engine/engine.ts";
+import { messageEvent } from "./events.ts";
+import type { Session } from "./session.ts";
+
+const PAGE = 200;
+
+export class RoomFeed {
+  private cursor = 0n;
+  private live = false;
+  private maxSeen = 0n;
+  private stopped = false;
+
+  constructor(
+    readonly room: string,
+    private readonly session: Session,
+    private readonly history: HistoryStore,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Starts delivery after `since`; live messages offered before this are remembered, not lost. */
+  start(since: bigint): void {
+    this.cursor = since;
+    void this.catchUp();
+  }
+
+  /** A live message from the bus; the same event object is shared by every session in the room. */
+  offer(message: Message, event = messageEvent(message)): void {
+    if (this.stopped || message.seq <= this.cursor) return;
+    if (this.live && message.seq === this.cursor + 1n) {
+      this.cursor = message.seq;
+      this.session.push(event);
+      return;
+    }
+    if (message.seq > this.maxSeen) this.maxSeen = message.seq;
+    if (this.live) void this.catchUp();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async catchUp(): Promise<void> {
+    this.live = false;
+    try {
+      while (!this.stopped && !this.session.closed) {
+        await this.session.waitForRoom(PAGE);
+        if (this.stopped || this.session.closed) return;
+        const page = await this.history.read(this.room, { afterSeq: this.cursor, limit: PAGE });
+        if (this.stopped) return;
+        for (const m of page.messages) {
+          if (m.seq <= this.cursor) continue;
+          this.cursor = m.seq;
+          if (!this.session.push(messageEvent(m))) return;
+        }
+        // No await between this check and going live, so no message can slip between the two.
+        if (!page.hasMore && this.cursor >= this.maxSeen) {
+          this.live = true;
+          return;
+        }
+      }
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+}

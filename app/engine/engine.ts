@@ -1,0 +1,106 @@
+// The seam between the chat core and where state lives. The embedded engine (SQLite + memory) runs
+// one region on its own; a NATS engine shares rooms between regions. Both must pass the suite in
+// contract.ts. The comments here are the contract: implementations refer back to them.
+import type { ChatEvent, Message } from "../gen/chat/v1/chat_pb.ts";
+
+/** What the core asks the history to store; the store assigns id, seq and sent_at. */
+export interface Draft {
+  room: string;
+  from: string;
+  text: string;
+  /** Empty: no idempotency key. */
+  clientMsgId: string;
+  region: string;
+}
+
+export interface Appended {
+  message: Message;
+  /** True when (room, from, clientMsgId) was stored before: `message` is the original. */
+  duplicate: boolean;
+}
+
+export interface ReadRange {
+  /** Only messages with seq > afterSeq. With afterSeq set the page starts right after it. */
+  afterSeq?: bigint;
+  /** Only messages with seq < beforeSeq. Without afterSeq the page ends right before it. */
+  beforeSeq?: bigint;
+  limit: number;
+}
+
+export interface Page {
+  /** Ascending seq, contiguous. */
+  messages: Message[];
+  /** More messages exist past the page, in the direction it was read. */
+  hasMore: boolean;
+}
+
+export interface HistoryStore {
+  /**
+   * Appends a message. Resolves only once the message is durable, with seq = the room's previous
+   * last seq + 1 (the first message of a room has seq 1): no gaps, no duplicates, one order.
+   * A non-empty clientMsgId seen before from the same sender in the same room stores nothing and
+   * resolves the original message with duplicate = true. Rejects with a ConnectError
+   * (Unavailable) when the store cannot take writes; a rejected append is never stored.
+   */
+  append(draft: Draft): Promise<Appended>;
+  /** Reads one page of a room; an unknown room reads as empty. */
+  read(room: string, range: ReadRange): Promise<Page>;
+  /** The room's newest seq, 0 for a room without messages. */
+  lastSeq(room: string): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+export interface RoomSummary {
+  name: string;
+  members: number;
+  lastSeq: bigint;
+}
+
+/** Durable room membership: who joined a room and has not left it. */
+export interface RoomDirectory {
+  addMember(room: string, user: string): Promise<void>;
+  removeMember(room: string, user: string): Promise<void>;
+  /** Every public room (no "dm:" prefix) plus the direct-message rooms `user` is in. */
+  list(user: string): Promise<RoomSummary[]>;
+}
+
+/**
+ * Topic-based publish/subscribe. Topics are room names and user inboxes ("@" + user id, which no
+ * room name can spell). Only message, presence and typing events travel on the bus.
+ */
+export interface Bus {
+  /**
+   * Calls `handler` for every event published on `topic` after the returned promise resolves, in
+   * publish order per topic, from every instance. Messages are published in seq order per room.
+   * Resolves to the unsubscribe function.
+   */
+  subscribe(topic: string, handler: (event: ChatEvent) => void): Promise<() => void>;
+  publish(topic: string, event: ChatEvent): Promise<void>;
+}
+
+export interface OnlineEntry {
+  user: string;
+  region: string;
+  sessions: number;
+}
+
+/**
+ * Who is where. A scope is a room name, or "" for "connected at all". Entries of a crashed
+ * instance must expire on their own in a shared implementation.
+ */
+export interface PresenceStore {
+  /** Records a session in scope; true when it is the user's first session there. */
+  enter(scope: string, user: string, sessionId: string, region: string): Promise<boolean>;
+  /** Removes a session from scope; true when it was the user's last session there. */
+  leave(scope: string, user: string, sessionId: string): Promise<boolean>;
+  online(scope: string): Promise<OnlineEntry[]>;
+}
+
+export interface Engine {
+  readonly name: string;
+  readonly history: HistoryStore;
+  readonly rooms: RoomDirectory;
+  readonly bus: Bus;
+  readonly presence: PresenceStore;
+  close(): Promise<void>;
+}

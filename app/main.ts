@@ -1,0 +1,30 @@
+// The server process: config from the environment, then serve until SIGINT or SIGTERM.
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./log.ts";
+import { startServer } from "./server.ts";
+
+const config = loadConfig();
+const log = createLogger(config.logLevel, { svc: "edgechat" });
+
+try {
+  const server = await startServer(config, log);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, drain_seconds: config.drainSeconds });
+    const deadline = config.drainSeconds * 1000;
+    // Whatever happens, exit before the platform's kill timeout.
+    setTimeout(() => {
+      log.warn("drain deadline passed; exiting");
+      process.exit(0);
+    }, deadline).unref();
+    await server.drain(deadline);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+} catch (err) {
+  log.error("cannot start", { err });
+  process.exit(1);
+}

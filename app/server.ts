@@ -1,0 +1,119 @@
+// Wires config -> engine -> core -> transport, and owns the shutdown order.
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { getRequestListener } from "@hono/node-server";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { createAuthenticator } from "./core/auth.ts";
+import { ChatCore } from "./core/chat.ts";
+import type { Engine } from "./engine/engine.ts";
+import { createEmbeddedEngine } from "./engine/embedded/index.ts";
+import { file_chat_chat } from "./gen/chat/chat_pb.ts";
+import { file_chat_v1_chat } from "./gen/chat/v1/chat_pb.ts";
+import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.ts";
+import { file_grpc_reflection_v1_reflection } from "./gen/grpc/reflection/v1/reflection_pb.ts";
+import { file_grpc_reflection_v1alpha_reflection } from "./gen/grpc/reflection/v1alpha/reflection_pb.ts";
+import { createHttpApp } from "./transport/http.ts";
+import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
+import { listen } from "./transport/listen.ts";
+import { registerChatV1 } from "./transport/services/chat-v1.ts";
+import { registerHealth, createReadiness } from "./transport/services/health.ts";
+import { registerLegacyChat } from "./transport/services/legacy-chat.ts";
+import { registerReflection } from "./transport/services/reflection.ts";
+
+export interface RunningServer {
+  readonly port: number;
+  /** Readiness off, no new streams, GOAWAY, open streams end with Unavailable, store closed. */
+  drain(deadlineMs: number): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const auth = createAuthenticator({
+    jwtSecret: config.jwtSecret,
+    jwksUrl: config.jwksUrl,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
+  if (auth.mode === "dev") {
+    if (config.requireAuth) {
+      throw new Error("EDGECHAT_REQUIRE_AUTH is set but no key is: set EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL");
+    }
+    log.warn("DEV MODE: no EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL, so anyone can claim any user with the x-user header. Never expose this server.");
+  }
+
+  const engine: Engine = createEmbeddedEngine(config.dataDir);
+  const core = new ChatCore({ engine, region: config.region, limits: config.limits, log, heartbeatSeconds: config.heartbeatSeconds });
+  const readiness = createReadiness(false);
+  let draining = false;
+
+  const routes = (router: ConnectRouter) => {
+    registerChatV1(router, core);
+    registerLegacyChat(router, core);
+    registerHealth(router, readiness, ["chat.v1.ChatService", "chat.ChatService"]);
+    registerReflection(router, [
+      file_chat_v1_chat,
+      file_chat_chat,
+      file_grpc_health_v1_health,
+      file_grpc_reflection_v1_reflection,
+      file_grpc_reflection_v1alpha_reflection,
+    ]);
+  };
+  const http = createHttpApp({ isReady: () => readiness.ready, region: config.region });
+  const rpc = connectNodeAdapter({
+    routes,
+    fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
+    readMaxBytes: config.limits.maxRequestBytes,
+    interceptors: [
+      drainInterceptor(() => draining),
+      authInterceptor(auth, (err) => log.info("auth failed", { reason: err.rawMessage })),
+    ],
+  });
+
+  // Count requests in flight, so that drain can wait for the last trailers to be written.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const handler = (req: any, res: any) => {
+    inFlight++;
+    res.once("close", () => {
+      if (--inFlight === 0) idle?.();
+    });
+    rpc(req, res);
+  };
+
+  const listener = await listen(handler, {
+    host: config.host,
+    port: config.port,
+    tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
+    onError: (err) => log.debug("connection error", { err }),
+  });
+  readiness.set(true);
+  log.info("listening", {
+    port: listener.port,
+    host: config.host,
+    region: config.region,
+    engine: engine.name,
+    auth: auth.mode,
+    tls: Boolean(config.tlsCert),
+  });
+
+  return {
+    port: listener.port,
+    async drain(deadlineMs) {
+      const started = Date.now();
+      readiness.set(false);
+      draining = true;
+      listener.stopAccepting();
+      await core.drain();
+      if (inFlight > 0) {
+        const left = Math.max(0, deadlineMs - (Date.now() - started) - 250);
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          setTimeout(resolve, left).unref?.();
+        });
+      }
+      listener.destroy();
+      await engine.close();
+      log.info("drained", { ms: Date.now() - started, unfinished: inFlight });
+    },
+  };
+}

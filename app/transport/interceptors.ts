@@ -1,0 +1,31 @@
+// Cross-cutting rules applied to every chat RPC, whatever the protocol.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Authenticator } from "../core/auth.ts";
+import { userKey } from "./context.ts";
+
+/** Services that need a user; health checks and reflection stay open for probes and tooling. */
+const AUTHENTICATED = new Set(["chat.v1.ChatService", "chat.ChatService"]);
+
+export function authInterceptor(auth: Authenticator, onFailure?: (err: ConnectError) => void): Interceptor {
+  return (next) => async (req) => {
+    if (AUTHENTICATED.has(req.service.typeName)) {
+      try {
+        req.contextValues.set(userKey, await auth.authenticate(req.header));
+      } catch (err) {
+        if (err instanceof ConnectError) onFailure?.(err);
+        throw err;
+      }
+    }
+    return next(req);
+  };
+}
+
+/** Refuses new calls once the server is draining, so load balancers move clients elsewhere. */
+export function drainInterceptor(isDraining: () => boolean): Interceptor {
+  return (next) => async (req) => {
+    if (isDraining() && req.service.typeName !== "grpc.health.v1.Health") {
+      throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+    }
+    return next(req);
+  };
+}

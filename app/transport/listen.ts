@@ -1,0 +1,100 @@
+// One TCP port for HTTP/2 with prior knowledge (gRPC, and what Fly's proxy speaks with h2_backend)
+// and HTTP/1.1 (browsers, curl). node:http2 speaks cleartext HTTP/1.1 only behind TLS, so each
+// cleartext connection is sniffed: the HTTP/2 preface goes to the http2 server, anything else to
+// the http server. Both run the same request handler.
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { readFileSync } from "node:fs";
+
+type Handler = (req: any, res: any) => void;
+
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting connections and tells HTTP/2 clients to go away; open streams go on. */
+  stopAccepting(): void;
+  /** Destroys every connection that is still open. */
+  destroy(): void;
+}
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  tls?: { cert: string; key: string };
+  onError: (err: unknown) => void;
+}
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export async function listen(handler: Handler, opts: ListenOptions): Promise<Listener> {
+  const h2sessions = new Set<http2.Http2Session>();
+  const sockets = new Set<net.Socket>();
+  const h2opts = { settings: { maxConcurrentStreams: 1000 } };
+  let front: net.Server;
+  let h1: http.Server | undefined;
+  let h2: http2.Http2Server | http2.Http2SecureServer;
+
+  if (opts.tls) {
+    h2 = http2.createSecureServer(
+      { ...h2opts, cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+      handler,
+    );
+    front = h2 as unknown as net.Server;
+  } else {
+    h2 = http2.createServer(h2opts, handler);
+    h1 = http.createServer(handler);
+    // A streaming response may legitimately last for hours.
+    h1.requestTimeout = 0;
+    h1.headersTimeout = 30_000;
+    front = net.createServer((socket) => sniff(socket, h2 as http2.Http2Server, h1!, opts.onError));
+  }
+  h2.on("session", (s: http2.Http2Session) => {
+    h2sessions.add(s);
+    s.on("close", () => h2sessions.delete(s));
+    s.on("error", opts.onError);
+  });
+  front.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject);
+    front.listen(opts.port, opts.host, () => {
+      front.off("error", reject);
+      resolve();
+    });
+  });
+  front.on("error", opts.onError);
+  const address = front.address() as net.AddressInfo;
+
+  return {
+    port: address.port,
+    stopAccepting() {
+      front.close();
+      for (const s of h2sessions) if (!s.closed && !s.destroyed) s.goaway?.();
+      h1?.closeIdleConnections?.();
+    },
+    destroy() {
+      for (const s of h2sessions) s.destroy();
+      for (const sock of sockets) sock.destroy();
+    },
+  };
+}
+
+function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, onError: (err: unknown) => void): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, PREFACE.length);
+    const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+    if (isH2 && seen.length < PREFACE.length) return; // the preface arrived in pieces: read on
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(seen);
+    (isH2 ? h2 : h1).emit("connection", socket);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", onError);
+}

@@ -1,0 +1,100 @@
+// chat.v1.ChatService: the RPCs map one to one onto the chat core.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import {
+  ChatService,
+  HistoryResponseSchema,
+  ListOnlineResponseSchema,
+  ListRoomsResponseSchema,
+  SendResponseSchema,
+  type ChatEvent,
+  type ChatRequest,
+} from "../../gen/chat/v1/chat_pb.ts";
+import type { ChatCore } from "../../core/chat.ts";
+import type { Session } from "../../core/session.ts";
+import { asConnectError } from "../../core/events.ts";
+import { userKey } from "../context.ts";
+import { protocolOf } from "../protocol.ts";
+
+export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
+  router.service(ChatService, {
+    async *chat(requests, ctx) {
+      const s = await core.open(requireUser(ctx), protocolOf(ctx));
+      void pump(core, s, requests);
+      yield* stream(core, s, ctx);
+    },
+
+    async *subscribe(req, ctx) {
+      const user = requireUser(ctx);
+      for (const room of Object.keys(req.sinceSeq)) {
+        if (!req.rooms.includes(room)) {
+          throw new ConnectError(`since_seq names room "${room}", which is not in rooms`, Code.InvalidArgument);
+        }
+      }
+      const s = await core.open(user, protocolOf(ctx));
+      try {
+        for (const room of req.rooms) await core.join(s, room, req.sinceSeq[room]);
+      } catch (err) {
+        await core.close(s);
+        throw err;
+      }
+      yield* stream(core, s, ctx);
+    },
+
+    async send(req, ctx) {
+      const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
+      const message = await core.send(requireUser(ctx), target, req.text, req.clientMsgId);
+      return create(SendResponseSchema, { message });
+    },
+
+    async history(req, ctx) {
+      const page = await core.history(requireUser(ctx), req.room, req.beforeSeq, req.afterSeq, req.limit);
+      return create(HistoryResponseSchema, page);
+    },
+
+    async listRooms(_req, ctx) {
+      const rooms = await core.listRooms(requireUser(ctx));
+      return create(ListRoomsResponseSchema, { rooms });
+    },
+
+    async listOnline(req, ctx) {
+      const users = await core.listOnline(requireUser(ctx), req.room);
+      return create(ListOnlineResponseSchema, { users });
+    },
+  });
+}
+
+export function requireUser(ctx: HandlerContext): string {
+  const user = ctx.values.get(userKey);
+  if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+  return user;
+}
+
+/** Streams a session's events until it ends or the client goes away. */
+async function* stream(core: ChatCore, s: Session, ctx: HandlerContext): AsyncGenerator<ChatEvent> {
+  const onAbort = () => void core.close(s);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    yield* s.events();
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    await core.close(s);
+  }
+}
+
+/** Feeds a Chat stream's requests to the core, one at a time so that acks keep the send order. */
+async function pump(core: ChatCore, s: Session, requests: AsyncIterable<ChatRequest>): Promise<void> {
+  try {
+    for await (const req of requests) {
+      if (s.closed) return;
+      await core.handle(s, req);
+    }
+    // The client half-closed: write what is queued, then end the stream with OK.
+    s.end();
+  } catch (err) {
+    const e = asConnectError(err);
+    // A request that cannot even be decoded is the client's fault, whatever the codec calls it.
+    const bad = e.code === Code.Internal && /^parse /.test(e.rawMessage);
+    await core.close(s, bad ? new ConnectError(e.rawMessage, Code.InvalidArgument) : e);
+  }
+}

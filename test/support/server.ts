@@ -1,0 +1,79 @@
+// Starts the real server process on an ephemeral port, as a user would, and stops it.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+
+export interface ServerProcess {
+  port: number;
+  url: string;
+  dataDir: string;
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[];
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+export async function startServer(env: Record<string, string> = {}, dataDir?: string): Promise<ServerProcess> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "edgechat-test-"));
+  const proc = Bun.spawn([process.execPath, join(ROOT, "app/main.ts")], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      PORT: "0",
+      EDGECHAT_HOST: "127.0.0.1",
+      EDGECHAT_DATA_DIR: dir,
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = "";
+  void (async () => {
+    for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
+  })();
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 15 s; stderr: ${stderr}`)), 15_000);
+    void (async () => {
+      let buf = "";
+      for await (const chunk of proc.stdout) {
+        buf += new TextDecoder().decode(chunk);
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const entry = JSON.parse(line);
+            logs.push(entry);
+            if (entry.msg === "listening") {
+              clearTimeout(timer);
+              resolve(entry.port);
+            }
+          } catch {
+            logs.push({ unparsed: line });
+          }
+        }
+      }
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening (code ${await proc.exited}); stderr: ${stderr}; logs: ${JSON.stringify(logs)}`));
+    })();
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dataDir: dir,
+    proc,
+    logs,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return await proc.exited;
+    },
+  };
+}
