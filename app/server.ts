@@ -16,6 +16,7 @@ import { file_grpc_reflection_v1alpha_reflection } from "./gen/grpc/reflection/v
 import { createHttpApp } from "./transport/http.ts";
 import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
 import { listen } from "./transport/listen.ts";
+import { rawContextValues } from "./transport/raw.ts";
 import { registerChatV1 } from "./transport/services/chat-v1.ts";
 import { registerHealth, createReadiness } from "./transport/services/health.ts";
 import { registerLegacyChat } from "./transport/services/legacy-chat.ts";
@@ -63,6 +64,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     routes,
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
     readMaxBytes: config.limits.maxRequestBytes,
+    contextValues: rawContextValues,
     interceptors: [
       drainInterceptor(() => draining),
       authInterceptor(auth, (err) => log.info("auth failed", { reason: err.rawMessage })),

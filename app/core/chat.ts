@@ -64,6 +64,9 @@ export class ChatCore {
     const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue);
     this.sessions.add(s);
     this.listeners.set(s, new Map());
+    // A session ended from inside (a slow consumer) leaves its rooms at once, not when the
+    // transport gets around to it.
+    void s.ended.then(() => this.close(s));
     s.push(readyEvent(user, this.opts.region, s.id));
     try {
       await this.listenAs(s, inbox(user), (e) => this.onInbox(s, e));

@@ -48,9 +48,11 @@ export class RoomFeed {
     this.live = false;
     try {
       while (!this.stopped && !this.session.closed) {
-        await this.session.waitForRoom(PAGE);
+        // A page never takes more than half the queue, so live events of other rooms still fit.
+        const size = Math.max(1, Math.min(PAGE, this.session.limit >> 1));
+        await this.session.waitForRoom(size);
         if (this.stopped || this.session.closed) return;
-        const page = await this.history.read(this.room, { afterSeq: this.cursor, limit: PAGE });
+        const page = await this.history.read(this.room, { afterSeq: this.cursor, limit: size });
         if (this.stopped) return;
         for (const m of page.messages) {
           if (m.seq <= this.cursor) continue;

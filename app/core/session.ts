@@ -14,8 +14,11 @@ export class Session {
   private head = 0;
   private wake: (() => void) | undefined;
   private roomWaiters: { need: number; resolve: () => void }[] = [];
-  private ended = false;
+  private isEnded = false;
   private endError: ConnectError | undefined;
+  private resolveEnded!: (error: ConnectError | undefined) => void;
+  /** Settles once the session ends, whoever ends it, with the error it ends with. */
+  readonly ended = new Promise<ConnectError | undefined>((resolve) => (this.resolveEnded = resolve));
 
   constructor(
     readonly id: string,
@@ -25,7 +28,7 @@ export class Session {
   ) {}
 
   get closed(): boolean {
-    return this.ended;
+    return this.isEnded;
   }
 
   get pending(): number {
@@ -34,7 +37,7 @@ export class Session {
 
   /** Queues an event; a full queue ends the session (the slow-consumer rule). */
   push(event: ChatEvent): boolean {
-    if (this.ended) return false;
+    if (this.isEnded) return false;
     if (this.pending >= this.limit) {
       this.end(
         new ConnectError(
@@ -53,7 +56,7 @@ export class Session {
 
   /** Resolves once `n` more events fit in the queue, or the session ended. */
   waitForRoom(n: number): Promise<void> {
-    if (this.ended || this.pending + n <= this.limit) return Promise.resolve();
+    if (this.isEnded || this.pending + n <= this.limit) return Promise.resolve();
     return new Promise((resolve) => this.roomWaiters.push({ need: n, resolve }));
   }
 
@@ -62,8 +65,8 @@ export class Session {
    * `error`, or OK without one.
    */
   end(error?: ConnectError, discard = false): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.isEnded) return;
+    this.isEnded = true;
     this.endError = error;
     if (discard) {
       this.queue = [];
@@ -71,6 +74,11 @@ export class Session {
     }
     this.wake?.();
     for (const w of this.roomWaiters.splice(0)) w.resolve();
+    this.resolveEnded(error);
+  }
+
+  get error(): ConnectError | undefined {
+    return this.endError;
   }
 
   /** The outbound stream, for the transport to write. */
@@ -86,7 +94,7 @@ export class Session {
         yield event;
         continue;
       }
-      if (this.ended) {
+      if (this.isEnded) {
         if (this.endError) throw this.endError;
         return;
       }

@@ -56,7 +56,7 @@ describe("Send and Subscribe over HTTP/1.1", () => {
         const res = await client.send({ target: { case: "room", value: room }, text: "over h1" }, { headers: { "x-user": "dan" } });
         expect(res.message?.seq).toBe(1n);
         expect(res.message?.from).toBe("dan");
-        const [m] = await sub.until((r) => r.messages(room).length === 1 && r.messages(room), 5000, "message");
+        const [m] = await sub.until((r) => (r.messages(room).length === 1 ? r.messages(room) : undefined), 5000, "message");
         expect(m.text).toBe("over h1");
         const history = await client.history({ room }, { headers: { "x-user": "cat" } });
         expect(history.messages.map((x) => x.text)).toEqual(["over h1"]);

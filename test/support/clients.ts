@@ -47,11 +47,11 @@ export class Reader {
     return this.of("message").filter((m) => room === undefined || m.room === room);
   }
 
-  async until<T>(pick: (r: Reader) => T, ms = 5000, what = "event"): Promise<T> {
-    return eventually(() => {
+  async until<T>(pick: (r: Reader) => T, ms = 5000, what = "event"): Promise<NonNullable<T>> {
+    return eventually<NonNullable<T>>(() => {
       const v = pick(this);
       if (!v && this.done) throw new Error(`stream ended (${this.error?.message ?? "ok"}) before ${what}`);
-      return v;
+      return v as NonNullable<T>;
     }, ms, what);
   }
 }

@@ -15,6 +15,10 @@ import type { Session } from "../../core/session.ts";
 import { asConnectError } from "../../core/events.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
+import { resetIfStuck } from "../raw.ts";
+
+/** How long an ended stream may take to deliver its final status before it is reset. */
+const STUCK_GRACE_MS = 2000;
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
@@ -71,9 +75,10 @@ export function requireUser(ctx: HandlerContext): string {
 }
 
 /** Streams a session's events until it ends or the client goes away. */
-async function* stream(core: ChatCore, s: Session, ctx: HandlerContext): AsyncGenerator<ChatEvent> {
+export async function* stream(core: ChatCore, s: Session, ctx: HandlerContext): AsyncGenerator<ChatEvent> {
   const onAbort = () => void core.close(s);
   ctx.signal.addEventListener("abort", onAbort, { once: true });
+  void s.ended.then((err) => err && resetIfStuck(ctx, STUCK_GRACE_MS));
   try {
     yield* s.events();
   } finally {

@@ -1,0 +1,135 @@
+// The contract every Engine must pass (see engine.ts). Each implementation's test file calls
+// engineContract with a factory; the NATS engine will run the same suite.
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import type { Draft, Engine } from "./engine.ts";
+
+const draft = (room: string, text: string, from = "ann", clientMsgId = ""): Draft => ({ room, from, text, clientMsgId, region: "test" });
+const typing = (room: string, user: string): ChatEvent => create(ChatEventSchema, { kind: { case: "typing", value: { room, user } } });
+
+export function engineContract(name: string, factory: () => Promise<Engine> | Engine): void {
+  describe(`engine contract: ${name}`, () => {
+    let engine: Engine;
+    beforeEach(async () => {
+      engine = await factory();
+    });
+    afterEach(async () => {
+      await engine.close();
+    });
+
+    test("seq starts at 1 and increases by one per message, per room", async () => {
+      const a1 = await engine.history.append(draft("a", "1"));
+      const b1 = await engine.history.append(draft("b", "1"));
+      const a2 = await engine.history.append(draft("a", "2"));
+      expect([a1.message.seq, b1.message.seq, a2.message.seq]).toEqual([1n, 1n, 2n]);
+      expect(a2.message).toMatchObject({ room: "a", from: "ann", text: "2", region: "test" });
+      expect(a2.message.id).not.toBe(a1.message.id);
+      expect(a2.message.sentAt).toBeDefined();
+      expect(await engine.history.lastSeq("a")).toBe(2n);
+      expect(await engine.history.lastSeq("nowhere")).toBe(0n);
+    });
+
+    test("concurrent appends get distinct, gapless seqs", async () => {
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => engine.history.append(draft("busy", `m${i}`, `u${i % 7}`))));
+      const seqs = results.map((r) => Number(r.message.seq)).sort((x, y) => x - y);
+      expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    });
+
+    test("a repeated client_msg_id from the same sender returns the original, stored once", async () => {
+      const first = await engine.history.append(draft("d", "hello", "ann", "c1"));
+      const again = await engine.history.append(draft("d", "hello again", "ann", "c1"));
+      const [x, y] = await Promise.all([engine.history.append(draft("d", "x", "ann", "c2")), engine.history.append(draft("d", "x", "ann", "c2"))]);
+      const other = await engine.history.append(draft("d", "same key, other sender", "ben", "c1"));
+      expect(first.duplicate).toBe(false);
+      expect(again.duplicate).toBe(true);
+      expect(again.message.id).toBe(first.message.id);
+      expect(again.message.text).toBe("hello");
+      expect([x.duplicate, y.duplicate].sort()).toEqual([false, true]);
+      expect(x.message.seq).toBe(y.message.seq);
+      expect(other.duplicate).toBe(false);
+      expect(other.message.seq).toBe(3n);
+      const page = await engine.history.read("d", { limit: 10 });
+      expect(page.messages.map((m) => m.text)).toEqual(["hello", "x", "same key, other sender"]);
+    });
+
+    test("read pages forward from afterSeq and backward from beforeSeq", async () => {
+      for (let i = 1; i <= 10; i++) await engine.history.append(draft("p", `m${i}`));
+      const texts = (p: { messages: { text: string }[] }) => p.messages.map((m) => m.text);
+      const newest = await engine.history.read("p", { limit: 3 });
+      expect(texts(newest)).toEqual(["m8", "m9", "m10"]);
+      expect(newest.hasMore).toBe(true);
+      const older = await engine.history.read("p", { beforeSeq: 8n, limit: 3 });
+      expect(texts(older)).toEqual(["m5", "m6", "m7"]);
+      const oldest = await engine.history.read("p", { beforeSeq: 3n, limit: 3 });
+      expect(texts(oldest)).toEqual(["m1", "m2"]);
+      expect(oldest.hasMore).toBe(false);
+      const after = await engine.history.read("p", { afterSeq: 7n, limit: 2 });
+      expect(texts(after)).toEqual(["m8", "m9"]);
+      expect(after.hasMore).toBe(true);
+      const tail = await engine.history.read("p", { afterSeq: 8n, limit: 5 });
+      expect(texts(tail)).toEqual(["m9", "m10"]);
+      expect(tail.hasMore).toBe(false);
+      const between = await engine.history.read("p", { afterSeq: 2n, beforeSeq: 5n, limit: 10 });
+      expect(texts(between)).toEqual(["m3", "m4"]);
+      expect((await engine.history.read("empty", { limit: 5 })).messages).toEqual([]);
+    });
+
+    test("the bus delivers a topic's events in publish order, to subscribers only", async () => {
+      const got: string[] = [];
+      const other: string[] = [];
+      const off = await engine.bus.subscribe("t1", (e) => got.push(e.kind.case === "typing" ? e.kind.value.user : "?"));
+      await engine.bus.subscribe("t2", (e) => other.push(e.kind.case === "typing" ? e.kind.value.user : "?"));
+      for (const u of ["a", "b", "c"]) await engine.bus.publish("t1", typing("t1", u));
+      await waitFor(() => got.length === 3);
+      expect(got).toEqual(["a", "b", "c"]);
+      off();
+      await engine.bus.publish("t1", typing("t1", "d"));
+      await engine.bus.publish("t2", typing("t2", "z"));
+      await waitFor(() => other.length === 1);
+      expect(got).toEqual(["a", "b", "c"]);
+      expect(other).toEqual(["z"]);
+    });
+
+    test("presence reports the first and last session of a user in a scope", async () => {
+      const p = engine.presence;
+      expect(await p.enter("room", "ann", "s1", "ams")).toBe(true);
+      expect(await p.enter("room", "ann", "s2", "ams")).toBe(false);
+      expect(await p.enter("room", "ben", "s3", "nrt")).toBe(true);
+      const online = (await p.online("room")).sort((x, y) => x.user.localeCompare(y.user));
+      expect(online).toEqual([
+        { user: "ann", region: "ams", sessions: 2 },
+        { user: "ben", region: "nrt", sessions: 1 },
+      ]);
+      expect(await p.leave("room", "ann", "s1")).toBe(false);
+      expect(await p.leave("room", "ann", "s2")).toBe(true);
+      expect(await p.leave("room", "ann", "s2")).toBe(false);
+      expect((await p.online("room")).map((e) => e.user)).toEqual(["ben"]);
+      expect(await p.online("elsewhere")).toEqual([]);
+    });
+
+    test("room directory: members, and direct-message rooms only for their two users", async () => {
+      await engine.history.append(draft("lobby", "hi"));
+      await engine.rooms.addMember("lobby", "ann");
+      await engine.rooms.addMember("lobby", "ben");
+      await engine.rooms.addMember("dm:ann:ben", "ann");
+      await engine.rooms.addMember("dm:ann:ben", "ben");
+      const forAnn = await engine.rooms.list("ann");
+      expect(forAnn).toEqual([
+        { name: "dm:ann:ben", members: 2, lastSeq: 0n },
+        { name: "lobby", members: 2, lastSeq: 1n },
+      ]);
+      expect((await engine.rooms.list("cat")).map((r) => r.name)).toEqual(["lobby"]);
+      await engine.rooms.removeMember("lobby", "ben");
+      expect((await engine.rooms.list("ben")).find((r) => r.name === "lobby")?.members).toBe(1);
+    });
+  });
+}
+
+async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("timed out");
+    await Bun.sleep(5);
+  }
+}
