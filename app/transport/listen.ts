@@ -82,13 +82,20 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
   };
 }
 
+/** A connection that says nothing for this long is dropped before it costs more than a socket. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
 function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, onError: (err: unknown) => void): void {
   let seen = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), FIRST_BYTES_TIMEOUT_MS);
+  timer.unref?.();
+  socket.once("close", () => clearTimeout(timer));
   const onData = (chunk: Buffer) => {
     seen = Buffer.concat([seen, chunk]);
     const n = Math.min(seen.length, PREFACE.length);
     const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
     if (isH2 && seen.length < PREFACE.length) return; // the preface arrived in pieces: read on
+    clearTimeout(timer);
     socket.off("data", onData);
     socket.pause();
     socket.unshift(seen);
