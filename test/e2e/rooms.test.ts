@@ -1,5 +1,6 @@
 // Rooms over every protocol the server speaks, with real connect-node clients.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { chatClient, openChat, Reader, transport, type Protocol } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 
@@ -65,4 +66,36 @@ describe("Send and Subscribe over HTTP/1.1", () => {
       });
     }
   }
+});
+
+describe("gzip", () => {
+  for (const protocol of ["grpc", "connect", "grpc-web"] as Protocol[]) {
+    test(`${protocol}: gzip-compressed requests and responses`, async () => {
+      const t =
+        protocol === "grpc"
+          ? createGrpcTransport({ baseUrl: server.url, sendCompression: compressionGzip, compressMinBytes: 1 })
+          : protocol === "connect"
+            ? createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", sendCompression: compressionGzip, compressMinBytes: 1 })
+            : createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1", sendCompression: compressionGzip, compressMinBytes: 1 });
+      const client = chatClient(t);
+      const text = "squeeze ".repeat(200);
+      const room = `gzip-${protocol}`;
+      const res = await client.send({ target: { case: "room", value: room }, text }, { headers: { "x-user": "ann" } });
+      expect(res.message?.text).toBe(text);
+      const history = await client.history({ room }, { headers: { "x-user": "ann" } });
+      expect(history.messages[0].text).toBe(text);
+    });
+  }
+
+  test("the server compresses a Connect response when the client accepts gzip", async () => {
+    const res = await fetch(`${server.url}/chat.v1.ChatService/History`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-user": "ann", "accept-encoding": "gzip" },
+      body: JSON.stringify({ room: "gzip-connect" }),
+      decompress: false,
+    } as RequestInit);
+    expect(res.headers.get("content-encoding")).toBe("gzip");
+    const body = JSON.parse(new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await res.arrayBuffer()))));
+    expect(body.messages[0].from).toBe("ann");
+  });
 });
