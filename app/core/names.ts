@@ -5,12 +5,15 @@ const ROOM = /^[A-Za-z0-9_.:-]{1,64}$/;
 // No ":" in a user id, so that "dm:<a>:<b>" splits one way only.
 const USER = /^[A-Za-z0-9_.-]{1,64}$/;
 const DM_PREFIX = "dm:";
+/** The old API's replies come from "Server": nobody may pass for it. */
+const RESERVED = new Set(["Server"]);
 
 export function isValidUserId(user: string): boolean {
-  return USER.test(user);
+  return USER.test(user) && !RESERVED.has(user);
 }
 
 export function checkUserId(user: string, what = "user id"): string {
+  if (RESERVED.has(user)) throw new ConnectError(`${what} "${user}" is reserved`, Code.InvalidArgument);
   if (!isValidUserId(user)) {
     throw new ConnectError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${quote(user)})`, Code.InvalidArgument);
   }

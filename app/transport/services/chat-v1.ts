@@ -15,17 +15,14 @@ import type { Session } from "../../core/session.ts";
 import { asConnectError } from "../../core/events.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
-import { resetIfStuck } from "../raw.ts";
-
-/** How long an ended stream may take to deliver its final status before it is reset. */
-const STUCK_GRACE_MS = 2000;
+import { streamSession } from "../session-stream.ts";
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
     async *chat(requests, ctx) {
       const s = await core.open(requireUser(ctx), protocolOf(ctx));
       void pump(core, s, requests);
-      yield* stream(core, s, ctx);
+      yield* streamSession(core, s, ctx);
     },
 
     async *subscribe(req, ctx) {
@@ -42,7 +39,7 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
         await core.close(s);
         throw err;
       }
-      yield* stream(core, s, ctx);
+      yield* streamSession(core, s, ctx);
     },
 
     async send(req, ctx) {
@@ -72,19 +69,6 @@ export function requireUser(ctx: HandlerContext): string {
   const user = ctx.values.get(userKey);
   if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
   return user;
-}
-
-/** Streams a session's events until it ends or the client goes away. */
-export async function* stream(core: ChatCore, s: Session, ctx: HandlerContext): AsyncGenerator<ChatEvent> {
-  const onAbort = () => void core.close(s);
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
-  void s.ended.then((err) => err && resetIfStuck(ctx, STUCK_GRACE_MS));
-  try {
-    yield* s.events();
-  } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-    await core.close(s);
-  }
 }
 
 /** Feeds a Chat stream's requests to the core, one at a time so that acks keep the send order. */

@@ -13,6 +13,7 @@ import { checkUserId, dmParticipants } from "../../core/names.ts";
 import type { Session } from "../../core/session.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
+import { streamSession } from "../session-stream.ts";
 
 export const SERVER_USER = "Server";
 const HINT = "You have no chat partner yet: type `list` to see who is online, then `connect <id>`.";
@@ -26,8 +27,6 @@ export function registerLegacyChat(router: ConnectRouter, core: ChatCore): void 
       const user = identify(first.value, ctx.values.get(userKey));
       const s = await core.open(user, protocolOf(ctx));
       const state = { partner: "" };
-      const onAbort = () => void core.close(s);
-      ctx.signal.addEventListener("abort", onAbort, { once: true });
       void (async () => {
         try {
           if (first.value.targetId) connect(s, state, first.value.targetId);
@@ -38,14 +37,9 @@ export function registerLegacyChat(router: ConnectRouter, core: ChatCore): void 
           await core.close(s, asConnectError(err));
         }
       })();
-      try {
-        for await (const event of s.events()) {
-          const out = translate(event, user);
-          if (out) yield out;
-        }
-      } finally {
-        ctx.signal.removeEventListener("abort", onAbort);
-        await core.close(s);
+      for await (const event of streamSession(core, s, ctx)) {
+        const out = translate(event, user);
+        if (out) yield out;
       }
     },
   });
