@@ -29,19 +29,28 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+const LEVELS: Level[] = ["debug", "info", "warn", "error"];
 
 export function loadConfig(env: Env = process.env): Config {
-  const int = (name: string, fallback: number, min = 0) => {
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
     return n;
   };
   const str = (name: string) => (env[name] ? env[name] : undefined);
+  const logLevel = env.LOG_LEVEL || "info";
+  if (!LEVELS.includes(logLevel as Level)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${logLevel}"`);
+  if (env.EDGECHAT_JWT_SECRET && env.EDGECHAT_JWKS_URL) {
+    throw new Error("set EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL, not both");
+  }
+  if (Boolean(env.EDGECHAT_TLS_CERT) !== Boolean(env.EDGECHAT_TLS_KEY)) {
+    throw new Error("TLS needs both EDGECHAT_TLS_CERT and EDGECHAT_TLS_KEY");
+  }
   return {
     host: env.EDGECHAT_HOST || "0.0.0.0",
-    port: int("PORT", 8080),
+    port: int("PORT", 8080, 0, 65535),
     region: env.EDGECHAT_REGION || env.FLY_REGION || "local",
     dataDir: env.EDGECHAT_DATA_DIR || "./data",
     jwtSecret: str("EDGECHAT_JWT_SECRET"),
@@ -53,7 +62,7 @@ export function loadConfig(env: Env = process.env): Config {
     tlsKey: str("EDGECHAT_TLS_KEY"),
     drainSeconds: int("EDGECHAT_DRAIN_SECONDS", 4),
     heartbeatSeconds: int("EDGECHAT_HEARTBEAT_SECONDS", 25, 1),
-    logLevel: (env.LOG_LEVEL as Level) || "info",
+    logLevel: logLevel as Level,
     limits: {
       maxTextBytes: int("EDGECHAT_MAX_TEXT_BYTES", 4096, 1),
       maxRoomsPerSession: int("EDGECHAT_MAX_ROOMS_PER_SESSION", 128, 1),

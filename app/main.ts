@@ -1,9 +1,15 @@
 // The server process: config from the environment, then serve until SIGINT or SIGTERM.
-import { loadConfig } from "./config.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { startServer } from "./server.ts";
 
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  createLogger("error", { svc: "edgechat" }).error("bad configuration", { err });
+  process.exit(1);
+}
 const log = createLogger(config.logLevel, { svc: "edgechat" });
 
 try {

@@ -2,7 +2,7 @@
 // a verified JWT; without one (dev mode) the user is whatever the x-user header says.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { isValidUserId } from "./names.ts";
+import { checkUserId } from "./names.ts";
 
 export interface AuthOptions {
   jwtSecret?: string;
@@ -33,10 +33,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       mode: "dev",
       async authenticate(headers) {
         const user = headers.get("x-user") ?? undefined;
-        if (user !== undefined && !isValidUserId(user)) {
-          throw new ConnectError(`x-user must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${JSON.stringify(user)})`, Code.InvalidArgument);
-        }
-        return user;
+        return user === undefined ? undefined : checkUserId(user, "x-user");
       },
     };
   }
@@ -60,10 +57,12 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       } catch (err) {
         throw unauthenticated(describe(err));
       }
-      if (!sub || !isValidUserId(sub)) {
-        throw unauthenticated("the token's sub claim must be a user id of 1 to 64 characters of A-Z a-z 0-9 _ . -");
+      if (!sub) throw unauthenticated("the token has no sub claim");
+      try {
+        return checkUserId(sub, "the token's sub claim");
+      } catch (err) {
+        throw unauthenticated((err as ConnectError).rawMessage);
       }
-      return sub;
     },
   };
 }
