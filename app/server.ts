@@ -15,6 +15,7 @@ import { file_grpc_reflection_v1_reflection } from "./gen/grpc/reflection/v1/ref
 import { file_grpc_reflection_v1alpha_reflection } from "./gen/grpc/reflection/v1alpha/reflection_pb.ts";
 import { createHttpApp } from "./transport/http.ts";
 import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
+import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./transport/decode-errors.ts";
 import { listen } from "./transport/listen.ts";
 import { rawContextValues } from "./transport/raw.ts";
 import { registerChatV1 } from "./transport/services/chat-v1.ts";
@@ -58,6 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       file_grpc_reflection_v1_reflection,
       file_grpc_reflection_v1alpha_reflection,
     ]);
+    mapUnaryDecodeErrors(router);
   };
   const http = createHttpApp({ isReady: () => readiness.ready, region: config.region });
   const rpc = connectNodeAdapter({
@@ -68,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     interceptors: [
       drainInterceptor(() => draining),
       authInterceptor(auth, (err) => log.info("auth failed", { reason: err.rawMessage })),
+      decodeErrorInterceptor(),
     ],
   });
 
@@ -78,6 +81,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     inFlight++;
     res.once("close", () => {
       if (--inFlight === 0) idle?.();
+    });
+    // The response is complete but the client is still sending (a request refused before it was
+    // read, like one over the size limit): the call is over, so end the HTTP/2 stream with
+    // RST_STREAM NO_ERROR (RFC 9113 section 8.1) instead of leaving it open until the client goes.
+    const stream = req.stream;
+    stream?.once("finish", () => {
+      if (!stream.closed && !req.readableEnded) stream.close(0);
     });
     rpc(req, res);
   };
@@ -95,7 +105,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     region: config.region,
     engine: engine.name,
     auth: auth.mode,
-    tls: Boolean(config.tlsCert),
+    tls: Boolean(config.tlsCert && config.tlsKey),
   });
 
   return {

@@ -81,9 +81,7 @@ async function pump(core: ChatCore, s: Session, requests: AsyncIterable<ChatRequ
     // The client half-closed: write what is queued, then end the stream with OK.
     s.end();
   } catch (err) {
-    const e = asConnectError(err);
-    // A request that cannot even be decoded is the client's fault, whatever the codec calls it.
-    const bad = e.code === Code.Internal && /^parse /.test(e.rawMessage);
-    await core.close(s, bad ? new ConnectError(e.rawMessage, Code.InvalidArgument) : e);
+    // Undecodable requests already arrive as InvalidArgument (see decode-errors.ts).
+    await core.close(s, asConnectError(err));
   }
 }
