@@ -13,6 +13,8 @@ export interface Limits {
 export interface Config {
   host: string;
   port: number;
+  /** host:port of the private metrics endpoint; "off" for none. */
+  metricsAddr: string;
   region: string;
   dataDir: string;
   jwtSecret?: string;
@@ -51,6 +53,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     host: env.EDGECHAT_HOST || "0.0.0.0",
     port: int("PORT", 8080, 0, 65535),
+    metricsAddr: env.EDGECHAT_METRICS_ADDR || "127.0.0.1:2112",
     region: env.EDGECHAT_REGION || env.FLY_REGION || "local",
     dataDir: env.EDGECHAT_DATA_DIR || "./data",
     jwtSecret: str("EDGECHAT_JWT_SECRET"),

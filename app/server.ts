@@ -4,7 +4,8 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { getRequestListener } from "@hono/node-server";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { createAuthenticator } from "./core/auth.ts";
+import { authFailureReason, createAuthenticator } from "./core/auth.ts";
+import { createMetrics, parseAddr, serveMetrics } from "./metrics/index.ts";
 import { ChatCore } from "./core/chat.ts";
 import type { Engine } from "./engine/engine.ts";
 import { createEmbeddedEngine } from "./engine/embedded/index.ts";
@@ -43,14 +44,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log.warn("DEV MODE: no EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL, so anyone can claim any user with the x-user header. Never expose this server.");
   }
 
+  // Requests in flight: what drain waits for, and the "tasks" the metrics report.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  let core: ChatCore | undefined;
+  const metrics = createMetrics({ rooms: () => core?.roomCount ?? 0, tasks: () => inFlight });
   const engine: Engine = createEmbeddedEngine(config.dataDir);
-  const core = new ChatCore({ engine, region: config.region, limits: config.limits, log, heartbeatSeconds: config.heartbeatSeconds });
+  core = new ChatCore({
+    engine,
+    region: config.region,
+    limits: config.limits,
+    log,
+    heartbeatSeconds: config.heartbeatSeconds,
+    observer: metrics.chat,
+  });
   const readiness = createReadiness(false);
   let draining = false;
 
   const routes = (router: ConnectRouter) => {
-    registerChatV1(router, core);
-    registerLegacyChat(router, core);
+    registerChatV1(router, core!);
+    registerLegacyChat(router, core!);
     registerHealth(router, readiness, ["chat.v1.ChatService", "chat.ChatService"]);
     registerReflection(router, [
       file_chat_v1_chat,
@@ -68,15 +81,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readMaxBytes: config.limits.maxRequestBytes,
     contextValues: rawContextValues,
     interceptors: [
+      metrics.grpcInterceptor,
       drainInterceptor(() => draining),
-      authInterceptor(auth, (err) => log.info("auth failed", { reason: err.rawMessage })),
+      authInterceptor(auth, (err, protocol) => {
+        metrics.chat.authFailed(protocol, authFailureReason(err));
+        log.info("auth failed", { reason: err.rawMessage, protocol });
+      }),
       decodeErrorInterceptor(),
     ],
   });
 
-  // Count requests in flight, so that drain can wait for the last trailers to be written.
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
   const handler = (req: any, res: any) => {
     inFlight++;
     res.once("close", () => {
@@ -98,9 +112,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
     onError: (err) => log.debug("connection error", { err }),
   });
+  const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log);
   readiness.set(true);
   log.info("listening", {
     port: listener.port,
+    metrics: metricsServer ? `${parseAddr(config.metricsAddr).host}:${metricsServer.port}` : "off",
     host: config.host,
     region: config.region,
     engine: engine.name,
@@ -114,8 +130,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const started = Date.now();
       readiness.set(false);
       draining = true;
+      metrics.chat.setDraining(true);
       listener.stopAccepting();
-      await core.drain();
+      await core!.drain();
       if (inFlight > 0) {
         const left = Math.max(0, deadlineMs - (Date.now() - started) - 250);
         await new Promise<void>((resolve) => {
@@ -125,6 +142,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }
       listener.destroy();
       await engine.close();
+      metrics.stop();
+      metricsServer?.stop();
       log.info("drained", { ms: Date.now() - started, unfinished: inFlight });
     },
   };

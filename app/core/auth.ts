@@ -42,9 +42,9 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
     mode: "jwt",
     async authenticate(headers) {
       const header = headers.get("authorization");
-      if (!header) throw unauthenticated("missing credentials: send the header `authorization: Bearer <JWT>`");
+      if (!header) throw unauthenticated("missing", "missing credentials: send the header `authorization: Bearer <JWT>`");
       const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) throw unauthenticated("malformed authorization header: expected `Bearer <JWT>`");
+      if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
       let sub: string | undefined;
       try {
         const { payload } = await jwtVerify(match[1], key as Uint8Array, {
@@ -55,28 +55,38 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
         });
         sub = payload.sub;
       } catch (err) {
-        throw unauthenticated(describe(err));
+        throw unauthenticated(...describe(err));
       }
-      if (!sub) throw unauthenticated("the token has no sub claim");
+      if (!sub) throw unauthenticated("subject", "the token has no sub claim");
       try {
         return checkUserId(sub, "the token's sub claim");
       } catch (err) {
-        throw unauthenticated((err as ConnectError).rawMessage);
+        throw unauthenticated("subject", (err as ConnectError).rawMessage);
       }
     },
   };
 }
 
-function describe(err: unknown): string {
-  if (err instanceof errors.JWTExpired) return "token expired: get a new one";
-  if (err instanceof errors.JWSSignatureVerificationFailed) return "token signature is invalid";
-  if (err instanceof errors.JWTClaimValidationFailed) return `token rejected: ${err.message}`;
-  if (err instanceof errors.JOSEAlgNotAllowed) return "token algorithm is not allowed (use HS256)";
-  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "token is malformed";
-  if (err instanceof errors.JWKSNoMatchingKey) return "no key of the JWKS matches the token";
-  return "token could not be verified";
+function describe(err: unknown): [AuthFailure, string] {
+  if (err instanceof errors.JWTExpired) return ["expired", "token expired: get a new one"];
+  if (err instanceof errors.JWSSignatureVerificationFailed) return ["signature", "token signature is invalid"];
+  if (err instanceof errors.JWTClaimValidationFailed) return ["claims", `token rejected: ${err.message}`];
+  if (err instanceof errors.JOSEAlgNotAllowed) return ["algorithm", "token algorithm is not allowed (use HS256)"];
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return ["malformed", "token is malformed"];
+  if (err instanceof errors.JWKSNoMatchingKey) return ["signature", "no key of the JWKS matches the token"];
+  return ["other", "token could not be verified"];
 }
 
-function unauthenticated(message: string): ConnectError {
-  return new ConnectError(message, Code.Unauthenticated);
+/** Why a call was refused, as a small closed set for metrics. */
+export type AuthFailure = "missing" | "malformed" | "expired" | "signature" | "claims" | "algorithm" | "subject" | "other";
+const reasons = new WeakMap<ConnectError, AuthFailure>();
+
+export function authFailureReason(err: ConnectError): AuthFailure {
+  return reasons.get(err) ?? "other";
+}
+
+function unauthenticated(reason: AuthFailure, message: string): ConnectError {
+  const err = new ConnectError(message, Code.Unauthenticated);
+  reasons.set(err, reason);
+  return err;
 }

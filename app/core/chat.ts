@@ -21,6 +21,7 @@ import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
 import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts";
 import { RoomFeed } from "./room-feed.ts";
+import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session } from "./session.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
@@ -31,6 +32,7 @@ export interface CoreOptions {
   limits: Limits;
   log: Logger;
   heartbeatSeconds?: number;
+  observer?: ChatObserver;
 }
 
 const MAX_CLIENT_MSG_ID = 128;
@@ -44,9 +46,13 @@ export class ChatCore {
   /** Each session's listeners, so that leaving removes exactly what joining added. */
   private readonly listeners = new WeakMap<Session, Map<string, Listener>>();
   private readonly timer: ReturnType<typeof setInterval>;
+  private readonly observer: ChatObserver;
+  /** When each live message was accepted, for the delivery latency; gone with the message. */
+  private readonly acceptedAt = new WeakMap<Message, number>();
   private draining = false;
 
   constructor(private readonly opts: CoreOptions) {
+    this.observer = opts.observer ?? noopObserver;
     this.hub = new Hub(opts.engine.bus, (err) => opts.log.error("listener failed", { err }));
     this.limiter = new RateLimiter(opts.limits.ratePerSecond, opts.limits.rateBurst);
     const beatMs = (opts.heartbeatSeconds ?? 25) * 1000;
@@ -58,15 +64,26 @@ export class ChatCore {
     return this.sessions.size;
   }
 
+  /** Rooms with at least one session on this instance. */
+  get roomCount(): number {
+    return this.hub.roomCount;
+  }
+
   /** Opens a session: the user is online and gets its direct messages from now on. */
   async open(user: string, protocol: string): Promise<Session> {
     if (this.draining) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
-    const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue);
+    const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, (e) =>
+      this.observer.eventWritten(e, e.kind.case === "message" ? this.acceptedAt.get(e.kind.value) : undefined),
+    );
     this.sessions.add(s);
+    this.observer.sessionOpened(protocol);
     this.listeners.set(s, new Map());
     // A session ended from inside (a slow consumer) leaves its rooms at once, not when the
     // transport gets around to it.
-    void s.ended.then(() => this.close(s));
+    void s.ended.then((err) => {
+      if (err?.code === Code.ResourceExhausted) this.observer.slowConsumer(protocol);
+      return this.close(s);
+    });
     s.push(readyEvent(user, this.opts.region, s.id));
     try {
       await this.listenAs(s, inbox(user), (e) => this.onInbox(s, e));
@@ -81,6 +98,7 @@ export class ChatCore {
   /** Ends a session: leaves its rooms (presence "left" where it was the user's last session). */
   async close(s: Session, error?: ConnectError, discard = false): Promise<void> {
     if (!this.sessions.delete(s)) return;
+    this.observer.sessionClosed(s.protocol);
     s.end(error, discard);
     for (const room of [...s.feeds.keys()]) await this.detach(s, room).catch((err) => this.logFail("leave on close", err));
     const ls = this.listeners.get(s);
@@ -101,7 +119,7 @@ export class ChatCore {
         case "send": {
           const v = k.value;
           const target: SendTarget = v.target.case === "toUser" ? { toUser: v.target.value } : { room: v.target.value ?? "" };
-          const message = await this.send(s.user, target, v.text, v.clientMsgId);
+          const message = await this.send(s.user, target, v.text, v.clientMsgId, s.protocol);
           s.push(ackEvent(v.clientMsgId, message));
           return;
         }
@@ -164,7 +182,7 @@ export class ChatCore {
   }
 
   /** Stores a message and publishes it; resolves once it is durable. */
-  async send(user: string, target: SendTarget, text: string, clientMsgId: string): Promise<Message> {
+  async send(user: string, target: SendTarget, text: string, clientMsgId: string, protocol = "unknown"): Promise<Message> {
     let room: string;
     if ("toUser" in target) {
       checkUserId(target.toUser, "to_user");
@@ -178,10 +196,17 @@ export class ChatCore {
     if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
       throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
     }
-    this.limiter.take(user);
+    try {
+      this.limiter.take(user);
+    } catch (err) {
+      this.observer.rateLimited(protocol);
+      throw err;
+    }
     const { engine, region } = this.opts;
     const { message, duplicate } = await engine.history.append({ room, from: user, text, clientMsgId, region });
     if (duplicate) return message;
+    this.acceptedAt.set(message, performance.now());
+    this.observer.messageAccepted(protocol);
     const event = messageEvent(message);
     await engine.bus.publish(room, event).catch((err) => this.logFail("publish", err));
     const pair = dmParticipants(room);

@@ -48,7 +48,10 @@ export class Hub {
     t.subscribed.then((unsubscribe) => unsubscribe()).catch(() => {});
   }
 
-  get topicCount(): number {
-    return this.topics.size;
+  /** Topics that are rooms, not user inboxes ("@" + user). */
+  get roomCount(): number {
+    let n = 0;
+    for (const topic of this.topics.keys()) if (!topic.startsWith("@")) n++;
+    return n;
   }
 }

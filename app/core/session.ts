@@ -25,6 +25,8 @@ export class Session {
     readonly user: string,
     readonly protocol: string,
     readonly limit: number,
+    /** Called as each event is handed to the transport. */
+    private readonly onWrite?: (event: ChatEvent) => void,
   ) {}
 
   get closed(): boolean {
@@ -91,6 +93,7 @@ export class Session {
           this.head = 0;
         }
         this.release();
+        this.onWrite?.(event);
         yield event;
         continue;
       }

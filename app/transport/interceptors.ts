@@ -2,17 +2,18 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
 import { userKey } from "./context.ts";
+import { protocolOfHeader } from "./protocol.ts";
 
 /** Services that need a user; health checks and reflection stay open for probes and tooling. */
 const AUTHENTICATED = new Set(["chat.v1.ChatService", "chat.ChatService"]);
 
-export function authInterceptor(auth: Authenticator, onFailure?: (err: ConnectError) => void): Interceptor {
+export function authInterceptor(auth: Authenticator, onFailure?: (err: ConnectError, protocol: string) => void): Interceptor {
   return (next) => async (req) => {
     if (AUTHENTICATED.has(req.service.typeName)) {
       try {
         req.contextValues.set(userKey, await auth.authenticate(req.header));
       } catch (err) {
-        if (err instanceof ConnectError) onFailure?.(err);
+        if (err instanceof ConnectError) onFailure?.(err, protocolOfHeader(req.header));
         throw err;
       }
     }

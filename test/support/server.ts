@@ -8,6 +8,8 @@ export const ROOT = join(import.meta.dir, "..", "..");
 
 export interface ServerProcess {
   port: number;
+  /** The private metrics endpoint, http://127.0.0.1:<port>/metrics. */
+  metricsUrl: string;
   url: string;
   dataDir: string;
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -28,6 +30,7 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
       EDGECHAT_HOST: "127.0.0.1",
       EDGECHAT_DATA_DIR: dir,
       LOG_LEVEL: "info",
+      EDGECHAT_METRICS_ADDR: "127.0.0.1:0",
       ...env,
     },
     stdin: "ignore",
@@ -39,6 +42,7 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
   void (async () => {
     for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
   })();
+  let metricsUrl = "";
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 15 s; stderr: ${stderr}`)), 15_000);
     void (async () => {
@@ -54,6 +58,7 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
             logs.push(entry);
             if (entry.msg === "listening") {
               clearTimeout(timer);
+              metricsUrl = entry.metrics === "off" ? "" : `http://${entry.metrics}/metrics`;
               resolve(entry.port);
             }
           } catch {
@@ -68,6 +73,7 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    metricsUrl,
     dataDir: dir,
     proc,
     logs,

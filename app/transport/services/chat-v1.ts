@@ -44,7 +44,7 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
 
     async send(req, ctx) {
       const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-      const message = await core.send(requireUser(ctx), target, req.text, req.clientMsgId);
+      const message = await core.send(requireUser(ctx), target, req.text, req.clientMsgId, protocolOf(ctx));
       return create(SendResponseSchema, { message });
     },
 

@@ -68,7 +68,7 @@ async function line(core: ChatCore, s: Session, state: { partner: string }, text
   if (cmd) return connect(s, state, cmd[1]);
   if (!state.partner) return reply(s, HINT);
   try {
-    await core.send(s.user, { toUser: state.partner }, text, "");
+    await core.send(s.user, { toUser: state.partner }, text, "", s.protocol);
   } catch (err) {
     reply(s, `Not sent: ${asConnectError(err).rawMessage}`);
   }

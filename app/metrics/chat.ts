@@ -1,0 +1,71 @@
+// edgechat's own metrics: what the chat is doing, labelled by protocol where that tells something.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatObserver } from "../core/observer.ts";
+
+export interface ChatGauges {
+  rooms(): number;
+  /** Live units of concurrency: in-flight RPC handlers plus background loops (see sidecar/README.md). */
+  tasks(): number;
+}
+
+export interface ChatMetrics extends ChatObserver {
+  authFailed(protocol: string, reason: string): void;
+  setDraining(draining: boolean): void;
+}
+
+export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics {
+  const r = [registry];
+  const sessions = new Gauge({ name: "edgechat_sessions_open", help: "Open chat sessions (streams), by protocol.", labelNames: ["protocol"], registers: r });
+  new Gauge({
+    name: "edgechat_rooms",
+    help: "Rooms with at least one session on this instance.",
+    registers: r,
+    collect() {
+      this.set(gauges.rooms());
+    },
+  });
+  new Gauge({
+    name: "edgechat_tasks",
+    help: "Live units of concurrency: in-flight RPC handlers plus background loops.",
+    registers: r,
+    collect() {
+      this.set(gauges.tasks());
+    },
+  });
+  const accepted = new Counter({ name: "edgechat_messages_accepted_total", help: "Messages stored durably and acknowledged, by the sender's protocol.", labelNames: ["protocol"], registers: r });
+  const delivered = new Counter({ name: "edgechat_messages_delivered_total", help: "Message events handed to a stream for writing, live and replayed.", registers: r });
+  const latency = new Histogram({
+    name: "edgechat_delivery_latency_seconds",
+    help: "From a message's acceptance to its hand-off to a subscriber's stream (live deliveries only).",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: r,
+  });
+  const slow = new Counter({ name: "edgechat_slow_consumers_total", help: "Streams ended because their reader fell a whole queue behind.", labelNames: ["protocol"], registers: r });
+  const limited = new Counter({ name: "edgechat_rate_limited_total", help: "Sends refused by the per-user rate limit.", labelNames: ["protocol"], registers: r });
+  const auth = new Counter({ name: "edgechat_auth_failures_total", help: "Calls refused for missing or bad credentials.", labelNames: ["protocol", "reason"], registers: r });
+  // Every protocol present from the start, so rate() and sums have a series before the first event.
+  for (const protocol of ["grpc", "grpc_web", "connect"]) {
+    sessions.set({ protocol }, 0);
+    accepted.inc({ protocol }, 0);
+    slow.inc({ protocol }, 0);
+    limited.inc({ protocol }, 0);
+  }
+  const draining = new Gauge({ name: "edgechat_draining", help: "1 while the server drains for shutdown.", registers: r });
+  draining.set(0);
+
+  return {
+    sessionOpened: (protocol) => sessions.inc({ protocol }),
+    sessionClosed: (protocol) => sessions.dec({ protocol }),
+    messageAccepted: (protocol) => accepted.inc({ protocol }),
+    eventWritten(event: ChatEvent, acceptedAt: number | undefined) {
+      if (event.kind.case !== "message" || !event.kind.value.room) return;
+      delivered.inc();
+      if (acceptedAt !== undefined) latency.observe((performance.now() - acceptedAt) / 1000);
+    },
+    slowConsumer: (protocol) => slow.inc({ protocol }),
+    rateLimited: (protocol) => limited.inc({ protocol }),
+    authFailed: (protocol, reason) => auth.inc({ protocol, reason }),
+    setDraining: (on) => draining.set(on ? 1 : 0),
+  };
+}
