@@ -73,6 +73,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       file_grpc_reflection_v1alpha_reflection,
     ]);
     mapUnaryDecodeErrors(router);
+    metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
   };
   const http = createHttpApp({ isReady: () => readiness.ready, region: config.region });
   const rpc = connectNodeAdapter({
@@ -81,7 +82,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readMaxBytes: config.limits.maxRequestBytes,
     contextValues: rawContextValues,
     interceptors: [
-      metrics.grpcInterceptor,
+      metrics.grpc.interceptor,
       drainInterceptor(() => draining),
       authInterceptor(auth, (err, protocol) => {
         metrics.chat.authFailed(protocol, authFailureReason(err));

@@ -78,7 +78,8 @@ function describe(err: unknown): [AuthFailure, string] {
 }
 
 /** Why a call was refused, as a small closed set for metrics. */
-export type AuthFailure = "missing" | "malformed" | "expired" | "signature" | "claims" | "algorithm" | "subject" | "other";
+export const AUTH_FAILURES = ["missing", "malformed", "expired", "signature", "claims", "algorithm", "subject", "other"] as const;
+export type AuthFailure = (typeof AUTH_FAILURES)[number];
 const reasons = new WeakMap<ConnectError, AuthFailure>();
 
 export function authFailureReason(err: ConnectError): AuthFailure {

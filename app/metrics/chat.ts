@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { ChatObserver } from "../core/observer.ts";
+import { AUTH_FAILURES } from "../core/auth.ts";
 
 export interface ChatGauges {
   rooms(): number;
@@ -50,6 +51,7 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
     accepted.inc({ protocol }, 0);
     slow.inc({ protocol }, 0);
     limited.inc({ protocol }, 0);
+    for (const reason of AUTH_FAILURES) auth.inc({ protocol, reason }, 0);
   }
   const draining = new Gauge({ name: "edgechat_draining", help: "1 while the server drains for shutdown.", registers: r });
   draining.set(0);

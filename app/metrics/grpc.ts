@@ -1,6 +1,7 @@
 // The server metrics of go-grpc-prometheus, with its names, labels and help texts, so dashboards
 // built for Go gRPC services read edgechat unchanged. One interceptor counts every protocol: a
 // Connect or gRPC-Web call is an RPC like a gRPC one.
+import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, Histogram, type Registry } from "prom-client";
 
@@ -14,7 +15,18 @@ const GRPC_TYPE: Record<string, string> = {
   bidi_streaming: "bidi_stream",
 };
 
-export function grpcServerMetrics(registry: Registry): Interceptor {
+export interface GrpcServerMetrics {
+  interceptor: Interceptor;
+  /**
+   * Creates every method's series at zero, as go-grpc-prometheus's InitializeMetrics does, so that
+   * the first error of a kind is an increase Prometheus can see rather than a new series.
+   */
+  initialize(services: DescService[]): void;
+}
+
+const CODES = ["OK", ...Object.keys(Code).filter((k) => Number.isNaN(Number(k)))];
+
+export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
   const started = new Counter({ name: "grpc_server_started_total", help: "Total number of RPCs started on the server.", labelNames: LABELS, registers: [registry] });
   const handled = new Counter({
     name: "grpc_server_handled_total",
@@ -33,7 +45,20 @@ export function grpcServerMetrics(registry: Registry): Interceptor {
     registers: [registry],
   });
 
-  return (next) => async (req) => {
+  const initialize = (services: DescService[]) => {
+    for (const service of services) {
+      for (const method of service.methods) {
+        const labels: Labels = { grpc_type: GRPC_TYPE[method.methodKind], grpc_service: service.typeName, grpc_method: method.name };
+        started.inc(labels, 0);
+        received.inc(labels, 0);
+        sent.inc(labels, 0);
+        seconds.zero(labels);
+        for (const grpc_code of CODES) handled.inc({ ...labels, grpc_code }, 0);
+      }
+    }
+  };
+
+  const interceptor: Interceptor = (next) => async (req) => {
     const labels: Labels = { grpc_type: GRPC_TYPE[req.method.methodKind], grpc_service: req.service.typeName, grpc_method: req.method.name };
     const start = performance.now();
     started.inc(labels);
@@ -59,6 +84,7 @@ export function grpcServerMetrics(registry: Registry): Interceptor {
       throw err;
     }
   };
+  return { interceptor, initialize };
 }
 
 /** The code as grpc-go spells it: OK, InvalidArgument, ... (Connect's Code names match Go's). */

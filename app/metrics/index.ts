@@ -5,13 +5,13 @@ import { Registry } from "prom-client";
 import type { Logger } from "../log.ts";
 import { chatMetrics, type ChatGauges, type ChatMetrics } from "./chat.ts";
 import { gcMetrics } from "./gc.ts";
-import { grpcServerMetrics } from "./grpc.ts";
+import { grpcServerMetrics, type GrpcServerMetrics } from "./grpc.ts";
 import { runtimeMetrics } from "./runtime.ts";
 
 export interface Metrics {
   registry: Registry;
   chat: ChatMetrics;
-  grpcInterceptor: ReturnType<typeof grpcServerMetrics>;
+  grpc: GrpcServerMetrics;
   stop(): void;
 }
 
@@ -22,7 +22,7 @@ export function createMetrics(gauges: ChatGauges): Metrics {
   return {
     registry,
     chat: chatMetrics(registry, gauges),
-    grpcInterceptor: grpcServerMetrics(registry),
+    grpc: grpcServerMetrics(registry),
     stop() {
       gc.stop();
       runtime.stop();

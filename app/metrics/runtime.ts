@@ -114,12 +114,13 @@ export function runtimeMetrics(registry: Registry): { stop(): void } {
   loop.enable();
   new Gauge({
     name: "bun_event_loop_delay_seconds",
-    help: "Event loop delay over the last scrape interval, by quantile.",
-    labelNames: ["quantile"],
+    // A gauge per percentile rather than a summary: the window is "since the last scrape".
+    help: "Event loop delay over the last scrape interval, by percentile (100 is the maximum).",
+    labelNames: ["percentile"],
     registers: [registry],
     collect() {
-      for (const q of [0.5, 0.9, 0.99]) this.set({ quantile: String(q) }, loop.percentile(q * 100) / 1e9);
-      this.set({ quantile: "1" }, loop.max / 1e9);
+      for (const p of [50, 90, 99]) this.set({ percentile: String(p) }, loop.percentile(p) / 1e9);
+      this.set({ percentile: "100" }, loop.max / 1e9);
       loop.reset();
     },
   });
