@@ -205,6 +205,8 @@ function interpolate(expr: string, vars: Map<string, { values: string[]; regex: 
 async function resolveVariables(d: Dashboard): Promise<Map<string, { values: string[]; regex: boolean }>> {
   const vars = new Map<string, { values: string[]; regex: boolean }>();
   for (const v of d.templating?.list ?? []) {
+    // A datasource picker: the provisioned Prometheus is the only (and default) one.
+    if (v.type === "datasource") continue;
     if (v.type !== "query") throw new Error(`variable ${v.name} is of type ${v.type}, which this test cannot fill`);
     const q = typeof v.query === "string" ? v.query : v.query?.query ?? "";
     const m = /^\s*label_values\(\s*(?:([\s\S]*?)\s*,\s*)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$/.exec(q);
@@ -255,9 +257,11 @@ test("the dashboards are there and resolve their datasource to the provisioned u
   for (const { file } of files) {
     const text = readFileSync(join(DASHBOARDS, file), "utf8");
     expect(text).not.toContain("${DS_");
-    // Every datasource reference names uid "prometheus" (or none: the default datasource).
+    // Every datasource reference names uid "prometheus", or the regions dashboard's own
+    // datasource picker (which defaults to the provisioned one and lets Fly's Grafana pick its
+    // own), or none: the default datasource.
     const refs = [...text.matchAll(/"datasource":\s*(\{[^}]*\}|"[^"]*"|null)/g)].map((m) => m[1]);
-    for (const ref of refs) expect(ref === "null" || ref === '"-- Grafana --"' || /"uid":\s*"(prometheus|-- Grafana --)"/.test(ref!)).toBe(true);
+    for (const ref of refs) expect(ref === "null" || ref === '"-- Grafana --"' || /"uid":\s*"(prometheus"|\$\{datasource|-- Grafana --")/.test(ref!)).toBe(true);
   }
 });
 
