@@ -10,6 +10,19 @@ export interface Limits {
   sessionQueue: number;
 }
 
+/** The NATS engine's settings (docs/regions.md); present only when EDGECHAT_NATS_URL is set. */
+export interface NatsConfig {
+  /** Comma-separated server URLs; credentials may ride in them (user:pass@ or token@). */
+  servers: string;
+  credsFile?: string;
+  tlsCa?: string;
+  /** Stream and bucket replicas; undefined: 3, or fewer if the cluster is smaller. */
+  replicas?: number;
+  maxAgeSeconds: number;
+  /** Messages kept in the history stream; 0: no count limit. */
+  maxMsgs: number;
+}
+
 export interface Config {
   host: string;
   port: number;
@@ -28,6 +41,7 @@ export interface Config {
   heartbeatSeconds: number;
   logLevel: Level;
   limits: Limits;
+  nats?: NatsConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -50,6 +64,24 @@ export function loadConfig(env: Env = process.env): Config {
   if (Boolean(env.EDGECHAT_TLS_CERT) !== Boolean(env.EDGECHAT_TLS_KEY)) {
     throw new Error("TLS needs both EDGECHAT_TLS_CERT and EDGECHAT_TLS_KEY");
   }
+  // A duration in seconds, or with a unit: "90s", "45m", "12h", "30d".
+  const duration = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    const m = /^(\d+)([smhd]?)$/.exec(raw);
+    if (!m || Number(m[1]) < 1) throw new Error(`${name} must be a duration like 3600, 90s, 45m, 12h or 30d, got "${raw}"`);
+    return Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "" | "s" | "m" | "h" | "d"];
+  };
+  const nats: NatsConfig | undefined = env.EDGECHAT_NATS_URL
+    ? {
+        servers: env.EDGECHAT_NATS_URL,
+        credsFile: str("EDGECHAT_NATS_CREDS"),
+        tlsCa: str("EDGECHAT_NATS_TLS_CA"),
+        replicas: env.EDGECHAT_NATS_REPLICAS ? int("EDGECHAT_NATS_REPLICAS", 3, 1, 5) : undefined,
+        maxAgeSeconds: duration("EDGECHAT_NATS_MAX_AGE", 30 * 86400),
+        maxMsgs: int("EDGECHAT_NATS_MAX_MSGS", 0),
+      }
+    : undefined;
   return {
     host: env.EDGECHAT_HOST || "0.0.0.0",
     port: int("PORT", 8080, 0, 65535),
@@ -74,5 +106,6 @@ export function loadConfig(env: Env = process.env): Config {
       maxRequestBytes: int("EDGECHAT_MAX_REQUEST_BYTES", 65536, 1024),
       sessionQueue: int("EDGECHAT_SESSION_QUEUE", 1000, 10),
     },
+    nats,
   };
 }

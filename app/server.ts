@@ -9,6 +9,7 @@ import { createMetrics, parseAddr, serveMetrics } from "./metrics/index.ts";
 import { ChatCore } from "./core/chat.ts";
 import type { Engine } from "./engine/engine.ts";
 import { createEmbeddedEngine } from "./engine/embedded/index.ts";
+import { createNatsEngine } from "./engine/nats/index.ts";
 import { file_chat_chat } from "./gen/chat/chat_pb.ts";
 import { file_chat_v1_chat } from "./gen/chat/v1/chat_pb.ts";
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.ts";
@@ -18,6 +19,7 @@ import { createHttpApp } from "./transport/http.ts";
 import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
 import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./transport/decode-errors.ts";
 import { listen } from "./transport/listen.ts";
+import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { rawContextValues } from "./transport/raw.ts";
 import { registerChatV1 } from "./transport/services/chat-v1.ts";
 import { registerHealth, createReadiness } from "./transport/services/health.ts";
@@ -49,7 +51,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let idle: (() => void) | undefined;
   let core: ChatCore | undefined;
   const metrics = createMetrics({ rooms: () => core?.roomCount ?? 0, tasks: () => inFlight });
-  const engine: Engine = createEmbeddedEngine(config.dataDir);
+  // EDGECHAT_NATS_URL switches history, bus and presence to NATS, shared by every region.
+  const engine: Engine = config.nats ? createNatsEngine(config, log) : createEmbeddedEngine(config.dataDir);
   core = new ChatCore({
     engine,
     region: config.region,
@@ -60,6 +63,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const readiness = createReadiness(false);
   let draining = false;
+  // Ready = listening, not draining, and the engine can serve (a NATS engine: connected).
+  let listening = false;
+  let engineReady = !engine.watchReady;
+  const offEngine = engine.watchReady?.((up) => {
+    engineReady = up;
+    readiness.set(listening && !draining && engineReady);
+  });
 
   const routes = (router: ConnectRouter) => {
     registerChatV1(router, core!);
@@ -75,7 +85,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     mapUnaryDecodeErrors(router);
     metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
   };
-  const http = createHttpApp({ isReady: () => readiness.ready, region: config.region });
+  // The web chat page rides along: its bundle is built now, in memory (app/web/bundle.ts).
+  const http = createHttpApp({ isReady: () => readiness.ready, region: config.region, web: { auth, core: core!, bus: engine.bus, heartbeatSeconds: config.heartbeatSeconds } });
   const rpc = connectNodeAdapter({
     routes,
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
@@ -107,14 +118,29 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     rpc(req, res);
   };
 
+  // The WebSocket gateway at /ws, on the HTTP/1.1 path (cleartext or TLS).
+  const gateway = createGateway({
+    core,
+    auth,
+    maxFrameBytes: config.limits.maxRequestBytes,
+    pingSeconds: config.heartbeatSeconds,
+    isDraining: () => draining,
+    onAuthFailure: (err, reason) => {
+      metrics.chat.authFailed(WS_PROTOCOL, reason);
+      log.info("auth failed", { reason: err.rawMessage, protocol: WS_PROTOCOL });
+    },
+    log,
+  });
   const listener = await listen(handler, {
     host: config.host,
     port: config.port,
     tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
     onError: (err) => log.debug("connection error", { err }),
+    upgrade: gateway,
   });
   const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log);
-  readiness.set(true);
+  listening = true;
+  readiness.set(engineReady);
   log.info("listening", {
     port: listener.port,
     metrics: metricsServer ? `${parseAddr(config.metricsAddr).host}:${metricsServer.port}` : "off",
@@ -129,11 +155,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     port: listener.port,
     async drain(deadlineMs) {
       const started = Date.now();
-      readiness.set(false);
       draining = true;
+      readiness.set(false);
+      offEngine?.();
       metrics.chat.setDraining(true);
       listener.stopAccepting();
       await core!.drain();
+      await gateway.drain(Math.max(0, deadlineMs - (Date.now() - started) - 250));
       if (inFlight > 0) {
         const left = Math.max(0, deadlineMs - (Date.now() - started) - 250);
         await new Promise<void>((resolve) => {
@@ -141,7 +169,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           setTimeout(resolve, left).unref?.();
         });
       }
-      listener.destroy();
+      // Trailers just written must reach the clients before their connections go.
+      await listener.close(Math.min(500, Math.max(0, deadlineMs - (Date.now() - started) - 100)));
       await engine.close();
       metrics.stop();
       metricsServer?.stop();

@@ -1,15 +1,29 @@
 #!/usr/bin/env bun
 // The edgechat command. Subcommands live in their own modules.
+import { chatCommand } from "./chat.ts";
 import { metricsCommand } from "./metrics.ts";
+import { simCommand } from "./sim.ts";
+import { tokenCommand } from "./token.ts";
 
-const USAGE = `usage: edgechat <command>
+const USAGE = `usage: edgechat <command> [options]
 
 commands:
-  metrics [url]   summarize a sidecar's metrics (default http://127.0.0.1:9091/metrics)`;
+  chat            chat in the terminal (edgechat chat --help)
+  token           mint a token for a user with EDGECHAT_JWT_SECRET (edgechat token --user <id> [--ttl 1h])
+  sim             the load simulator, interactive or scripted (edgechat sim --help)
+  metrics [url]   summarize a sidecar's metrics (default http://127.0.0.1:9091/metrics)
+
+docs/cli.md has examples.`;
 
 const [command, ...args] = process.argv.slice(2);
 try {
   switch (command) {
+    case "chat":
+      process.exit(await chatCommand(args));
+    case "token":
+      process.exit(await tokenCommand(args));
+    case "sim":
+      process.exit(await simCommand(args));
     case "metrics":
       process.exit(await metricsCommand(args));
     default:

@@ -72,7 +72,9 @@ export interface Bus {
   /**
    * Calls `handler` for every event published on `topic` after the returned promise resolves, in
    * publish order per topic, from every instance. Messages are published in seq order per room.
-   * Resolves to the unsubscribe function.
+   * Resolves to the unsubscribe function. A shared bus delivers message events at most once (a
+   * connection moving to another server loses what was in flight) and may offer a room's newest
+   * stored message again: RoomFeed drops seqs it has and fills gaps from history.
    */
   subscribe(topic: string, handler: (event: ChatEvent) => void): Promise<() => void>;
   publish(topic: string, event: ChatEvent): Promise<void>;
@@ -102,5 +104,13 @@ export interface Engine {
   readonly rooms: RoomDirectory;
   readonly bus: Bus;
   readonly presence: PresenceStore;
+  /**
+   * Optional, for an engine that lives on a service it reaches over the network. Calls `listener`
+   * at once with whether the engine can serve now, then on every change (the NATS engine: connected
+   * and its stream and buckets set up). Until it is ready its operations fail fast with a
+   * ConnectError (Unavailable). It never throws for an unreachable service: it keeps trying and
+   * logs why. An engine without it is ready as soon as it exists. Returns the unsubscribe function.
+   */
+  watchReady?(listener: (ready: boolean) => void): () => void;
   close(): Promise<void>;
 }

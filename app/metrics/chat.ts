@@ -46,7 +46,7 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
   const limited = new Counter({ name: "edgechat_rate_limited_total", help: "Sends refused by the per-user rate limit.", labelNames: ["protocol"], registers: r });
   const auth = new Counter({ name: "edgechat_auth_failures_total", help: "Calls refused for missing or bad credentials.", labelNames: ["protocol", "reason"], registers: r });
   // Every protocol present from the start, so rate() and sums have a series before the first event.
-  for (const protocol of ["grpc", "grpc_web", "connect"]) {
+  for (const protocol of ["grpc", "grpc_web", "connect", "websocket"]) {
     sessions.set({ protocol }, 0);
     accepted.inc({ protocol }, 0);
     slow.inc({ protocol }, 0);

@@ -1,9 +1,29 @@
-// The plain HTTP routes, served by Hono behind the RPC routes on the same port.
-import { Hono } from "hono";
+// The plain HTTP routes, served by Hono behind the RPC routes on the same port: probes, and the
+// web chat page (app/web) with what it needs besides the RPCs.
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Authenticator } from "../core/auth.ts";
+import type { ChatCore } from "../core/chat.ts";
+import { typingEvent } from "../core/events.ts";
+import { checkRoomAccess } from "../core/names.ts";
+import type { Bus } from "../engine/engine.ts";
+import { ASSET_PREFIX, webBundle, type WebAsset } from "../web/bundle.ts";
 
 export interface HttpDeps {
   isReady: () => boolean;
   region: string;
+  /** The web chat page at `/`; without it the page is not served. */
+  web?: WebDeps;
+}
+
+export interface WebDeps {
+  auth: Pick<Authenticator, "mode" | "authenticate">;
+  /** Who has a stream in a room: only they may say they are typing there. */
+  core: Pick<ChatCore, "listOnline">;
+  bus: Pick<Bus, "publish">;
+  /** EDGECHAT_HEARTBEAT_SECONDS: the page takes a stream that is silent much longer for dead. */
+  heartbeatSeconds?: number;
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
@@ -12,6 +32,103 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.get("/readyz", (c) =>
     deps.isReady() ? c.json({ status: "ready", region: deps.region }) : c.json({ status: "not ready" }, 503),
   );
+  if (deps.web) mountWebPage(app, deps.web, deps.region);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   return app;
+}
+
+// Typing notices are a hint: at most one a second per user and room goes out.
+const TYPING_INTERVAL_MS = 1000;
+
+const PAGE_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
+function mountWebPage(app: Hono, web: WebDeps, region: string): void {
+  // Build at start, not on the first visit; a failure shows on the page's routes.
+  webBundle().catch(() => undefined);
+
+  app.get("/", async (c) => {
+    const bundle = await webBundle().catch((err: Error) => err);
+    if (bundle instanceof Error) return c.text(`the web page is unavailable: ${bundle.message}`, 500);
+    return serveAsset(c, bundle.page, PAGE_HEADERS);
+  });
+
+  app.get(`${ASSET_PREFIX}*`, async (c) => {
+    const bundle = await webBundle().catch(() => undefined);
+    const asset = bundle?.assets.get(c.req.path);
+    if (!asset) return c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404);
+    return serveAsset(c, asset, { "x-content-type-options": "nosniff" });
+  });
+
+  app.get("/config.json", (c) => {
+    c.header("cache-control", "no-cache");
+    return c.json({ auth: web.auth.mode, region, heartbeat_seconds: web.heartbeatSeconds ?? 25 });
+  });
+
+  const lastTyping = new Map<string, number>();
+  app.post("/typing", bodyLimit({ maxSize: 1024, onError: (c) => c.json({ code: "invalid_argument", message: "request body too large" }, 413) }), async (c) => {
+    try {
+      const user = await web.auth.authenticate(c.req.raw.headers);
+      if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+      const body = (await c.req.json().catch(() => undefined)) as { room?: unknown } | undefined;
+      const room = checkRoomAccess(user, typeof body?.room === "string" ? body.room : "");
+      const key = `${user}\n${room}`;
+      const now = Date.now();
+      if (now - (lastTyping.get(key) ?? 0) < TYPING_INTERVAL_MS) return c.body(null, 204);
+      const here = await web.core.listOnline(user, room);
+      if (!here.some((u) => u.user === user)) {
+        throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
+      }
+      if (lastTyping.size > 10_000) {
+        for (const [k, at] of lastTyping) if (now - at >= TYPING_INTERVAL_MS) lastTyping.delete(k);
+      }
+      lastTyping.set(key, now);
+      await web.bus.publish(room, typingEvent(room, user));
+      return c.body(null, 204);
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      return c.json({ code: codeName(ce.code), message: ce.rawMessage }, httpStatus(ce.code));
+    }
+  });
+}
+
+function serveAsset(c: Context, asset: WebAsset, extra: Record<string, string>) {
+  for (const [k, v] of Object.entries(extra)) c.header(k, v);
+  c.header("content-type", asset.type);
+  c.header("cache-control", asset.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  c.header("vary", "accept-encoding");
+  const gzip = asset.gzip && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
+  if (gzip) c.header("content-encoding", "gzip");
+  return c.body((gzip ? asset.gzip : asset.body) as Uint8Array<ArrayBuffer>);
+}
+
+/** As Connect spells codes on the wire: "failed_precondition". */
+function codeName(code: Code): string {
+  return Code[code].replace(/[A-Z]/g, (ch, i) => (i ? "_" : "") + ch.toLowerCase());
+}
+
+/** Connect's HTTP status for a code. */
+function httpStatus(code: Code): 400 | 401 | 403 | 404 | 412 | 429 | 500 | 503 {
+  switch (code) {
+    case Code.InvalidArgument:
+      return 400;
+    case Code.Unauthenticated:
+      return 401;
+    case Code.PermissionDenied:
+      return 403;
+    case Code.NotFound:
+      return 404;
+    case Code.FailedPrecondition:
+      return 412;
+    case Code.ResourceExhausted:
+      return 429;
+    case Code.Unavailable:
+      return 503;
+    default:
+      return 500;
+  }
 }

@@ -13,8 +13,11 @@ export interface Listener {
   readonly port: number;
   /** Stops accepting connections and tells HTTP/2 clients to go away; open streams go on. */
   stopAccepting(): void;
-  /** Destroys every connection that is still open. */
-  destroy(): void;
+  /**
+   * Closes every connection gracefully (HTTP/2 sessions finish writing what they have, then close;
+   * idle HTTP/1.1 sockets end), and destroys whatever is still open after `graceMs`.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 export interface ListenOptions {
@@ -22,6 +25,11 @@ export interface ListenOptions {
   port: number;
   tls?: { cert: string; key: string };
   onError: (err: unknown) => void;
+  /** HTTP/1.1 upgrade requests (WebSocket): `accepts` picks them, `handle` takes their socket. */
+  upgrade?: {
+    accepts(req: http.IncomingMessage): boolean;
+    handle(req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer): void;
+  };
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -40,9 +48,13 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
       handler,
     );
     front = h2 as unknown as net.Server;
+    // HTTP/1.1 over TLS: node:http2 has no shouldUpgradeCallback, so every upgrade comes here.
+    if (opts.upgrade) h2.on("upgrade", opts.upgrade.handle);
   } else {
     h2 = http2.createServer(h2opts, handler);
-    h1 = http.createServer(handler);
+    // Only the upgrades `accepts` takes leave the request handler (an h2c upgrade stays HTTP/1.1).
+    h1 = http.createServer({ shouldUpgradeCallback: (req) => opts.upgrade?.accepts(req) ?? false }, handler);
+    if (opts.upgrade) h1.on("upgrade", opts.upgrade.handle);
     // A streaming response may legitimately last for hours.
     h1.requestTimeout = 0;
     h1.headersTimeout = 30_000;
@@ -75,7 +87,11 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
       for (const s of h2sessions) if (!s.closed && !s.destroyed) s.goaway?.();
       h1?.closeIdleConnections?.();
     },
-    destroy() {
+    async close(graceMs) {
+      for (const s of h2sessions) if (!s.closed && !s.destroyed) s.close();
+      h1?.closeIdleConnections?.();
+      const until = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
       for (const s of h2sessions) s.destroy();
       for (const sock of sockets) sock.destroy();
     },

@@ -1,0 +1,312 @@
+// `edgechat chat`: a terminal chat client on the Chat stream. Lines from stdin are commands
+// (/join, /dm, ...) or messages to the current room or DM; events print as lines on stdout. Works
+// the same on a terminal and on pipes (no prompt and no typing notices then).
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ConnectError } from "@connectrpc/connect";
+import * as readline from "node:readline";
+import { parseArgs } from "node:util";
+import { PresenceAction, type Message, type Presence } from "../gen/chat/v1/chat_pb.ts";
+import { Channel } from "./channel.ts";
+import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
+import { authHeaders, PROTOCOLS, type Protocol } from "./connection.ts";
+
+const USAGE = `usage: edgechat chat [--url URL] [--user ID | --token JWT] [--room ROOM] [--protocol grpc|connect|grpc-web|websocket]
+
+  --url       the server (default http://localhost:8080, or EDGECHAT_URL)
+  --user      your user id, sent as x-user (servers in dev mode)
+  --token     a JWT, sent as authorization: Bearer (default: EDGECHAT_TOKEN); see edgechat token
+  --room      the room to start in (default lobby)
+  --protocol  how the Chat stream travels (default grpc)`;
+
+export const HELP = `commands:
+  /join <room>      enter a room (shows its last messages) and talk there
+  /leave [room]     leave a room (default: the current one)
+  /rooms            the rooms on the server and yours
+  /dm <user>        talk to a user directly (also: connect <user>)
+  /list             who is online, and where (also: list)
+  /history [n]      the last n messages here (default 20)
+  /help             this
+  /quit             leave (also: end of input, Ctrl-D)
+anything else is a message to the current room or user; start it with // to send a leading /`;
+
+type Target = { kind: "room"; room: string } | { kind: "dm"; user: string; room: string };
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+export function hhmm(d: Date): string {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** How a room shows in brackets: the room, or @partner for direct messages. */
+export function roomLabel(room: string, me: string): string {
+  const partner = dmPartner(room, me);
+  return partner === undefined ? room : `@${partner}`;
+}
+
+export function formatMessage(m: Message, me: string): string {
+  const at = m.sentAt ? timestampDate(m.sentAt) : new Date();
+  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}: ${m.text}`;
+}
+
+export function formatPresence(p: Presence, me: string): string {
+  const joined = p.action === PresenceAction.JOINED;
+  const where = dmPartner(p.room, me) !== undefined ? "your direct messages" : p.room;
+  return `* ${p.user} ${joined ? "joined" : "left"} ${where}${p.region ? ` (${p.region})` : ""}`;
+}
+
+export async function chatCommand(
+  args: string[],
+  io: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream & { isTTY?: boolean }; env: NodeJS.ProcessEnv } = {
+    input: process.stdin,
+    output: process.stdout,
+    env: process.env,
+  },
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: "string" },
+      user: { type: "string" },
+      token: { type: "string" },
+      room: { type: "string", default: "lobby" },
+      protocol: { type: "string", default: "grpc" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(`${USAGE}\n\n${HELP}`);
+    return 0;
+  }
+  const token = values.token ?? (values.user ? undefined : io.env.EDGECHAT_TOKEN);
+  if (!token && !values.user) {
+    console.error(`edgechat chat: give --user <id> (a server in dev mode) or --token <JWT> (or set EDGECHAT_TOKEN)\n${USAGE}`);
+    return 2;
+  }
+  const protocol = values.protocol as Protocol;
+  if (!PROTOCOLS.includes(protocol)) {
+    console.error(`edgechat chat: --protocol must be one of ${PROTOCOLS.join(", ")}`);
+    return 2;
+  }
+  const url = values.url ?? io.env.EDGECHAT_URL ?? "http://localhost:8080";
+
+  const tty = Boolean(io.output.isTTY && (io.input as { isTTY?: boolean }).isTTY);
+  const rl = readline.createInterface({ input: io.input, output: io.output, terminal: tty });
+  const print = (line: string) => {
+    if (tty) {
+      readline.clearLine(io.output, 0);
+      readline.cursorTo(io.output, 0);
+      io.output.write(`${line}\n`);
+      rl.prompt(true);
+    } else {
+      io.output.write(`${line}\n`);
+    }
+  };
+
+  let target: Target | undefined;
+  const typingShown = new Map<string, number>();
+  const session = new ChatSession({
+    url,
+    protocol,
+    headers: authHeaders({ user: values.user, token }),
+    out: {
+      message: (m) => {
+        typingShown.delete(`${m.room}\0${m.from}`);
+        print(formatMessage(m, session.user));
+      },
+      presence: (p) => {
+        if (p.user !== session.user) print(formatPresence(p, session.user));
+      },
+      typing: (room, user) => {
+        // Once per person and room every few seconds: a notice comes every second while they type.
+        const key = `${room}\0${user}`;
+        const now = Date.now();
+        if (now - (typingShown.get(key) ?? 0) < 4000) return;
+        typingShown.set(key, now);
+        print(`* ${user} is typing${dmPartner(room, session.user) === undefined ? ` in ${room}` : " to you"}`);
+      },
+      info: (text) => print(`* ${text}`),
+      error: (text) => print(`! ${text}`),
+    },
+  });
+
+  const setTarget = (t: Target | undefined) => {
+    target = t;
+    rl.setPrompt(t ? `${t.kind === "dm" ? `@${t.user}` : t.room}> ` : "> ");
+  };
+  const started = session.ready.then(async () => {
+    print(`* connected to ${url} as ${session.user} (${session.region}); /help lists the commands`);
+    if (values.room) {
+      setTarget({ kind: "room", room: values.room });
+      await session.enter(values.room);
+    }
+    if (tty) rl.prompt();
+  });
+  started.catch(() => {});
+
+  // Typing notices while a person types (a terminal only); the server forwards one a second.
+  let typingSentAt = 0;
+  if (tty) {
+    io.input.on("keypress", (_s: string, key: { name?: string } | undefined) => {
+      // readline has taken the key by now: rl.line is what is typed so far. Commands are not typing.
+      if (!target || key?.name === "return" || key?.name === "enter" || rl.line === "" || rl.line.startsWith("/")) return;
+      const now = Date.now();
+      if (now - typingSentAt < 1000) return;
+      typingSentAt = now;
+      session.typing(target.room);
+    });
+  }
+
+  const lines = new Channel<string>();
+  // After the end of input, what was typed gets this long to reach a server that is not up yet.
+  let inputEnded!: () => void;
+  const giveUp = new Promise<void>((resolve) => (inputEnded = resolve)).then(() => Bun.sleep(10_000));
+  rl.on("close", () => inputEnded());
+  rl.on("line", (l) => {
+    // On a terminal, a message replaces the line it was typed on: it comes back from the server formatted.
+    if (tty && l.trim() !== "" && !l.trim().startsWith("/")) io.output.write("\x1b[1A\x1b[2K");
+    lines.push(l);
+  });
+  rl.on("close", () => lines.end());
+  rl.on("SIGINT", () => rl.close());
+  void session.finished.then(() => lines.end());
+
+  const commands = new ChatCommands(session, print, () => target, setTarget);
+  let code = 0;
+  for await (const raw of lines) {
+    const line = raw.trim();
+    if (line === "") {
+      if (tty) rl.prompt();
+      continue;
+    }
+    if (line === "/quit" || line === "/exit") break;
+    try {
+      if (!(await Promise.race([started.then(() => true), giveUp.then(() => false)]))) {
+        print(`! could not reach ${url}: what was typed was not sent`);
+        code = 1;
+        break;
+      }
+      await commands.run(line);
+    } catch (err) {
+      if (session.fatal) break;
+      print(`! ${ConnectError.from(err).rawMessage}`);
+    }
+    if (tty) rl.prompt();
+  }
+  if (session.fatal) code = 1;
+  rl.close();
+  await session.close();
+  if (code === 0 && session.pending.size > 0) {
+    print(`! ${session.pending.size} message${session.pending.size === 1 ? " was" : "s were"} not acknowledged before the end`);
+    code = 1;
+  }
+  return code;
+}
+
+/** What each line does, once the session is up. */
+class ChatCommands {
+  constructor(
+    private readonly session: ChatSession,
+    private readonly print: (line: string) => void,
+    private readonly target: () => Target | undefined,
+    private readonly setTarget: (t: Target | undefined) => void,
+  ) {}
+
+  async run(line: string): Promise<void> {
+    const [word, ...rest] = line.split(/\s+/);
+    const arg = rest.join(" ");
+    switch (word) {
+      case "/join":
+        return this.join(arg);
+      case "/leave":
+        return this.leave(arg);
+      case "/rooms":
+        return this.rooms();
+      case "/dm":
+        return this.dm(arg);
+      case "/list":
+        return this.list();
+      case "/history":
+        return this.history(arg);
+      case "/help":
+        return this.print(HELP);
+      // The old client's commands.
+      case "list":
+        if (rest.length === 0) return this.list();
+        break;
+      case "connect":
+        if (rest.length === 1) return this.dm(arg);
+        break;
+    }
+    if (line.startsWith("/") && !line.startsWith("//")) {
+      this.print(`! unknown command ${word}: /help lists the commands`);
+      return;
+    }
+    this.say(line.startsWith("//") ? line.slice(1) : line);
+  }
+
+  private say(text: string): void {
+    const t = this.target();
+    if (!t) {
+      this.print("! you are not talking to anyone: /join <room> or /dm <user> first");
+      return;
+    }
+    this.session.send(t.kind === "dm" ? { toUser: t.user } : { room: t.room }, text);
+  }
+
+  private async join(room: string): Promise<void> {
+    if (!room) return this.print("! usage: /join <room>");
+    const partner = dmPartner(room, this.session.user);
+    this.setTarget(partner === undefined ? { kind: "room", room } : { kind: "dm", user: partner, room });
+    await this.session.enter(room);
+  }
+
+  private async leave(arg: string): Promise<void> {
+    const room = arg || this.target()?.room;
+    if (!room) return this.print("! usage: /leave <room>");
+    if (!this.session.leave(room)) return this.print(`! you are not in ${room}`);
+    this.print(`* left ${roomLabel(room, this.session.user)}`);
+    if (this.target()?.room === room) {
+      const next = [...this.session.rooms.keys()].find((r) => !r.startsWith("dm:"));
+      this.setTarget(next ? { kind: "room", room: next } : undefined);
+      if (next) this.print(`* talking in ${next} now`);
+    }
+  }
+
+  private async rooms(): Promise<void> {
+    const rooms = await this.session.listRooms();
+    if (rooms.length === 0) return this.print("* no rooms yet: /join <room> makes one");
+    const here = this.target()?.room;
+    const labels = rooms.map((r) => roomLabel(r.name, this.session.user));
+    const width = Math.max(...labels.map((l) => l.length));
+    this.print(`* rooms (${rooms.length}):`);
+    rooms.forEach((r, i) => {
+      const mark = r.name === here ? "  (here)" : this.session.rooms.has(r.name) ? "  (joined)" : "";
+      this.print(`    ${labels[i].padEnd(width)}  ${r.members} members, ${r.online} online, last seq ${r.lastSeq}${mark}`);
+    });
+  }
+
+  private async dm(user: string): Promise<void> {
+    if (!user || /\s/.test(user)) return this.print("! usage: /dm <user>");
+    if (user === this.session.user) return this.print("! that is you: /dm another user");
+    const room = dmRoom(this.session.user, user);
+    this.setTarget({ kind: "dm", user, room });
+    this.print(`* talking to ${user} (direct messages)`);
+    await this.session.enter(room, false);
+  }
+
+  private async list(): Promise<void> {
+    const users = await this.session.listOnline();
+    const who = users.map((u) => `${u.user} (${u.region}${u.sessions > 1 ? `, ${u.sessions} sessions` : ""})`);
+    this.print(`* online (${users.length}): ${who.join(", ")}`);
+  }
+
+  private async history(arg: string): Promise<void> {
+    const t = this.target();
+    if (!t) return this.print("! /join a room or /dm a user first");
+    const n = arg ? Number(arg) : 20;
+    if (!Number.isInteger(n) || n < 1 || n > 500) return this.print("! usage: /history [n], n from 1 to 500");
+    const messages = await this.session.history(t.room, n);
+    this.print(`* last ${messages.length} message${messages.length === 1 ? "" : "s"} of ${roomLabel(t.room, this.session.user)}:`);
+    for (const m of messages) this.print(`  ${formatMessage(m, this.session.user)}`);
+  }
+}

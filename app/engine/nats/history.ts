@@ -1,0 +1,184 @@
+// History on one JetStream stream. The per-room seq (engine.ts: +1 per message, no gaps, no
+// duplicates, one order across regions) comes from giving every (room, seq) a subject of its own,
+// edgechat.room.<room>.<seq>, and publishing with Nats-Expected-Last-Subject-Sequence: 0, "this
+// subject holds nothing yet". A seq is claimed by storing its message, at most once: two regions
+// racing for seq n both propose, the first one in the Raft log is stored, the other is refused
+// ("wrong last sequence") and retries as n + 1 after a look at the room. No gap either: a writer
+// only ever claims last + 1 of a seq it saw stored. The PubAck comes after replication.
+//
+// Why not one subject per room, with the expected sequence of the room's last message? On a
+// clustered stream, nats-server before 2.9.21 checks a non-zero expected subject sequence only on
+// the leader before proposing (nats-server#4320): concurrent publishes all pass, duplicates follow.
+// A zero expectation is checked by every replica when it applies the entry, in log order.
+import { ConnectError } from "@connectrpc/connect";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { JetStreamApiError, type StoredMsg } from "@nats-io/jetstream";
+import { MessageSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
+import type { Appended, Draft, HistoryStore, Page, ReadRange } from "../engine.ts";
+import { unavailable, type Conn } from "./conn.ts";
+import { msgId, roomSubject, STREAM } from "./names.ts";
+import { assemble, findNewest, mapLimit, pageRange } from "./reads.ts";
+import type { Io } from "./setup.ts";
+
+const DEADLINE_MS = 5_000;
+const PUBLISH_TIMEOUT_MS = 2_000;
+const WRONG_LAST_SEQUENCE = 10071;
+const CACHE = 10_000;
+const PARALLEL_GETS = 64;
+
+/** What the room directory does for history: a lower bound of each room's newest seq. */
+export interface SeqFloor {
+  get(room: string): Promise<number>;
+  /** Called after each stored message; resolves once the room is listed (its first time here). */
+  record(room: string, seq: number): Promise<void>;
+}
+
+type Via = "nearest" | "leader";
+
+export class NatsHistory implements HistoryStore {
+  /** The newest seq this instance saw stored, per room, and when: from appends, live and reads. */
+  private readonly newestSeen = new Map<string, { seq: number; at: number }>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly io: () => Io,
+    private readonly conn: Conn,
+    private readonly floor: SeqFloor,
+    /** How long a cached seq may be trusted without a look: well under the stream's max age. */
+    private readonly cacheMs: number,
+  ) {}
+
+  append(draft: Draft): Promise<Appended> {
+    try {
+      this.io();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // One append per room at a time from this instance: concurrent ones would claim the same seq
+    // and all but one would have to come back for the next.
+    const prev = this.queues.get(draft.room) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(() => this.publish(draft));
+    this.queues.set(draft.room, run);
+    void run.catch(() => {}).finally(() => this.queues.get(draft.room) === run && this.queues.delete(draft.room));
+    return run;
+  }
+
+  private async publish(draft: Draft): Promise<Appended> {
+    const id = crypto.randomUUID();
+    const dedupe = msgId(draft.room, draft.from, draft.clientMsgId, id);
+    const deadline = Date.now() + DEADLINE_MS;
+    const cached = this.newestSeen.get(draft.room);
+    // The cache is usually right; when it is not, the refused publish says so, at the price of one retry.
+    let seq = (cached && Date.now() - cached.at < this.cacheMs ? cached.seq : await this.newest(draft.room, "nearest")) + 1;
+    for (let attempt = 1; ; attempt++) {
+      const { js } = this.io();
+      const message = create(MessageSchema, { ...draft, id, seq: BigInt(seq), sentAt: timestampNow() });
+      try {
+        const timeout = Math.max(100, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
+        const ack = await this.conn.race(
+          js.publish(roomSubject(draft.room, seq), toBinary(MessageSchema, message), { msgID: dedupe, expect: { lastSubjectSequence: 0 }, timeout }),
+        );
+        // A clustered leader answers a duplicate still in flight with seq 0: ask again shortly.
+        if (ack.duplicate && ack.seq === 0) throw new Error("duplicate in flight");
+        const stored = ack.duplicate ? await this.load({ seq: ack.seq }) : message;
+        if (!stored) throw new Error(`stream message ${ack.seq} is gone`);
+        this.observe(draft.room, Number(stored.seq));
+        await this.floor.record(draft.room, Number(stored.seq)).catch(() => {});
+        // Our own earlier attempt (its ack lost to a timeout) is not a duplicate to the caller.
+        return { message: stored, duplicate: stored.id !== id };
+      } catch (err) {
+        if (Date.now() > deadline) throw unavailable(`history append timed out (${errText(err)})`);
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+          // Seq taken: the leader knows at least up to it.
+          seq = (await this.newest(draft.room, "leader", seq)) + 1;
+          // Others are writing this room too: spread the retries out.
+          if (attempt > 2) await Bun.sleep(Math.random() * Math.min(100, 2 ** attempt));
+          continue;
+        }
+        if (!this.conn.connected) throw unavailable(`history append failed (${errText(err)})`);
+        // A timeout, no responders (a leader election) or a lost ack: the same message again; its
+        // Nats-Msg-Id makes a second copy impossible within the duplicate window.
+        await Bun.sleep(50 + Math.random() * 200);
+      }
+    }
+  }
+
+  async read(room: string, range: ReadRange): Promise<Page> {
+    if (range.limit <= 0) return { messages: [], hasMore: false };
+    const { from, end, hasMore } = pageRange(range, await this.newest(room, "nearest"));
+    if (from > end) return { messages: [], hasMore: false };
+    const seqs = Array.from({ length: end - from + 1 }, (_, i) => from + i);
+    const get = (s: number, via?: Via) => this.load({ last_by_subj: roomSubject(room, s) }, via);
+    const found = await mapLimit(seqs, PARALLEL_GETS, (s) => get(s));
+    // A miss means a replica that has not caught up (seen while a new stream leader takes over),
+    // or a message that expired. The leader tells which; this is rare, so it costs little.
+    const missing = seqs.flatMap((s, i) => (found[i] ? [] : [i]));
+    await mapLimit(missing, PARALLEL_GETS, async (i) => (found[i] = await get(seqs[i], "leader")));
+    if (!found.some(Boolean) && range.afterSeq !== undefined) {
+      // Read forwards from expired seqs: continue from the oldest message still there.
+      const oldest = Number((await this.load({ next_by_subj: roomSubject(room, "*"), seq: 0 }, "leader"))?.seq ?? 0);
+      if (oldest > from) return this.read(room, { ...range, afterSeq: BigInt(oldest - 1) });
+    }
+    return assemble(found, hasMore, range.afterSeq !== undefined);
+  }
+
+  async lastSeq(room: string): Promise<bigint> {
+    return BigInt(await this.newest(room, "nearest"));
+  }
+
+  /** The newest seq this instance knows of in `room`, without asking anyone. */
+  known(room: string): bigint {
+    return BigInt(this.newestSeen.get(room)?.seq ?? 0);
+  }
+
+  /** A stored message seen (appended, live, or found newest): the cache only moves forward. */
+  observe(room: string, seq: number): void {
+    const had = this.newestSeen.get(room);
+    if (had && had.seq > seq) return;
+    this.newestSeen.delete(room);
+    if (this.newestSeen.size >= CACHE) this.newestSeen.delete(this.newestSeen.keys().next().value!);
+    this.newestSeen.set(room, { seq, at: Date.now() });
+  }
+
+  /** The room's message with seq `seq`, or null. */
+  async message(room: string, seq: number): Promise<Message | null> {
+    return this.load({ last_by_subj: roomSubject(room, seq) });
+  }
+
+  /**
+   * The room's newest seq: from the best lower bound at hand (`atLeast`, the cache, or the room's
+   * floor in the directory, written seconds after each message) forward, one lookup per step.
+   */
+  async newest(room: string, via: Via, atLeast = 0): Promise<number> {
+    const cached = this.newestSeen.get(room);
+    // A stale cache may predate expired messages that others wrote after it: the floor covers those.
+    const fresh = cached && Date.now() - cached.at < this.cacheMs;
+    let floorError: unknown;
+    const floor = fresh ? 0 : await this.floor.get(room).catch((err) => ((floorError = err), 0));
+    const start = Math.max(atLeast, cached?.seq ?? 0, floor);
+    const seq = await findNewest(start, async (s) => (await this.load({ last_by_subj: roomSubject(room, s) }, via)) !== null);
+    // Without the floor, "no message" may be "every message expired": only the floor can tell.
+    if (seq === 0 && floorError) throw floorError;
+    if (seq > 0) this.observe(room, seq);
+    return seq;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** One message by a direct get (from the nearest replica), or from the stream leader. */
+  private async load(query: Record<string, unknown>, via: Via = "nearest"): Promise<Message | null> {
+    const { jsm } = this.io();
+    try {
+      const get = via === "leader" ? jsm.streams.getMessage(STREAM, query as never) : jsm.direct.getMessage(STREAM, query as never);
+      const sm: StoredMsg | null = await this.conn.race(get);
+      return sm && fromBinary(MessageSchema, sm.data);
+    } catch (err) {
+      throw err instanceof ConnectError ? err : unavailable(`history read failed (${errText(err)})`);
+    }
+  }
+}
+
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));

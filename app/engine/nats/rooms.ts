@@ -1,0 +1,108 @@
+// The room directory in a KV bucket, shared by every region:
+//   r.<room>         the room exists; its value is the room's seq floor (below)
+//   m.<room>.<user>  the user is a member
+// The floor: retention (max age, max messages) may remove every message of a quiet room, and a
+// room without messages would start again at seq 1, reusing seqs that clients remember. So the
+// newest seq of each room is also kept here, written a few seconds after it changes, and an
+// empty room continues from it.
+import type { KV } from "@nats-io/kv";
+import type { RoomDirectory, RoomSummary } from "../engine.ts";
+import type { Logger } from "../../log.ts";
+import type { SeqFloor } from "./history.ts";
+import { token, untoken } from "./names.ts";
+import type { Conn } from "./conn.ts";
+import type { Io } from "./setup.ts";
+
+const FLUSH_MS = 2_000;
+const KNOWN = 100_000;
+
+const roomKey = (room: string) => `r.${token(room)}`;
+const memberKey = (room: string, user: string) => `m.${token(room)}.${token(user)}`;
+
+export class NatsRooms implements RoomDirectory, SeqFloor {
+  /** Rooms whose entry exists, so that it is created once per instance, not once per message. */
+  private readonly known = new Set<string>();
+  private readonly pending = new Map<string, number>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly io: () => Io,
+    private readonly conn: Conn,
+    private readonly lastSeq: (room: string) => Promise<bigint>,
+    private readonly log: Logger,
+  ) {}
+
+  async addMember(room: string, user: string): Promise<void> {
+    await this.ensure(room, 0);
+    await this.conn.retry(() => this.io().rooms.put(memberKey(room, user), ""), "room directory write");
+  }
+
+  async removeMember(room: string, user: string): Promise<void> {
+    await this.conn.retry(() => this.io().rooms.delete(memberKey(room, user)), "room directory write");
+  }
+
+  async list(user: string): Promise<RoomSummary[]> {
+    const names = new Set<string>();
+    const members = new Map<string, number>();
+    const joined = new Set<string>();
+    for await (const key of await this.conn.retry(() => this.io().rooms.keys(), "room directory listing")) {
+      const [kind, r, u] = key.split(".");
+      const room = untoken(r);
+      names.add(room);
+      if (kind !== "m") continue;
+      members.set(room, (members.get(room) ?? 0) + 1);
+      if (untoken(u) === user) joined.add(room);
+    }
+    const visible = [...names].filter((n) => !n.startsWith("dm:") || joined.has(n)).sort();
+    return Promise.all(visible.map(async (name) => ({ name, members: members.get(name) ?? 0, lastSeq: await this.lastSeq(name) })));
+  }
+
+  async get(room: string): Promise<number> {
+    const e = await this.conn.call(this.io().rooms.get(roomKey(room)), "room directory read");
+    return e?.operation === "PUT" ? Number(e.string()) || 0 : 0;
+  }
+
+  async record(room: string, seq: number): Promise<void> {
+    // A room's first message lists it before the sender hears back, like the embedded store; if
+    // the bucket is busy electing a leader, the floor written below lists it a little later.
+    await this.ensure(room, seq, false).catch(() => {});
+    this.pending.set(room, Math.max(seq, this.pending.get(room) ?? 0));
+    this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+  }
+
+  /** Writes the floors waiting to be written; close() calls it so that a clean stop loses none. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = [...this.pending];
+    this.pending.clear();
+    await Promise.all(batch.map(([room, seq]) => this.raise(room, seq).catch((err) => this.log.warn("room seq floor not saved", { room, err }))));
+  }
+
+  private async ensure(room: string, seq: number, retry = true): Promise<void> {
+    if (this.known.has(room)) return;
+    const { rooms } = this.io();
+    // create() refuses an existing key, which is the common case and fine.
+    const create = () =>
+      rooms.create(roomKey(room), String(seq)).catch(async (err) => {
+        if ((await rooms.get(roomKey(room)))?.operation !== "PUT") throw err;
+      });
+    await (retry ? this.conn.retry(create, "room directory write") : this.conn.call(create(), "room directory write"));
+    if (this.known.size >= KNOWN) this.known.clear();
+    this.known.add(room);
+  }
+
+  /**
+   * The floor only goes up. Not by update(revision): a clustered nats-server before 2.9.21 checks
+   * that expectation only on the leader before proposing (nats-server#4320), so two concurrent
+   * updates may both pass. Instead: write when higher, read back, again if a lower write landed last.
+   */
+  private async raise(room: string, seq: number): Promise<void> {
+    const { rooms } = this.io();
+    for (let i = 0; i < 3; i++) {
+      const e = await rooms.get(roomKey(room));
+      if (e?.operation === "PUT" && Number(e.string()) >= seq) return;
+      await rooms.put(roomKey(room), String(seq));
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// Server side of the web page: builds app/web/index.html (and the script and stylesheet it names)
+// with Bun's bundler once per process, in memory, at start; the server then serves the result.
+// The script and stylesheet get content hashes in their names, so they can be cached for good;
+// the page itself is revalidated.
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+export interface WebAsset {
+  body: Uint8Array;
+  /** The same, gzipped, when that is smaller. */
+  gzip?: Uint8Array;
+  type: string;
+  /** The name has a content hash: cache it for a year. */
+  immutable: boolean;
+}
+
+export interface WebBundle {
+  /** GET / */
+  page: WebAsset;
+  /** By URL path: /assets/<name>-<hash>.<ext>. */
+  assets: Map<string, WebAsset>;
+}
+
+export const ASSET_PREFIX = "/assets/";
+const ENTRY = join(import.meta.dir, "index.html");
+
+let built: Promise<WebBundle> | undefined;
+
+/** The bundle, built on the first call and kept for the life of the process. */
+export function webBundle(): Promise<WebBundle> {
+  built ??= buildWebBundle();
+  return built;
+}
+
+export async function buildWebBundle(): Promise<WebBundle> {
+  const result = await Bun.build({
+    entrypoints: [ENTRY],
+    target: "browser",
+    minify: true,
+    sourcemap: "linked",
+    publicPath: ASSET_PREFIX,
+    naming: { entry: "[name]-[hash].[ext]", chunk: "[name]-[hash].[ext]", asset: "[name]-[hash].[ext]" },
+  });
+  if (!result.success) {
+    throw new Error(`the web page did not build: ${result.logs.map((l) => String(l.message ?? l)).join("; ")}`);
+  }
+  let page: WebAsset | undefined;
+  const assets = new Map<string, WebAsset>();
+  for (const out of result.outputs) {
+    const name = out.path.replace(/^\.\//, "");
+    const body = new Uint8Array(await out.arrayBuffer());
+    const isPage = name.endsWith(".html");
+    const asset: WebAsset = { body, type: out.type, immutable: !isPage };
+    if (body.byteLength > 1024) {
+      const gz = gzipSync(body, { level: 9 });
+      if (gz.byteLength < body.byteLength) asset.gzip = gz;
+    }
+    if (isPage) page = asset;
+    else assets.set(ASSET_PREFIX + name, asset);
+  }
+  if (!page) throw new Error("the web page did not build: no HTML in the output");
+  return { page, assets };
+}
