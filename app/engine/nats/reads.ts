@@ -2,7 +2,7 @@
 // (history.ts says why), so message r of a room is one exact lookup ("the last message on that
 // subject", a direct get served by the nearest replica), and a page is that many lookups in
 // parallel: no search, no consumer, nothing held on the server between pages.
-import type { Page, ReadRange } from "../engine.ts";
+import type { ReadRange } from "../engine.ts";
 
 /** The room seqs a page covers, given the room's newest seq (engine.ts ReadRange semantics). */
 export function pageRange(range: ReadRange, newest: number): { from: number; end: number; hasMore: boolean } {
@@ -68,5 +68,3 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
-
-export type { Page };

@@ -1,0 +1,155 @@
+// The NATS engine against a real nats-server (JetStream, one node, loopback): the shared contract,
+// then what only a shared engine has to do: several instances on one stream, live fan-out by
+// republish, expiry of a crashed instance's presence, and failing fast without a server.
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { loadConfig } from "../../config.ts";
+import { createLogger } from "../../log.ts";
+import type { ChatEvent } from "../../gen/chat/v1/chat_pb.ts";
+import { engineContract } from "../contract.ts";
+import { freePort } from "../../../test/support/prometheus.ts";
+import { startNats } from "../../../test/support/nats.ts";
+import { connectOptions } from "./conn.ts";
+import { createNatsEngine, type NatsEngine, type NatsTuning } from "./index.ts";
+
+const nats = await startNats();
+const log = createLogger("error");
+const engines: NatsEngine[] = [];
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+});
+afterAll(async () => {
+  await nats.stop();
+});
+
+/** Deletes every stream (history and buckets), so that each test starts from nothing. */
+async function wipe(): Promise<void> {
+  const nc = await connect({ servers: nats.nodes[0].url });
+  const jsm = await jetstreamManager(nc);
+  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  await nc.close();
+}
+
+async function engine(region = "test", env: Record<string, string> = {}, tuning: Partial<NatsTuning> = {}): Promise<NatsEngine> {
+  const e = createNatsEngine(loadConfig({ EDGECHAT_NATS_URL: nats.urls, EDGECHAT_REGION: region, ...env }), log, tuning);
+  engines.push(e);
+  await e.ready();
+  return e;
+}
+
+engineContract("nats", async () => {
+  await wipe();
+  return engine();
+});
+
+const draft = (room: string, text: string, from = "ann", clientMsgId = "") => ({ room, from, text, clientMsgId, region: "x" });
+
+test("two instances share one room: gapless seqs, dedupe across them, live delivery to both", async () => {
+  await wipe();
+  const [a, b] = [await engine("nrt"), await engine("ams")];
+  const seen: Record<string, bigint[]> = { a: [], b: [] };
+  const onMessage = (list: bigint[]) => (e: ChatEvent) => e.kind.case === "message" && list.push(e.kind.value.seq);
+  await a.bus.subscribe("shared", onMessage(seen.a));
+  await b.bus.subscribe("shared", onMessage(seen.b));
+  const sends = Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).history.append(draft("shared", `m${i}`, `u${i % 5}`)));
+  const seqs = (await Promise.all(sends)).map((r) => Number(r.message.seq)).sort((x, y) => x - y);
+  expect(seqs).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  const once = await a.history.append(draft("shared", "once", "ann", "k1"));
+  const again = await b.history.append(draft("shared", "again", "ann", "k1"));
+  expect(again).toMatchObject({ duplicate: true });
+  expect(again.message.id).toBe(once.message.id);
+  // Publishing a stored message on the bus is a no-op: republish already delivered it, once.
+  await a.bus.publish("shared", { kind: { case: "message", value: once.message } } as ChatEvent);
+  const all = Array.from({ length: 61 }, (_, i) => BigInt(i + 1));
+  await waitFor(() => seen.a.length >= 61 && seen.b.length >= 61);
+  await Bun.sleep(100);
+  expect(seen.a).toEqual(all);
+  expect(seen.b).toEqual(all);
+});
+
+test("reads from an instance that knows nothing find pages in a stream of interleaved rooms", async () => {
+  await wipe();
+  const w = await engine();
+  for (let i = 1; i <= 300; i++) await w.history.append(draft(["x", "y", "z"][i % 3 === 0 ? 0 : i % 7 === 0 ? 1 : 2], `m${i}`));
+  const fresh = await engine();
+  for (const room of ["x", "y", "z"]) {
+    const last = Number(await fresh.history.lastSeq(room));
+    const all = (await w.history.read(room, { afterSeq: 0n, limit: 500 })).messages.map((m) => Number(m.seq));
+    expect(all).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    for (const after of [0, 1, Math.floor(last / 2), last - 3]) {
+      const page = await fresh.history.read(room, { afterSeq: BigInt(after), limit: 5 });
+      expect(page.messages.map((m) => Number(m.seq))).toEqual(Array.from({ length: Math.min(5, last - after) }, (_, i) => after + i + 1));
+    }
+    const older = await fresh.history.read(room, { beforeSeq: BigInt(last - 10), limit: 20 });
+    const from = Math.max(1, last - 30);
+    expect(older.messages.map((m) => Number(m.seq))).toEqual(Array.from({ length: last - 10 - from }, (_, i) => from + i));
+    expect(older.hasMore).toBe(from > 1);
+  }
+});
+
+test("a crashed instance's presence expires; another instance sees it go", async () => {
+  await wipe();
+  const tuning = { presenceTtlMs: 1500 };
+  const [a, b] = [await engine("nrt", {}, tuning), await engine("ams", {}, tuning)];
+  expect(await a.presence.enter("room", "ann", "s1", "nrt")).toBe(true);
+  expect(await b.presence.enter("room", "ann", "s2", "ams")).toBe(false);
+  expect(await b.presence.enter("room", "ben", "s3", "ams")).toBe(true);
+  expect((await b.presence.online("room")).find((e) => e.user === "ann")?.sessions).toBe(2);
+  // Outlives several TTLs while its instance refreshes it.
+  await Bun.sleep(3500);
+  expect((await b.presence.online("room")).map((e) => e.user).sort()).toEqual(["ann", "ben"]);
+  await a.close(); // like a crash: no leave, the refresh just stops
+  await Bun.sleep(2500);
+  expect(await b.presence.online("room")).toEqual([{ user: "ann", region: "ams", sessions: 1 }, { user: "ben", region: "ams", sessions: 1 }]);
+  expect(await b.presence.leave("room", "ann", "s2")).toBe(true);
+}, 15_000);
+
+test("a room whose messages all expired continues its seq", async () => {
+  await wipe();
+  const e = await engine("test", { EDGECHAT_NATS_MAX_AGE: "1s" });
+  for (let i = 1; i <= 3; i++) await e.history.append(draft("brief", `m${i}`));
+  await Bun.sleep(3500); // the floor is written within 2 s, the messages are gone after 1 s
+  const fresh = await engine("test", { EDGECHAT_NATS_MAX_AGE: "1s" });
+  expect((await fresh.history.read("brief", { limit: 10 })).messages).toEqual([]);
+  expect(await fresh.history.lastSeq("brief")).toBe(3n);
+  expect((await fresh.history.append(draft("brief", "back"))).message.seq).toBe(4n);
+  // Reading forwards from an expired seq continues at the oldest message still there.
+  expect((await fresh.history.read("brief", { afterSeq: 1n, limit: 2 })).messages.map((m) => m.text)).toEqual(["back"]);
+  expect(await fresh.history.read("brief", { beforeSeq: 4n, limit: 2 })).toEqual({ messages: [], hasMore: false });
+}, 15_000);
+
+test("without a reachable server: not ready, and every operation fails fast with Unavailable", async () => {
+  const port = await freePort();
+  const e = createNatsEngine(loadConfig({ EDGECHAT_NATS_URL: `nats://127.0.0.1:${port}` }), log);
+  engines.push(e);
+  const states: boolean[] = [];
+  e.watchReady!((up) => states.push(up));
+  const started = Date.now();
+  const err = await e.history.append(draft("r", "lost?")).catch((x) => x);
+  expect(err).toBeInstanceOf(ConnectError);
+  expect((err as ConnectError).code).toBe(Code.Unavailable);
+  await expect(e.bus.subscribe("r", () => {})).rejects.toMatchObject({ code: Code.Unavailable });
+  expect(Date.now() - started).toBeLessThan(100);
+  expect(states).toEqual([false]);
+  await e.close();
+});
+
+test("EDGECHAT_NATS_URL: servers in order, credentials taken out of the URLs, {region} filled in", () => {
+  const limits = { maxAgeSeconds: 60, maxMsgs: 0 };
+  const o = connectOptions({ servers: "nats://ann:s%3Acret@{region}.nats.internal:4222, nats.internal", ...limits }, "nrt");
+  expect(o.servers).toEqual(["nrt.nats.internal:4222", "nats.internal:4222"]);
+  expect([o.user, o.pass, o.token, o.tls]).toEqual(["ann", "s:cret", undefined, undefined]);
+  expect(o).toMatchObject({ maxReconnectAttempts: -1, noRandomize: true });
+  const t = connectOptions({ servers: "tls://t0ken@h:4443", tlsCa: "/ca.pem", ...limits }, "x");
+  expect(t).toMatchObject({ servers: ["h:4443"], token: "t0ken", tls: { caFile: "/ca.pem" } });
+});
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("timed out");
+    await Bun.sleep(10);
+  }
+}

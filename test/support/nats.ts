@@ -1,0 +1,109 @@
+// Real nats-server processes for the tests (Debian's /usr/sbin/nats-server, 2.9): one server with
+// JetStream, or a cluster of three, each node with its own client, cluster and monitoring port and
+// its own store dir, all on loopback. A node can be killed with SIGKILL and started again on the
+// same ports and store, which is what a crashed region looks like to JetStream.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort } from "./prometheus.ts";
+import { eventually } from "./wait.ts";
+
+export interface NatsNode {
+  name: string;
+  port: number;
+  url: string;
+  /** The monitoring endpoint, http://127.0.0.1:<port>. */
+  monitorUrl: string;
+  proc: Subprocess | undefined;
+  /** stdout and stderr of the current process, for failure messages. */
+  log: string;
+}
+
+export interface NatsCluster {
+  nodes: NatsNode[];
+  /** Every node's client URL, comma-separated, as EDGECHAT_NATS_URL takes it. */
+  urls: string;
+  kill(node: NatsNode): Promise<void>;
+  start(node: NatsNode): Promise<void>;
+  /** Resolves once every running node sees the same JetStream meta leader. */
+  waitForLeader(ms?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Subprocess>();
+// `bun test` does not run "exit" handlers reliably, so files call stop() in afterAll too.
+process.on("exit", () => {
+  for (const p of running) p.kill("SIGKILL");
+});
+
+/** One nats-server with JetStream on loopback (on `port`, or a free one) and a temp store. */
+export async function startNats(port?: number): Promise<NatsCluster> {
+  return startCluster(1, port);
+}
+
+/** `size` nodes in one cluster ("edgechat"), JetStream on each; resolves once JetStream has a leader. */
+export async function startCluster(size = 3, firstPort?: number): Promise<NatsCluster> {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-nats-"));
+  const ports = await Promise.all(Array.from({ length: size }, async (_, i) => ({ client: (i === 0 && firstPort) || (await freePort()), route: await freePort(), http: await freePort() })));
+  const nodes: NatsNode[] = ports.map((p, i) => {
+    const name = `n${i + 1}`;
+    const routes = ports.filter((_, j) => j !== i).map((o) => `"nats-route://127.0.0.1:${o.route}"`);
+    const conf = [
+      `server_name: ${name}`,
+      `listen: "127.0.0.1:${p.client}"`,
+      `http: "127.0.0.1:${p.http}"`,
+      `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 256MB, max_file_store: 2GB }`,
+      size > 1 ? `cluster { name: edgechat, listen: "127.0.0.1:${p.route}", routes: [${routes.join(", ")}] }` : "",
+    ].join("\n");
+    writeFileSync(join(dir, `${name}.conf`), conf);
+    return { name, port: p.client, url: `nats://127.0.0.1:${p.client}`, monitorUrl: `http://127.0.0.1:${p.http}`, proc: undefined, log: "" };
+  });
+
+  const start = async (node: NatsNode) => {
+    node.log = "";
+    const proc = Bun.spawn(["nats-server", "-c", join(dir, `${node.name}.conf`)], { stdout: "pipe", stderr: "pipe" });
+    node.proc = proc;
+    running.add(proc);
+    void proc.exited.then(() => running.delete(proc));
+    for (const s of [proc.stdout, proc.stderr]) {
+      void (async () => {
+        for await (const chunk of s as ReadableStream<Uint8Array>) node.log += new TextDecoder().decode(chunk);
+      })();
+    }
+    // Up = serving; JetStream health is the cluster's business (waitForLeader), and after a full
+    // restart /healthz stays 503 until every stream has caught up.
+    await eventually(async () => proc.exitCode === null && (await fetch(`${node.monitorUrl}/varz`)).ok, 20_000, `${node.name} up`).catch((err) => {
+      throw new Error(`${err.message}; exit code ${proc.exitCode}; log:\n${node.log}`);
+    });
+  };
+
+  const kill = async (node: NatsNode) => {
+    node.proc?.kill("SIGKILL");
+    await node.proc?.exited;
+    node.proc = undefined;
+  };
+
+  const waitForLeader = async (ms = 30_000): Promise<string> =>
+    eventually<string | undefined>(async () => {
+      const up = nodes.filter((n) => n.proc);
+      const leaders = await Promise.all(up.map(async (n) => (await (await fetch(`${n.monitorUrl}/jsz`)).json()).meta_cluster?.leader));
+      // A single server has no meta cluster: JetStream is ready once /healthz says so.
+      if (size === 1) return "n1";
+      return leaders.every((l) => l && l === leaders[0]) ? (leaders[0] as string) : undefined;
+    }, ms, "a JetStream meta leader") as Promise<string>;
+
+  await Promise.all(nodes.map(start));
+  await waitForLeader();
+  return {
+    nodes,
+    urls: nodes.map((n) => n.url).join(","),
+    kill,
+    start,
+    waitForLeader,
+    async stop() {
+      await Promise.all(nodes.map(kill));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
