@@ -8,23 +8,13 @@ import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { ChatMessageSchema, ChatService as LegacyChatService, type ChatMessage } from "../../app/gen/chat/chat_pb.ts";
 import { ChatService } from "../../app/gen/chat/v1/chat_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../app/gen/grpc/health/v1/health_pb.ts";
-import { chatClient, openChat, transport, type Protocol } from "../support/clients.ts";
+import { chatClient, openChat, transport, type Protocol, failure } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
 
 type Chat = Client<typeof ChatService>;
 type ChatHandle = ReturnType<typeof openChat>;
-
-/** The ConnectError a call fails with; fails the test if the call succeeds. */
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, but it succeeded");
-}
 
 let server: ServerProcess;
 let client: Chat;

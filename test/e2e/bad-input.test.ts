@@ -14,7 +14,7 @@ import {
   SubscribeRequestSchema,
   type ChatEvent,
 } from "../../app/gen/chat/v1/chat_pb.ts";
-import { chatClient, openChat, transport } from "../support/clients.ts";
+import { chatClient, openChat, transport, failure } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { eventually } from "../support/wait.ts";
 
@@ -22,16 +22,6 @@ type Chat = Client<typeof ChatService>;
 type ChatHandle = ReturnType<typeof openChat>;
 
 const as = (user: string) => ({ headers: { "x-user": user } });
-
-/** The ConnectError a call fails with; fails the test if the call succeeds. */
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, but it succeeded");
-}
 
 /** A healthy session: `user` on an open Chat stream, joined to `room`. */
 async function healthySession(client: Chat, room: string, user = "hana"): Promise<ChatHandle> {

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { chatClient, openChat, transport } from "../support/clients.ts";
+import { chatClient, openChat, transport, failure } from "../support/clients.ts";
 import { alive, buildahAvailable, buildImage, cmdline, descendants, ensureStandin, imageConfig, imageHealthcheck, PACKAGES, runImage, stopAllImages, type RunningImage } from "../support/image.ts";
 import { freePort } from "../support/prometheus.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
@@ -45,15 +45,6 @@ function ids(pid: number): { uid: number[]; gid: number[] } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const nums = (key: string) => /^\w+:\s+(.*)$/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")![1].trim().split(/\s+/).map(Number);
   return { uid: nums("Uid"), gid: nums("Gid") };
-}
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, but it succeeded");
 }
 
 suite("container image (buildah, chroot isolation)", () => {

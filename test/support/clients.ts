@@ -69,3 +69,13 @@ export function openChat(client: Client<typeof ChatService>, user: string | unde
     abort: () => abort.abort(),
   };
 }
+
+/** The ConnectError a call fails with; fails the test if the call succeeds. */
+export async function failure(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail, but it succeeded");
+}
