@@ -738,7 +738,7 @@ const ops = {
   },
 
   /** Idle sessions: open subscriptions in steps, doing nothing; the server's RSS at each step. */
-  async idle({ kind, port, pid, steps, settleMs }) {
+  async idle({ kind, port, pid, steps, settleMs, connectionsOnly = false }) {
     const subs = [];
     const points = [];
     try {
@@ -746,7 +746,8 @@ const ops = {
       points.push({ streams: 0, rssKiB: rssKiB(pid), loadgenRssKiB: rssKiB(process.pid) });
       for (const n of steps) {
         const specs = [];
-        for (let i = subs.length; i < n; i++) specs.push([`idle${i}`, [`idle${i % 100}`]]);
+        // connectionsOnly (a diagnostic): connections that open no stream, to split a stream's cost from its connection's.
+        for (let i = subs.length; i < n; i++) specs.push([`idle${i}`, connectionsOnly ? [] : [`idle${i % 100}`]]);
         subs.push(...(await openSubs(kind, port, specs, 200)));
         await waitQuiet(250, 30_000);
         await sleep(settleMs);

@@ -7,7 +7,8 @@
 // R rounds, and every figure is the median over the rounds, with its ratio edgechat ÷ contender.
 // Options: --smoke | --full, --rounds N, --contenders a,b, --scenarios fanout,rooms,idle,cold,sidecar,
 // --out DIR (results there instead of bench/results/, no charts, no docs), --charts, --library-senders
-// (fan-out senders use each server's client library instead of the wire-level client).
+// (fan-out senders use each server's client library instead of the wire-level client), --render FILE
+// (no run: the markdown, charts and docs section again from a results file).
 import { spawnSync, type Subprocess } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
@@ -21,7 +22,10 @@ const option = (name: string) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
-const mode = flag("--smoke") ? "smoke" : flag("--full") ? "full" : "quick";
+// --render FILE: no run, only the markdown, charts and docs from a results file written before.
+const rendering = option("--render");
+const saved = rendering ? JSON.parse(readFileSync(rendering, "utf8")) : undefined;
+const mode: "smoke" | "quick" | "full" = saved?.mode ?? (flag("--smoke") ? "smoke" : flag("--full") ? "full" : "quick");
 
 // ---------------------------------------------------------------- configuration
 
@@ -60,13 +64,13 @@ const CONFIGS: Record<typeof mode, Config> = {
     sidecar: { series: 2000, scrapes: 20 },
   },
 };
-const config = CONFIGS[mode];
+const config: Config = saved?.config ?? CONFIGS[mode];
 if (option("--rounds")) config.rounds = Number(option("--rounds"));
 const fixedRate = (s: number) => Math.max(1, Math.min(config.fanout.maxRate, Math.round(config.fanout.fixedDeliveriesPerSec / s)));
 
 const SCENARIOS = ["fanout", "rooms", "idle", "cold", "sidecar"] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const scenarios = (option("--scenarios")?.split(",") ?? SCENARIOS) as Scenario[];
+const scenarios = (saved ? [...new Set(saved.runs.map((r: Run) => r.scenario))] : (option("--scenarios")?.split(",") ?? SCENARIOS)) as Scenario[];
 
 // ---------------------------------------------------------------- contenders
 
@@ -90,7 +94,7 @@ const CONTENDERS: Contender[] = [
   { name: "socket.io", cmd: ["node", join(ROOT, "bench/baselines/socketio-server.mjs")], env: () => ({ ...baseEnv }) },
 ];
 const only = option("--contenders")?.split(",");
-const contenders = only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
+const contenders = saved ? CONTENDERS.filter((c) => saved.contenders.includes(c.name)) : only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
 
 // ---------------------------------------------------------------- processes
 
@@ -240,10 +244,10 @@ const machine = () => ({
 });
 const pkgVersion = (name: string) => JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
 
-const started = new Date();
-const machineBefore = machine();
-const runs: Run[] = [];
-const lg = new LoadGen();
+const started = saved ? new Date(saved.started) : new Date();
+const machineBefore = saved?.machine.before ?? machine();
+const runs: Run[] = saved?.runs ?? [];
+const lg = saved ? (undefined as unknown as LoadGen) : new LoadGen();
 const T0 = performance.now();
 const elapsed = () => ((performance.now() - T0) / 1000).toFixed(1) + "s";
 const say = (s: string) => console.error(`[bench ${elapsed()}] ${s}`);
@@ -274,7 +278,7 @@ function brief(scenario: Scenario, r: any): string {
 }
 
 const { fanout, rooms, idle, cold, sidecar } = config;
-for (let round = 1; round <= config.rounds; round++) {
+for (let round = 1; !saved && round <= config.rounds; round++) {
   if (scenarios.includes("fanout")) {
     for (const s of fanout.subscribers) {
       const timeout = 60_000 + s * 100 + 4 * (fanout.warmupMs + fanout.durationMs);
@@ -320,7 +324,7 @@ for (let round = 1; round <= config.rounds; round++) {
     say(`round ${round} sidecar edgechat: ${run.error ? "ERROR " + run.error : brief("sidecar", run.result)}`);
   }
 }
-await lg.close();
+if (!saved) await lg.close();
 
 // ---------------------------------------------------------------- summary
 
@@ -368,6 +372,7 @@ if (scenarios.includes("fanout")) {
     figure("fanout", k, "server CPU at the fixed load", "cores", "", (r) => r.fixed?.serverCpu);
     figure("fanout", k, "load generator CPU at the fixed load", "cores", "", (r) => r.fixed?.loadgenCpu);
     figure("fanout", k, "messages lost or subscribers cut", "", "lower", (r) => r.saturation.lost + (r.fixed?.lost ?? 0) + r.subscribersEnded);
+    figure("fanout", k, `time to open the ${s} subscriptions (all joined, quiet)`, "ms", "lower", (r) => r.setupMs);
   }
 }
 if (scenarios.includes("rooms")) {
@@ -380,6 +385,7 @@ if (scenarios.includes("rooms")) {
   figure("rooms", k, "load generator CPU", "cores", "", (r) => r.loadgenCpu);
   figure("rooms", k, "server RSS with every user connected", "MiB", "lower", (r) => r.serverRssKiB / 1024);
   figure("rooms", k, "messages lost or users cut", "", "lower", (r) => r.lost + r.subscribersEnded);
+  figure("rooms", k, `time to connect the ${rooms.rooms * rooms.perRoom} users (all joined, quiet)`, "ms", "lower", (r) => r.setupMs);
 }
 if (scenarios.includes("idle")) {
   figure("idle", "idle", `RSS per idle stream (0 to ${idle.steps.at(-1)} streams)`, "KiB", "lower", (r) => r.perStreamKiB);
@@ -398,9 +404,9 @@ if (scenarios.includes("sidecar")) {
 const ratio = (a: Figure["values"][string], b: Figure["values"][string]) => (typeof a === "number" && typeof b === "number" && b !== 0 ? +(a / b).toPrecision(3) : null);
 const show = (v: Figure["values"][string]) => (v === "n/a" ? "n/a" : v === null || v === undefined ? "**failed**" : v >= 1000 ? Math.round(v).toLocaleString("en-US") : String(v));
 
-const machineAfter = machine();
+const machineAfter = saved?.machine.after ?? machine();
 const stamp = started.toISOString().replace(/:/g, "-").replace(/\..*/, "");
-const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
+const command: string = saved?.command ?? `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 const others = contenders.filter((c) => c.name !== "edgechat").map((c) => c.name);
 
 function markdown(chartDir?: string): string {
@@ -414,8 +420,8 @@ function markdown(chartDir?: string): string {
   );
   for (const f of figures) {
     const unit = f.unit ? ` (${f.unit})` : "";
-    const ratios = others.map((o) => (f.unit === "" ? "" : (ratio(f.values.edgechat, f.values[o]) ?? "")));
-    out.push(`| ${f.key} | ${f.figure}${unit}${f.better ? "" : ""} | ${contenders.map((c) => show(f.values[c.name])).join(" | ")} | ${ratios.join(" | ")} |`);
+    const ratios = others.map((o) => (f.better ? (ratio(f.values.edgechat, f.values[o]) ?? "") : ""));
+    out.push(`| ${f.key} | ${f.figure}${unit} | ${contenders.map((c) => show(f.values[c.name])).join(" | ")} | ${ratios.join(" | ")} |`);
   }
   out.push("", "Ratios are edgechat's figure divided by the contender's: above 1 is better for edgechat on throughput, below 1 on latency, memory and time.");
   if (chartDir) {
@@ -456,7 +462,7 @@ function charts(): Record<string, string> {
   };
 }
 
-const versions = {
+const versions = saved?.versions ?? {
   bun: Bun.version,
   node: sh(["node", "--version"]).replace(/^v/, ""),
   "@connectrpc/connect-node": pkgVersion("@connectrpc/connect-node"),
@@ -466,13 +472,15 @@ const versions = {
 };
 const outDir = option("--out") ?? join(ROOT, "bench/results");
 mkdirSync(outDir, { recursive: true });
-const wantCharts = !option("--out") && (mode === "full" || flag("--charts"));
+const wantCharts = !option("--out") && (mode === "full" || flag("--charts") || Boolean(saved));
 const chartDir = wantCharts ? join(ROOT, "docs/bench") : undefined;
 const md = markdown(wantCharts ? "bench" : undefined);
-const report = { version: 1, mode, command, started: started.toISOString(), seconds: +((performance.now() - T0) / 1000).toFixed(1), machine: { before: machineBefore, after: machineAfter }, versions, config, contenders: contenders.map((c) => c.name), figures, runs };
+const report = { version: 1, mode, command, started: started.toISOString(), seconds: saved?.seconds ?? +((performance.now() - T0) / 1000).toFixed(1), machine: { before: machineBefore, after: machineAfter }, versions, config, contenders: contenders.map((c) => c.name), figures, runs };
 const json = JSON.stringify(report, null, 1) + "\n";
-writeFileSync(join(outDir, `${stamp}.json`), json);
-writeFileSync(join(outDir, `${stamp}.md`), md);
+if (!saved) {
+  writeFileSync(join(outDir, `${stamp}.json`), json);
+  writeFileSync(join(outDir, `${stamp}.md`), md);
+}
 if (chartDir) {
   mkdirSync(chartDir, { recursive: true });
   for (const [name, svg] of Object.entries(charts())) writeFileSync(join(chartDir, name), svg);
@@ -490,5 +498,5 @@ if (mode === "full" && !option("--out")) {
   }
 }
 console.log(md);
-say(`done: ${join(outDir, stamp)}.json${chartDir ? `, charts in ${chartDir}` : ""}`);
+say(saved ? `rendered ${rendering}${chartDir ? `, charts in ${chartDir}` : ""}` : `done: ${join(outDir, stamp)}.json${chartDir ? `, charts in ${chartDir}` : ""}`);
 process.exit(runs.some((r) => r.error) ? 1 : 0);
