@@ -17,6 +17,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ROOT } from "./server.ts";
+import { readJsonLines } from "./json-lines.ts";
 
 export const STANDIN_SCRIPT = join(ROOT, "deploy", "standin", "build-standin.sh");
 /** The Debian packages this needs, for `apt-get install`. */
@@ -232,25 +233,7 @@ export async function runImage(tag: string, env: Record<string, string> = {}): P
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) stderr += decoder.decode(chunk, { stream: true });
   })();
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buf = "";
-    for await (const chunk of proc.stdout) {
-      buf += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          logs.push(JSON.parse(line));
-        } catch {
-          logs.push({ unparsed: line });
-        }
-      }
-    }
-    if (buf.trim()) logs.push({ unparsed: buf });
-    stdoutDone();
-  })();
+  void readJsonLines(proc.stdout, logs).then(() => stdoutDone());
 
   const find = (msg: string, svc?: string) => logs.filter((l) => l.msg === msg && (!svc || l.svc === svc));
   // The chrooted processes this run started (descendants of buildah run, and pids in the logs),

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ROOT } from "./server.ts";
+import { readJsonLines } from "./json-lines.ts";
 
 const live = new Set<Subprocess>();
 const tempDirs = new Set<string>();
@@ -250,26 +251,11 @@ export async function startSidecar(env: Record<string, string>): Promise<Sidecar
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sidecar did not start in 15 s; stderr: ${stderr}; logs: ${JSON.stringify(logs)}`)), 15_000);
     void (async () => {
-      let buf = "";
-      const decoder = new TextDecoder();
-      for await (const chunk of proc.stdout) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const entry = JSON.parse(line);
-            logs.push(entry);
-            if (entry.msg === "sidecar listening") {
-              clearTimeout(timer);
-              resolve(entry.port);
-            }
-          } catch {
-            logs.push({ unparsed: line });
-          }
-        }
-      }
+      await readJsonLines(proc.stdout, logs, (entry) => {
+        if (entry.msg !== "sidecar listening") return;
+        clearTimeout(timer);
+        resolve(entry.port as number);
+      });
       clearTimeout(timer);
       reject(new Error(`sidecar exited before listening (code ${await proc.exited}); stderr: ${stderr}; logs: ${JSON.stringify(logs)}`));
     })();

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { readJsonLines } from "./json-lines.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 
@@ -46,26 +47,12 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 15 s; stderr: ${stderr}`)), 15_000);
     void (async () => {
-      let buf = "";
-      for await (const chunk of proc.stdout) {
-        buf += new TextDecoder().decode(chunk);
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const entry = JSON.parse(line);
-            logs.push(entry);
-            if (entry.msg === "listening") {
-              clearTimeout(timer);
-              metricsUrl = entry.metrics === "off" ? "" : `http://${entry.metrics}/metrics`;
-              resolve(entry.port);
-            }
-          } catch {
-            logs.push({ unparsed: line });
-          }
-        }
-      }
+      await readJsonLines(proc.stdout, logs, (entry) => {
+        if (entry.msg !== "listening") return;
+        clearTimeout(timer);
+        metricsUrl = entry.metrics === "off" ? "" : `http://${entry.metrics}/metrics`;
+        resolve(entry.port as number);
+      });
       clearTimeout(timer);
       reject(new Error(`server exited before listening (code ${await proc.exited}); stderr: ${stderr}; logs: ${JSON.stringify(logs)}`));
     })();
