@@ -1,6 +1,6 @@
 // Wires config -> engine -> core -> transport, and owns the shutdown order.
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { getRequestListener } from "@hono/node-server";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -18,6 +18,7 @@ import { createHttpApp } from "./transport/http.ts";
 import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
 import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./transport/decode-errors.ts";
 import { listen } from "./transport/listen.ts";
+import { takeGrpcStream, type GrpcDirectOptions } from "./transport/grpc-direct.ts";
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { rawContextValues } from "./transport/raw.ts";
 import { registerChatV1 } from "./transport/services/chat-v1.ts";
@@ -89,6 +90,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
   // The web chat page rides along: its bundle is built now, in memory (app/web/bundle.ts).
   const http = createHttpApp({ isReady: () => readiness.ready, region: config.region, web: { auth, core: core!, bus: engine.bus, heartbeatSeconds: config.heartbeatSeconds } });
+  const onAuthFailure = (err: ConnectError, protocol: string) => {
+    metrics.chat.authFailed(protocol, authFailureReason(err));
+    log.info("auth failed", { reason: err.rawMessage, protocol });
+  };
   const rpc = connectNodeAdapter({
     routes,
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
@@ -97,19 +102,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     interceptors: [
       metrics.grpc.interceptor,
       drainInterceptor(() => draining),
-      authInterceptor(auth, (err, protocol) => {
-        metrics.chat.authFailed(protocol, authFailureReason(err));
-        log.info("auth failed", { reason: err.rawMessage, protocol });
-      }),
+      authInterceptor(auth, onAuthFailure),
       decodeErrorInterceptor(),
     ],
   });
 
-  const handler = (req: any, res: any) => {
+  const track = (closable: { once(event: "close", f: () => void): unknown }) => {
     inFlight++;
-    res.once("close", () => {
+    closable.once("close", () => {
       if (--inFlight === 0) idle?.();
     });
+  };
+  const handler = (req: any, res: any) => {
+    track(res);
     // The response is complete but the client is still sending (a request refused before it was
     // read, like one over the size limit): the call is over, so end the HTTP/2 stream with
     // RST_STREAM NO_ERROR (RFC 9113 section 8.1) instead of leaving it open until the client goes.
@@ -118,6 +123,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       if (!stream.closed && !req.readableEnded) stream.close(0);
     });
     rpc(req, res);
+  };
+
+  const direct: GrpcDirectOptions = {
+    core,
+    authenticate: (h) =>
+      auth.authenticate(h).catch((err) => {
+        if (err instanceof ConnectError) onAuthFailure(err, "grpc");
+        throw err;
+      }),
+    isDraining: () => draining,
+    metrics: (method, kind) => metrics.grpc.call("chat.v1.ChatService", method, kind),
+    maxRequestBytes: config.limits.maxRequestBytes,
+    onError: (err) => log.error("request failed", { err }),
   };
 
   // The WebSocket gateway at /ws, on the HTTP/1.1 path (cleartext or TLS).
@@ -139,6 +157,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
     onError: (err) => log.debug("connection error", { err }),
     upgrade: gateway,
+    // The hot path: gRPC Send and Subscribe served on the HTTP/2 stream, without Connect (grpc-direct.ts).
+    takeStream: (stream, headers) => {
+      if (!takeGrpcStream(stream, headers, direct)) return false;
+      track(stream);
+      return true;
+    },
   });
   const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log);
   listening = true;

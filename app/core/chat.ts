@@ -22,7 +22,7 @@ import { checkText, RateLimiter } from "./limits.ts";
 import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
-import { Session } from "./session.ts";
+import { Session, type SessionHooks } from "./session.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 
@@ -69,25 +69,44 @@ export class ChatCore {
     return this.hub.roomCount;
   }
 
+  /** Shared by every session, so that a session costs no closures of its own. */
+  private readonly sessionHooks: SessionHooks = {
+    written: (_s, e) => this.observer.eventWritten(e, e.kind.case === "message" ? this.acceptedAt.get(e.kind.value) : undefined),
+    ended: (s, err) => {
+      // A session ended from inside (a slow consumer) leaves its rooms at once, not when the
+      // transport gets around to it.
+      if (err?.code === Code.ResourceExhausted) this.observer.slowConsumer(s.protocol);
+      void this.close(s);
+    },
+  };
+
   /** Opens a session: the user is online and gets its direct messages from now on. */
   async open(user: string, protocol: string): Promise<Session> {
     if (this.draining) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
-    const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, (e) =>
-      this.observer.eventWritten(e, e.kind.case === "message" ? this.acceptedAt.get(e.kind.value) : undefined),
-    );
+    const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, this.sessionHooks);
     this.sessions.add(s);
     this.observer.sessionOpened(protocol);
-    this.listeners.set(s, new Map());
-    // A session ended from inside (a slow consumer) leaves its rooms at once, not when the
-    // transport gets around to it.
-    void s.ended.then((err) => {
-      if (err?.code === Code.ResourceExhausted) this.observer.slowConsumer(protocol);
-      return this.close(s);
-    });
     s.push(readyEvent(user, this.opts.region, s.id));
     try {
       await this.listenAs(s, inbox(user), (e) => this.onInbox(s, e));
       await this.opts.engine.presence.enter("", user, s.id, this.opts.region);
+    } catch (err) {
+      await this.close(s);
+      throw err;
+    }
+    return s;
+  }
+
+  /** Opens a session in `rooms`, each from its since_seq if given: what Subscribe does. */
+  async subscribe(user: string, protocol: string, rooms: string[], sinceSeq: Record<string, bigint>): Promise<Session> {
+    for (const room of Object.keys(sinceSeq)) {
+      if (!rooms.includes(room)) {
+        throw new ConnectError(`since_seq names room "${room}", which is not in rooms`, Code.InvalidArgument);
+      }
+    }
+    const s = await this.open(user, protocol);
+    try {
+      for (const room of rooms) await this.join(s, room, sinceSeq[room]);
     } catch (err) {
       await this.close(s);
       throw err;
@@ -258,7 +277,9 @@ export class ChatCore {
   }
 
   private async listenAs(s: Session, topic: string, l: Listener): Promise<void> {
-    this.listeners.get(s)?.set(topic, l);
+    let ls = this.listeners.get(s);
+    if (!ls) this.listeners.set(s, (ls = new Map()));
+    ls.set(topic, l);
     await this.hub.listen(topic, l);
   }
 

@@ -1,32 +1,45 @@
 // A session is one open stream of one user: its rooms and its bounded outbound queue. The queue is
 // what keeps memory bounded whatever a client does: a consumer that falls `limit` events behind is
 // ended with ResourceExhausted and resumes with since_seq.
+//
+// Tens of thousands of sessions sit idle on one small machine, so a session allocates little: no
+// closure of its own, its maps and promises only once something needs them.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { RoomFeed } from "./room-feed.ts";
 
+/** What the core hears from all of its sessions: one object shared by all, not closures per session. */
+export interface SessionHooks {
+  /** An event was handed to the transport. */
+  written(s: Session, event: ChatEvent): void;
+  /** The session ended, whoever ended it. */
+  ended(s: Session, error: ConnectError | undefined): void;
+}
+
+/** The transport writing a session: told when there are events to take(), or the session ended. */
+export interface SessionSink {
+  readable(): void;
+}
+
 export class Session {
   readonly feeds = new Map<string, RoomFeed>();
-  /** Last typing notice forwarded per room, for throttling. */
-  readonly typingAt = new Map<string, number>();
   lastPushAt = Date.now();
+  private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
   private head = 0;
-  private wake: (() => void) | undefined;
-  private roomWaiters: { need: number; resolve: () => void }[] = [];
+  private sink: SessionSink | undefined;
+  private roomWaiters: { need: number; resolve: () => void }[] | undefined;
   private isEnded = false;
   private endError: ConnectError | undefined;
-  private resolveEnded!: (error: ConnectError | undefined) => void;
-  /** Settles once the session ends, whoever ends it, with the error it ends with. */
-  readonly ended = new Promise<ConnectError | undefined>((resolve) => (this.resolveEnded = resolve));
+  private endedPromise: Promise<ConnectError | undefined> | undefined;
+  private resolveEnded: ((error: ConnectError | undefined) => void) | undefined;
 
   constructor(
     readonly id: string,
     readonly user: string,
     readonly protocol: string,
     readonly limit: number,
-    /** Called as each event is handed to the transport. */
-    private readonly onWrite?: (event: ChatEvent) => void,
+    private readonly hooks?: SessionHooks,
   ) {}
 
   get closed(): boolean {
@@ -35,6 +48,18 @@ export class Session {
 
   get pending(): number {
     return this.queue.length - this.head;
+  }
+
+  /** Last typing notice forwarded per room, for throttling. */
+  get typingAt(): Map<string, number> {
+    return (this.typing ??= new Map());
+  }
+
+  /** Settles once the session ends, whoever ends it, with the error it ends with. */
+  get ended(): Promise<ConnectError | undefined> {
+    return (this.endedPromise ??= this.isEnded
+      ? Promise.resolve(this.endError)
+      : new Promise((resolve) => (this.resolveEnded = resolve)));
   }
 
   /** Queues an event; a full queue ends the session (the slow-consumer rule). */
@@ -52,14 +77,14 @@ export class Session {
     }
     this.queue.push(event);
     this.lastPushAt = Date.now();
-    this.wake?.();
+    this.sink?.readable();
     return true;
   }
 
   /** Resolves once `n` more events fit in the queue, or the session ended. */
   waitForRoom(n: number): Promise<void> {
     if (this.isEnded || this.pending + n <= this.limit) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push({ need: n, resolve }));
+    return new Promise((resolve) => (this.roomWaiters ??= []).push({ need: n, resolve }));
   }
 
   /**
@@ -74,26 +99,55 @@ export class Session {
       this.queue = [];
       this.head = 0;
     }
-    this.wake?.();
-    for (const w of this.roomWaiters.splice(0)) w.resolve();
-    this.resolveEnded(error);
+    for (const w of this.roomWaiters?.splice(0) ?? []) w.resolve();
+    this.hooks?.ended(this, error);
+    this.resolveEnded?.(error);
+    this.sink?.readable();
   }
 
   get error(): ConnectError | undefined {
     return this.endError;
   }
 
-  /** The outbound stream, for the transport to write. */
+  /**
+   * Sets the transport that writes this session: it hears whenever events are queued or the
+   * session ends, and comes back to take() them. One that writes in batches schedules its write.
+   */
+  attach(sink: SessionSink): void {
+    this.sink = sink;
+  }
+
+  /** Hands up to `max` queued events to the transport, in order; they no longer count as pending. */
+  take(max = Infinity): ChatEvent[] {
+    const n = Math.min(max, this.queue.length - this.head);
+    if (n <= 0) return [];
+    let out: ChatEvent[];
+    if (this.head === 0 && n === this.queue.length) {
+      out = this.queue;
+      this.queue = [];
+    } else {
+      out = this.queue.slice(this.head, this.head + n);
+      this.head += n;
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+    }
+    this.release();
+    if (this.hooks) for (const event of out) this.hooks.written(this, event);
+    return out;
+  }
+
+  /** The outbound stream, one event at a time, for transports that write through a generator. */
   async *events(): AsyncGenerator<ChatEvent> {
+    let wake: (() => void) | undefined;
+    this.attach({ readable: () => wake?.() });
     for (;;) {
-      if (this.head < this.queue.length) {
-        const event = this.queue[this.head++];
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
-        }
-        this.release();
-        this.onWrite?.(event);
+      const [event] = this.take(1);
+      if (event) {
         yield event;
         continue;
       }
@@ -101,13 +155,13 @@ export class Session {
         if (this.endError) throw this.endError;
         return;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
     }
   }
 
   private release(): void {
-    if (this.roomWaiters.length === 0) return;
+    if (!this.roomWaiters?.length) return;
     this.roomWaiters = this.roomWaiters.filter((w) => {
       if (this.pending + w.need > this.limit) return true;
       w.resolve();

@@ -15,8 +15,18 @@ const GRPC_TYPE: Record<string, string> = {
   bidi_streaming: "bidi_stream",
 };
 
+/** One call's counters, for a transport that serves a call without Connect's interceptors. */
+export interface CallMetrics {
+  received(n?: number): void;
+  sent(n?: number): void;
+  /** The call's outcome as grpc-go spells its code; only the first call counts. */
+  finish(code: string): void;
+}
+
 export interface GrpcServerMetrics {
   interceptor: Interceptor;
+  /** Starts counting a call; `kind` is the method kind as protobuf-es names it ("server_streaming"). */
+  call(service: string, method: string, kind: string): CallMetrics;
   /**
    * Creates every method's series at zero, as go-grpc-prometheus's InitializeMetrics does, so that
    * the first error of a kind is an increase Prometheus can see rather than a new series.
@@ -58,33 +68,41 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
     }
   };
 
-  const interceptor: Interceptor = (next) => async (req) => {
-    const labels: Labels = { grpc_type: GRPC_TYPE[req.method.methodKind], grpc_service: req.service.typeName, grpc_method: req.method.name };
+  const call = (service: string, method: string, kind: string): CallMetrics => {
+    const labels: Labels = { grpc_type: GRPC_TYPE[kind], grpc_service: service, grpc_method: method };
     const start = performance.now();
     started.inc(labels);
     let finished = false;
-    const finish = (code: string) => {
-      if (finished) return;
-      finished = true;
-      handled.inc({ ...labels, grpc_code: code });
-      seconds.observe(labels, (performance.now() - start) / 1000);
+    return {
+      received: (n = 1) => received.inc(labels, n),
+      sent: (n = 1) => sent.inc(labels, n),
+      finish(code) {
+        if (finished) return;
+        finished = true;
+        handled.inc({ ...labels, grpc_code: code });
+        seconds.observe(labels, (performance.now() - start) / 1000);
+      },
     };
-    const input = req.stream ? countEach(req.message, () => received.inc(labels)) : req.message;
-    if (!req.stream) received.inc(labels);
+  };
+
+  const interceptor: Interceptor = (next) => async (req) => {
+    const m = call(req.service.typeName, req.method.name, req.method.methodKind);
+    const input = req.stream ? countEach(req.message, () => m.received()) : req.message;
+    if (!req.stream) m.received();
     try {
       const res = await next({ ...req, message: input } as typeof req);
       if (!res.stream) {
-        sent.inc(labels);
-        finish("OK");
+        m.sent();
+        m.finish("OK");
         return res;
       }
-      return { ...res, message: watchStream(res.message, () => sent.inc(labels), finish) };
+      return { ...res, message: watchStream(res.message, () => m.sent(), m.finish) };
     } catch (err) {
-      finish(goCode(err));
+      m.finish(goCode(err));
       throw err;
     }
   };
-  return { interceptor, initialize };
+  return { interceptor, initialize, call };
 }
 
 /** The code as grpc-go spells it: OK, InvalidArgument, ... (Connect's Code names match Go's). */

@@ -13,7 +13,11 @@ const PARSE = /^parse binary: /;
 /** The InvalidArgument for a decode failure, or undefined for any other error. */
 function decodeError(code: Code | number, message: string): ConnectError | undefined {
   if (code !== Code.Internal || !PARSE.test(message)) return undefined;
-  const detail = message.replace(PARSE, "");
+  return requestDecodeError(message.replace(PARSE, ""));
+}
+
+/** The InvalidArgument for a request message that protobuf-es could not decode, with its reason. */
+export function requestDecodeError(detail: string): ConnectError {
   const text = /utf-?8/i.test(detail)
     ? "cannot decode the request: a string field is not valid UTF-8"
     : `cannot decode the request: ${detail}`;

@@ -25,6 +25,11 @@ export interface ListenOptions {
   port: number;
   tls?: { cert: string; key: string };
   onError: (err: unknown) => void;
+  /**
+   * Sees each new HTTP/2 stream before the request handler; returns true for a stream it serves
+   * itself, on the stream API (see grpc-subscribe.ts). The others get the request handler.
+   */
+  takeStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   /** HTTP/1.1 upgrade requests (WebSocket): `accepts` picks them, `handle` takes their socket. */
   upgrade?: {
     accepts(req: http.IncomingMessage): boolean;
@@ -37,7 +42,7 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export async function listen(handler: Handler, opts: ListenOptions): Promise<Listener> {
   const h2sessions = new Set<http2.Http2Session>();
   const sockets = new Set<net.Socket>();
-  const h2opts = { settings: { maxConcurrentStreams: 1000 } };
+  const h2opts = { settings: { maxConcurrentStreams: 1000 }, noDelay: true };
   let front: net.Server;
   let h1: http.Server | undefined;
   let h2: http2.Http2Server | http2.Http2SecureServer;
@@ -58,8 +63,10 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
     // A streaming response may legitimately last for hours.
     h1.requestTimeout = 0;
     h1.headersTimeout = 30_000;
-    front = net.createServer((socket) => sniff(socket, h2 as http2.Http2Server, h1!, opts.onError));
+    // No Nagle: a stream writes small frames, and waiting for ACKs of earlier ones costs milliseconds each.
+    front = net.createServer({ noDelay: true }, (socket) => sniff(socket, h2 as http2.Http2Server, h1!, opts.onError));
   }
+  if (opts.takeStream) divertStreams(h2, opts.takeStream);
   h2.on("session", (s: http2.Http2Session) => {
     h2sessions.add(s);
     s.on("close", () => h2sessions.delete(s));
@@ -96,6 +103,22 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
       for (const sock of sockets) sock.destroy();
     },
   };
+}
+
+/**
+ * Puts `take` in front of the server's request handler. A server made with a request handler
+ * serves it from one "stream" listener that builds the compatibility request and response (the
+ * same in Node and Bun); streams `take` does not want still go to it, so they pay for those objects
+ * and the others do not.
+ */
+function divertStreams(h2: http2.Http2Server | http2.Http2SecureServer, take: NonNullable<ListenOptions["takeStream"]>): void {
+  const listeners = h2.listeners("stream");
+  if (listeners.length !== 1) throw new Error(`expected the HTTP/2 server's one compatibility stream listener, found ${listeners.length}`);
+  const compat = listeners[0] as (...args: unknown[]) => void;
+  h2.removeListener("stream", compat);
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+    if (!take(stream, headers)) compat.call(h2, stream, headers, ...rest);
+  });
 }
 
 /** A connection that says nothing for this long is dropped before it costs more than a socket. */

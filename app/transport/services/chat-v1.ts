@@ -26,19 +26,7 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
     },
 
     async *subscribe(req, ctx) {
-      const user = requireUser(ctx);
-      for (const room of Object.keys(req.sinceSeq)) {
-        if (!req.rooms.includes(room)) {
-          throw new ConnectError(`since_seq names room "${room}", which is not in rooms`, Code.InvalidArgument);
-        }
-      }
-      const s = await core.open(user, protocolOf(ctx));
-      try {
-        for (const room of req.rooms) await core.join(s, room, req.sinceSeq[room]);
-      } catch (err) {
-        await core.close(s);
-        throw err;
-      }
+      const s = await core.subscribe(requireUser(ctx), protocolOf(ctx), req.rooms, req.sinceSeq);
       yield* streamSession(core, s, ctx);
     },
 

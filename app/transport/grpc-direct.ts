@@ -1,0 +1,329 @@
+// gRPC's two hot calls, Send and Subscribe, served on the HTTP/2 stream itself rather than through
+// Connect. They are where a chat server spends its time and memory: a Send per message, and one
+// long Subscribe stream per client, fed every event of its rooms. Through Connect each call builds
+// Node-style request and response objects and a chain of async generators, each event of a stream
+// passes that chain per subscriber (serialize, envelope, write and wait), is encoded once per
+// subscriber and leaves as its own HTTP/2 frame; an idle stream holds about 30 KiB of heap
+// (measured). Here an event is encoded once for all streams (event-frames.ts), what a stream has
+// queued in one turn of the event loop leaves in one write, and an open call holds only its session
+// and its stream.
+//
+// Only the common form comes here: POST with application/grpc or application/grpc+proto and no
+// request compression. Everything else (Connect, gRPC-Web, JSON, compressed requests, the other
+// RPCs) goes through Connect as before; the rules are the same on both paths: auth, drain,
+// deadlines, the request size limit, metrics, error codes and messages.
+import type http2 from "node:http2";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatCore } from "../core/chat.ts";
+import type { Session, SessionSink } from "../core/session.ts";
+import { asConnectError } from "../core/events.ts";
+import { goCode, type CallMetrics } from "../metrics/grpc.ts";
+import { requestDecodeError } from "./decode-errors.ts";
+import { envelope, framesOf } from "./event-frames.ts";
+
+const SERVICE = "chat.v1.ChatService";
+const GRPC_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
+/** How long an ended stream may take to deliver its final status before it is reset. */
+const STUCK_GRACE_MS = 2000;
+const ENHANCE_YOUR_CALM = 0xb;
+const ignore = () => {};
+
+export interface GrpcDirectOptions {
+  core: ChatCore;
+  /** The caller's user from the request headers (dev mode: x-user); throws Unauthenticated. */
+  authenticate(headers: Headers): Promise<string | undefined>;
+  isDraining(): boolean;
+  /** Starts counting a call of `method` ("unary" or "server_streaming" as `kind`). */
+  metrics(method: string, kind: string): CallMetrics;
+  maxRequestBytes: number;
+  onError(err: unknown): void;
+}
+
+/**
+ * Serves a new HTTP/2 stream if it is a gRPC Send or Subscribe in the common form; returns false,
+ * having touched nothing, for any other stream.
+ */
+export function takeGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): boolean {
+  if (headers[":method"] !== "POST") return false;
+  const type = headers["content-type"];
+  const encoding = headers["grpc-encoding"];
+  if (typeof type !== "string" || !GRPC_TYPES.has(type) || (encoding !== undefined && encoding !== "identity")) return false;
+  const path = headers[":path"];
+  if (path === `/${SERVICE}/Send`) void serveSend(new GrpcCall(stream, type, opts.metrics("Send", "unary")), headers, opts);
+  else if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(new GrpcCall(stream, type, opts.metrics("Subscribe", "server_streaming")), headers, opts);
+  else return false;
+  return true;
+}
+
+/** What every call does first: drain, deadline, auth, then its one request message. */
+async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
+  if (opts.isDraining()) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+  const deadlineMs = parseTimeout(headers["grpc-timeout"]);
+  const user = await opts.authenticate(toHeaders(headers));
+  if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+  const body = await readOneMessage(call.h2, opts.maxRequestBytes);
+  call.metrics.received();
+  let req: MessageShape<T>;
+  try {
+    req = fromBinary(schema, body);
+  } catch (err) {
+    throw requestDecodeError((err as Error).message);
+  }
+  return { user, req, deadlineMs };
+}
+
+async function serveSend(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+  try {
+    const { user, req, deadlineMs } = await accept(call, headers, opts, SendRequestSchema);
+    if (deadlineMs !== undefined) call.failAfter(deadlineMs);
+    const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
+    const message = await opts.core.send(user, target, req.text, req.clientMsgId, "grpc");
+    call.reply(toBinary(SendResponseSchema, create(SendResponseSchema, { message })));
+  } catch (err) {
+    failCall(call, err, opts);
+  }
+}
+
+async function serveSubscribe(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+  try {
+    const { user, req, deadlineMs } = await accept(call, headers, opts, SubscribeRequestSchema);
+    if (call.gone) return;
+    const session = await opts.core.subscribe(user, "grpc", req.rooms, req.sinceSeq);
+    if (call.gone) return void opts.core.close(session);
+    call.stream(opts.core, session, deadlineMs);
+  } catch (err) {
+    failCall(call, err, opts);
+  }
+}
+
+function failCall(call: GrpcCall, err: unknown, opts: GrpcDirectOptions): void {
+  const e = asConnectError(err);
+  if (e.code === Code.Internal) opts.onError(err);
+  call.fail(e);
+}
+
+/** One call on its HTTP/2 stream: headers, the response or batched frames, the status in trailers. */
+class GrpcCall implements SessionSink {
+  private status: ConnectError | undefined;
+  private headersSent = false;
+  private blocked = false;
+  private ended = false;
+  private core: ChatCore | undefined;
+  private session: Session | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly h2: http2.ServerHttp2Stream,
+    private readonly contentType: string,
+    readonly metrics: CallMetrics,
+  ) {
+    calls.set(h2, this);
+    h2.on("error", ignore);
+    h2.once("close", onStreamClose);
+    h2.once("wantTrailers", onWantTrailers);
+  }
+
+  get gone(): boolean {
+    return this.h2.closed || this.h2.destroyed;
+  }
+
+  /** A unary call's response message, then status OK. */
+  reply(message: Uint8Array): void {
+    if (this.gone || this.ended) return;
+    this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
+    this.headersSent = true;
+    this.metrics.sent();
+    this.h2.write(envelope(message));
+    this.end(undefined);
+  }
+
+  /** Fails the call with DeadlineExceeded if it is still going after `ms` (grpc-timeout). */
+  failAfter(ms: number): void {
+    this.timer = setTimeout(() => {
+      const err = new ConnectError("the call's deadline (grpc-timeout) passed", Code.DeadlineExceeded);
+      if (this.session && this.core) void this.core.close(this.session, err);
+      else this.fail(err);
+    }, ms);
+  }
+
+  /** Streams the session's events until it ends, then ends the call with its status. */
+  stream(core: ChatCore, s: Session, deadlineMs: number | undefined): void {
+    this.core = core;
+    this.session = s;
+    this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
+    this.headersSent = true;
+    if (deadlineMs !== undefined) this.failAfter(deadlineMs);
+    s.attach(this);
+    this.flush();
+  }
+
+  readable(): void {
+    writeSoon(this);
+  }
+
+  /** Writes everything the session has queued as one buffer; ends the call once the session ended. */
+  flush(): void {
+    const s = this.session;
+    if (!s || this.ended || this.gone) return;
+    if (!this.blocked) {
+      const events = s.take();
+      if (events.length > 0) {
+        this.metrics.sent(events.length);
+        if (!this.h2.write(framesOf(events))) {
+          this.blocked = true;
+          this.h2.once("drain", onStreamDrain);
+        }
+      }
+    }
+    // The trailers follow the data written, or the stream is reset if its client never reads it.
+    if (s.closed && s.pending === 0) this.end(s.error);
+  }
+
+  drained(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  /** Ends the call with `err`, with or without a response before it. */
+  fail(err: ConnectError): void {
+    if (this.gone || this.ended) return;
+    if (!this.headersSent) {
+      this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
+      this.headersSent = true;
+      // The client may still be sending (a request over the size limit): the call is over, so
+      // end the stream with RST_STREAM NO_ERROR (RFC 9113 section 8.1) rather than read the rest.
+      if (!this.h2.readableEnded) this.h2.once("finish", onFinishEarly);
+    }
+    this.end(err);
+  }
+
+  trailers(): void {
+    const e = this.status;
+    this.h2.sendTrailers(e ? { "grpc-status": String(e.code), "grpc-message": encodeGrpcMessage(e.rawMessage) } : { "grpc-status": "0" });
+  }
+
+  /** The stream closed: after the status, or because the client canceled or the connection went. */
+  closed(): void {
+    clearTimeout(this.timer);
+    this.metrics.finish("Canceled");
+    if (this.session && !this.session.closed) void this.core?.close(this.session, new ConnectError("the client canceled the call", Code.Canceled));
+  }
+
+  private end(err: ConnectError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.status = err;
+    this.metrics.finish(goCode(err));
+    this.h2.end();
+    // A client that stopped reading cannot take the trailers: reset its stream after a grace period.
+    if (err && this.blocked) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
+  }
+}
+
+// The stream's listeners are shared functions, not closures per call: an idle Subscribe costs
+// a few hundred bytes less, times tens of thousands.
+const calls = new WeakMap<http2.ServerHttp2Stream, GrpcCall>();
+function onStreamClose(this: http2.ServerHttp2Stream) {
+  calls.get(this)?.closed();
+}
+function onWantTrailers(this: http2.ServerHttp2Stream) {
+  calls.get(this)?.trailers();
+}
+function onStreamDrain(this: http2.ServerHttp2Stream) {
+  calls.get(this)?.drained();
+}
+function onFinishEarly(this: http2.ServerHttp2Stream) {
+  if (!this.closed && !this.readableEnded) this.close(0);
+}
+function resetIfOpen(h2: http2.ServerHttp2Stream) {
+  if (!h2.closed && !h2.destroyed) h2.close(ENHANCE_YOUR_CALM);
+}
+
+// Calls with something to write are flushed together once the current turn of the event loop is
+// done, so that every event it produced (a group commit's batch of messages, say) leaves in one write.
+let due = new Set<GrpcCall>();
+let scheduled = false;
+
+function writeSoon(call: GrpcCall): void {
+  due.add(call);
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flushDue);
+}
+
+function flushDue(): void {
+  scheduled = false;
+  const ready = due;
+  due = new Set();
+  for (const call of ready) call.flush();
+}
+
+/** Reads the request's single length-prefixed message, refusing one over `maxBytes` as soon as its prefix says so. */
+function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let expected = -1;
+    const fail = (err: ConnectError) => {
+      cleanup();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (expected < 0 && size >= 5) {
+        const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        if (head[0] & 1) return fail(new ConnectError("the request message is compressed but grpc-encoding names no compression", Code.InvalidArgument));
+        expected = head.readUInt32BE(1);
+        if (expected > maxBytes) return fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted));
+      }
+      if (expected >= 0 && size > 5 + expected) fail(new ConnectError("the call takes exactly one request message", Code.InvalidArgument));
+    };
+    const onEnd = () => {
+      cleanup();
+      if (size === 0) return reject(new ConnectError("the call needs a request message", Code.InvalidArgument));
+      if (expected < 0 || size < 5 + expected) return reject(new ConnectError("the request message was cut short", Code.InvalidArgument));
+      resolve(Buffer.concat(chunks).subarray(5));
+    };
+    const onClose = () => fail(new ConnectError("the client canceled the call", Code.Canceled));
+    const cleanup = () => {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+    };
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+    stream.once("close", onClose);
+  });
+}
+
+const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** The grpc-timeout header in milliseconds: 1 to 8 digits and a unit (H, M, S, m, u, n). */
+export function parseTimeout(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(String(value));
+  if (!m) throw new ConnectError(`invalid grpc-timeout "${value}": expected 1 to 8 digits and a unit (H, M, S, m, u, n)`, Code.InvalidArgument);
+  return Number(m[1]) * TIMEOUT_UNITS_MS[m[2]];
+}
+
+/** grpc-message is percent-encoded: every byte outside printable ASCII, and "%" itself (gRPC's HTTP/2 spec). */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(message)) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+function toHeaders(h: http2.IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [name, value] of Object.entries(h)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    out.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return out;
+}
