@@ -1,5 +1,6 @@
 // Server side of the web page: builds app/web/index.html (and the script and stylesheet it names)
-// with Bun's bundler once per process, in memory, at start; the server then serves the result.
+// with Bun's bundler once per process, in memory, on the first request for it; the server then
+// serves the result.
 // The script and stylesheet get content hashes in their names, so they can be cached for good;
 // the page itself is revalidated.
 import { join } from "node:path";
