@@ -23,7 +23,11 @@ export interface WebBundle {
 }
 
 export const ASSET_PREFIX = "/assets/";
-const ENTRY = join(import.meta.dir, "index.html");
+// In a production bundle (scripts/build.ts) this code is not next to the page's sources: the build
+// defines where they are, relative to the bundle.
+declare const EDGECHAT_WEB_DIR: string | undefined;
+const WEB_DIR = typeof EDGECHAT_WEB_DIR === "string" ? join(import.meta.dir, EDGECHAT_WEB_DIR) : import.meta.dir;
+const ENTRY = join(WEB_DIR, "index.html");
 
 let built: Promise<WebBundle> | undefined;
 
