@@ -88,7 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     mapUnaryDecodeErrors(router);
     metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
   };
-  // The web chat page rides along: its bundle is built now, in memory (app/web/bundle.ts).
+  // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).
   const http = createHttpApp({ isReady: () => readiness.ready, region: config.region, web: { auth, core: core!, bus: engine.bus, heartbeatSeconds: config.heartbeatSeconds } });
   const onAuthFailure = (err: ConnectError, protocol: string) => {
     metrics.chat.authFailed(protocol, authFailureReason(err));

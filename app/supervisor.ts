@@ -8,6 +8,8 @@ import { createLogger } from "./log.ts";
 
 const log = createLogger((process.env.LOG_LEVEL as "info") || "info", { svc: "edgechat-supervisor" });
 const here = import.meta.dir;
+// From the sources, main.ts; from the production bundle (scripts/build.ts), main.js.
+const ext = import.meta.path.endsWith(".js") ? ".js" : ".ts";
 const metricsAddr = process.env.EDGECHAT_METRICS_ADDR || "127.0.0.1:2112";
 const sidecarEnv = { ...process.env, EDGECHAT_SIDECAR_TARGET: process.env.EDGECHAT_SIDECAR_TARGET || `http://${metricsAddr}/metrics` };
 
@@ -17,13 +19,13 @@ let requested = false;
 let sidecar: Subprocess | undefined;
 let sidecarBackoffMs = 500;
 
-const server = Bun.spawn([process.execPath, join(here, "main.ts")], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
+const server = Bun.spawn([process.execPath, join(here, `main${ext}`)], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
 log.info("server started", { pid: server.pid });
 
 function startSidecar(): void {
   if (stopping || metricsAddr === "off") return;
   const started = Date.now();
-  sidecar = Bun.spawn([process.execPath, join(here, "..", "sidecar", "main.ts")], { stdio: ["ignore", "inherit", "inherit"], env: sidecarEnv });
+  sidecar = Bun.spawn([process.execPath, join(here, "..", "sidecar", `main${ext}`)], { stdio: ["ignore", "inherit", "inherit"], env: sidecarEnv });
   log.info("sidecar started", { pid: sidecar.pid });
   void sidecar.exited.then((code) => {
     if (stopping) return;

@@ -82,11 +82,22 @@ interface Contender {
   dataDirEnv?: string;
 }
 
+// edgechat runs as deployed: the production bundle (npm run build, made fresh here), or from the
+// sources when the build fails.
+function edgechatEntry(): string {
+  if (saved) return join(ROOT, "app/main.ts");
+  const build = spawnSync([process.execPath, join(ROOT, "scripts/build.ts")], { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
+  const bundled = join(ROOT, "dist/app/main.js");
+  if (build.exitCode === 0 && existsSync(bundled)) return bundled;
+  console.error(`[bench] npm run build failed, running app/main.ts: ${build.stderr.toString().trim()}`);
+  return join(ROOT, "app/main.ts");
+}
+
 const baseEnv = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
 const CONTENDERS: Contender[] = [
   {
     name: "edgechat",
-    cmd: [process.execPath, join(ROOT, "app/main.ts")],
+    cmd: [process.execPath, edgechatEntry()],
     env: () => ({ ...baseEnv, EDGECHAT_HOST: "127.0.0.1", EDGECHAT_RATE_PER_SECOND: "0", EDGECHAT_METRICS_ADDR: "off", LOG_LEVEL: "info" }),
     dataDirEnv: "EDGECHAT_DATA_DIR",
   },

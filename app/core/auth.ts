@@ -1,7 +1,7 @@
 // Who is calling. With a key (EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL) the user is the subject of
 // a verified JWT; without one (dev mode) the user is whatever the x-user header says.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import type { JWTVerifyGetKey } from "jose";
 import { checkUserId } from "./names.ts";
 
 export interface AuthOptions {
@@ -22,11 +22,21 @@ export interface Authenticator {
   authenticate(headers: Headers): Promise<string | undefined>;
 }
 
+// jose is imported on the first token to verify, not at start: dev mode never needs it, and it is
+// a measurable part of a cold start.
+type Jose = typeof import("jose");
+let jose: Promise<Jose> | undefined;
+const loadJose = () => (jose ??= import("jose"));
+
 export function createAuthenticator(opts: AuthOptions): Authenticator {
-  const key: Uint8Array | JWTVerifyGetKey | undefined = opts.jwtSecret
-    ? new TextEncoder().encode(opts.jwtSecret)
-    : opts.jwksUrl
-      ? createRemoteJWKSet(new URL(opts.jwksUrl))
+  // A bad URL still fails here, at start. The remote key set fetches nothing before it is used.
+  const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : undefined;
+  const jwksUrl = secret || !opts.jwksUrl ? undefined : new URL(opts.jwksUrl);
+  let remoteKeys: JWTVerifyGetKey | undefined;
+  const key: ((j: Jose) => Uint8Array | JWTVerifyGetKey) | undefined = secret
+    ? () => secret
+    : jwksUrl
+      ? (j) => (remoteKeys ??= j.createRemoteJWKSet(jwksUrl))
       : undefined;
   if (!key) {
     return {
@@ -45,9 +55,10 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       if (!header) throw unauthenticated("missing", "missing credentials: send the header `authorization: Bearer <JWT>`");
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
+      const j = await loadJose();
       let sub: string | undefined;
       try {
-        const { payload } = await jwtVerify(match[1], key as Uint8Array, {
+        const { payload } = await j.jwtVerify(match[1], key(j) as Uint8Array, {
           algorithms,
           issuer: opts.issuer,
           audience: opts.audience,
@@ -55,7 +66,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
         });
         sub = payload.sub;
       } catch (err) {
-        throw unauthenticated(...describe(err));
+        throw unauthenticated(...describe(j.errors, err));
       }
       if (!sub) throw unauthenticated("subject", "the token has no sub claim");
       try {
@@ -67,7 +78,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
   };
 }
 
-function describe(err: unknown): [AuthFailure, string] {
+function describe(errors: Jose["errors"], err: unknown): [AuthFailure, string] {
   if (err instanceof errors.JWTExpired) return ["expired", "token expired: get a new one"];
   if (err instanceof errors.JWSSignatureVerificationFailed) return ["signature", "token signature is invalid"];
   if (err instanceof errors.JWTClaimValidationFailed) return ["claims", `token rejected: ${err.message}`];

@@ -48,9 +48,8 @@ const PAGE_HEADERS: Record<string, string> = {
 };
 
 function mountWebPage(app: Hono, web: WebDeps, region: string): void {
-  // Build at start, not on the first visit; a failure shows on the page's routes.
-  webBundle().catch(() => undefined);
-
+  // Built on the first visit, not at start: Bun.build costs the cold start tens of milliseconds
+  // that no RPC needs. A failure shows on the page's routes.
   app.get("/", async (c) => {
     const bundle = await webBundle().catch((err: Error) => err);
     if (bundle instanceof Error) return c.text(`the web page is unavailable: ${bundle.message}`, 500);

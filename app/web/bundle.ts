@@ -1,5 +1,6 @@
 // Server side of the web page: builds app/web/index.html (and the script and stylesheet it names)
-// with Bun's bundler once per process, in memory, at start; the server then serves the result.
+// with Bun's bundler once per process, in memory, on the first request for it; the server then
+// serves the result.
 // The script and stylesheet get content hashes in their names, so they can be cached for good;
 // the page itself is revalidated.
 import { join } from "node:path";
@@ -22,7 +23,11 @@ export interface WebBundle {
 }
 
 export const ASSET_PREFIX = "/assets/";
-const ENTRY = join(import.meta.dir, "index.html");
+// In a production bundle (scripts/build.ts) this code is not next to the page's sources: the build
+// defines where they are, relative to the bundle.
+declare const EDGECHAT_WEB_DIR: string | undefined;
+const WEB_DIR = typeof EDGECHAT_WEB_DIR === "string" ? join(import.meta.dir, EDGECHAT_WEB_DIR) : import.meta.dir;
+const ENTRY = join(WEB_DIR, "index.html");
 
 let built: Promise<WebBundle> | undefined;
 

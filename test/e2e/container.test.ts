@@ -67,7 +67,7 @@ suite("container image (buildah, chroot isolation)", () => {
     const config = await imageConfig(TAG);
     expect(config.User).toBe("bun");
     expect(config.WorkingDir).toBe("/home/bun/app");
-    expect(config.Entrypoint).toEqual(["bun", "app/supervisor.ts"]);
+    expect(config.Entrypoint).toEqual(["bun", "dist/app/supervisor.js"]);
     expect(config.StopSignal).toBe("SIGINT");
     expect(Object.keys(config.Volumes ?? {})).toEqual(["/data"]);
     expect(config.Env).toContain("EDGECHAT_REQUIRE_AUTH=1");
@@ -146,9 +146,9 @@ suite("container image (buildah, chroot isolation)", () => {
       expect(under).toContain(sidecarPid);
       const [argv0, ...args] = cmdline(entrypoint) ?? [];
       expect(argv0).toMatch(/(^|\/)bun$/); // buildah resolves ENTRYPOINT["bun", ...] on PATH
-      expect(args).toEqual(["app/supervisor.ts"]);
-      expect(cmdline(serverPid)?.at(-1)).toBe("/home/bun/app/app/main.ts");
-      expect(cmdline(sidecarPid)?.at(-1)).toBe("/home/bun/app/sidecar/main.ts");
+      expect(args).toEqual(["dist/app/supervisor.js"]);
+      expect(cmdline(serverPid)?.at(-1)).toBe("/home/bun/app/dist/app/main.js");
+      expect(cmdline(sidecarPid)?.at(-1)).toBe("/home/bun/app/dist/sidecar/main.js");
       expect(readFileSync(`/proc/${serverPid}/status`, "utf8")).toMatch(/^NSpid:\s+\d+$/m);
       for (const pid of [entrypoint, serverPid, sidecarPid]) expect(ids(pid)).toEqual({ uid: [1000, 1000, 1000, 1000], gid: [1000, 1000, 1000, 1000] });
       // The chat message above went to SQLite under /data (the image's VOLUME), as bun.
