@@ -107,11 +107,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ],
   });
 
-  const track = (closable: { once(event: "close", f: () => void): unknown }) => {
+  // One listener for every call ("close" comes once), rather than a closure per call.
+  const untrack = () => {
+    if (--inFlight === 0) idle?.();
+  };
+  const track = (closable: { on(event: "close", f: () => void): unknown }) => {
     inFlight++;
-    closable.once("close", () => {
-      if (--inFlight === 0) idle?.();
-    });
+    closable.on("close", untrack);
   };
   const handler = (req: any, res: any) => {
     track(res);

@@ -121,8 +121,9 @@ class GrpcCall implements SessionSink {
   ) {
     calls.set(h2, this);
     h2.on("error", ignore);
-    h2.once("close", onStreamClose);
-    h2.once("wantTrailers", onWantTrailers);
+    // "on", not "once": each comes at most once, and once() would wrap each in a closure.
+    h2.on("close", onStreamClose);
+    h2.on("wantTrailers", onWantTrailers);
   }
 
   get gone(): boolean {
@@ -142,7 +143,7 @@ class GrpcCall implements SessionSink {
   /** Fails the call with DeadlineExceeded if it is still going after `ms` (grpc-timeout). */
   failAfter(ms: number): void {
     this.timer = setTimeout(() => {
-      const err = new ConnectError("the call's deadline (grpc-timeout) passed", Code.DeadlineExceeded);
+      const err = new ConnectError("the operation timed out", Code.DeadlineExceeded);
       if (this.session && this.core) void this.core.close(this.session, err);
       else this.fail(err);
     }, ms);

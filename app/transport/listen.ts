@@ -124,17 +124,24 @@ function divertStreams(h2: http2.Http2Server | http2.Http2SecureServer, take: No
 /** A connection that says nothing for this long is dropped before it costs more than a socket. */
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
+}
+
 function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, onError: (err: unknown) => void): void {
   let seen = Buffer.alloc(0);
-  const timer = setTimeout(() => socket.destroy(), FIRST_BYTES_TIMEOUT_MS);
+  const timer = setTimeout(destroySocket, FIRST_BYTES_TIMEOUT_MS, socket);
   timer.unref?.();
-  socket.once("close", () => clearTimeout(timer));
+  const onClose = () => clearTimeout(timer);
+  socket.once("close", onClose);
   const onData = (chunk: Buffer) => {
     seen = Buffer.concat([seen, chunk]);
     const n = Math.min(seen.length, PREFACE.length);
     const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
     if (isH2 && seen.length < PREFACE.length) return; // the preface arrived in pieces: read on
+    // Nothing of the sniffing stays behind for the connection's lifetime.
     clearTimeout(timer);
+    socket.off("close", onClose);
     socket.off("data", onData);
     socket.pause();
     socket.unshift(seen);
