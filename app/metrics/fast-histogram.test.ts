@@ -34,3 +34,23 @@ test("in OpenMetrics too, and reset() empties it", async () => {
   r.registerMetric((f as unknown) as never);
   expect(await r.metrics()).toContain('x_seconds_bucket{le="+Inf"} 0');
 });
+
+test("labelled children print like prom-client's labelled series", async () => {
+  const reference = new Registry();
+  const fast = new Registry();
+  const labelNames = ["grpc_type", "grpc_method"];
+  const h = new Histogram({ name: "y_seconds", help: "Handling.", buckets: BUCKETS, labelNames, registers: [reference] });
+  const f = new FastHistogram("y_seconds", "Handling.", BUCKETS, fast, labelNames);
+  const a = { grpc_type: "unary", grpc_method: "Send" };
+  const b = { grpc_type: "server_stream", grpc_method: "Subscribe" };
+  h.zero(b);
+  f.child(b);
+  for (const v of SAMPLES) {
+    h.observe(a, v);
+    f.child(a).observe(v);
+  }
+  const text = await fast.metrics();
+  expect(text).toBe(await reference.metrics());
+  expect(text).toContain('y_seconds_bucket{le="+Inf",grpc_type="server_stream",grpc_method="Subscribe"} 0');
+  expect(text).toContain('y_seconds_count{grpc_type="unary",grpc_method="Send"} 10');
+});

@@ -136,8 +136,7 @@ class GrpcCall implements SessionSink {
     this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
     this.headersSent = true;
     this.metrics.sent();
-    this.h2.write(envelope(message));
-    this.end(undefined);
+    this.end(undefined, envelope(message));
   }
 
   /** Fails the call with DeadlineExceeded if it is still going after `ms` (grpc-timeout). */
@@ -212,13 +211,14 @@ class GrpcCall implements SessionSink {
     if (this.session && !this.session.closed) void this.core?.close(this.session, new ConnectError("the client canceled the call", Code.Canceled));
   }
 
-  private end(err: ConnectError | undefined): void {
+  private end(err: ConnectError | undefined, last?: Uint8Array): void {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.timer);
     this.status = err;
     this.metrics.finish(goCode(err));
-    this.h2.end();
+    if (last) this.h2.end(last);
+    else this.h2.end();
     // A client that stopped reading cannot take the trailers: reset its stream after a grace period.
     if (err && this.blocked) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
   }

@@ -1,6 +1,9 @@
-// History and room membership in one SQLite file (bun:sqlite, WAL). Appends are group-committed:
-// every append made in the same turn of the event loop lands in one transaction and one fsync, so
-// durability costs one disk flush per batch rather than per message.
+// History and room membership in one SQLite file (bun:sqlite, WAL). Writes are group-committed on
+// a writer thread (sqlite-writer.ts): one batch is committed at a time, and everything that arrives
+// while it is (appends, membership changes) makes the next one, so durability costs one disk flush
+// per batch and never blocks the event loop. Reads use this thread's own connection, which WAL lets
+// read while the writer writes. Seqs are assigned here, when a batch is formed: this is the file's
+// only writer, so the cached last seq of each room is the truth.
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -10,6 +13,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { MessageSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
 import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomSummary } from "../engine.ts";
 import { SCHEMA } from "./schema.ts";
+import { InlineWriter, ThreadWriter, type WriteOp, type Writer } from "./sqlite-writer.ts";
 
 interface Row {
   room: string;
@@ -22,74 +26,113 @@ interface Row {
   region: string;
 }
 
-interface Pending {
-  draft: Draft;
-  resolve: (a: Appended) => void;
-  reject: (e: unknown) => void;
-}
+/** Something waiting for the next batch: an append, or a membership change. */
+type Pending =
+  | { draft: Draft; resolve: (a: Appended) => void; reject: (e: unknown) => void }
+  | { ops: WriteOp[]; resolve: () => void; reject: (e: unknown) => void };
 
 const MAX_SEQ = 9223372036854775807n;
 
 export class SqliteHistory implements HistoryStore, RoomDirectory {
   private readonly db: Database;
   private readonly q: ReturnType<typeof prepare>;
-  private readonly lastSeqs = new Map<string, bigint>();
+  private readonly writer: Writer;
+  /** Each room's last seq handed out: committed, or in the batch being committed. */
+  private readonly assigned = new Map<string, bigint>();
+  /** Each room's last committed seq: what readers may be told. */
+  private readonly committed = new Map<string, bigint>();
   private queue: Pending[] = [];
+  private writing = false;
   private flushScheduled = false;
   private closed = false;
+  private idle: (() => void) | undefined;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true, strict: true, safeIntegers: true });
     this.db.exec("PRAGMA journal_mode = WAL");
-    // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
     this.db.exec("PRAGMA synchronous = FULL");
     this.db.exec("PRAGMA busy_timeout = 5000");
     this.db.exec(SCHEMA);
     this.q = prepare(this.db);
+    // An in-memory database exists only on this connection: it is written here.
+    this.writer = path === ":memory:" ? new InlineWriter(this.db) : new ThreadWriter(path);
   }
 
   append(draft: Draft): Promise<Appended> {
-    if (this.closed) return Promise.reject(new ConnectError("history store is closed", Code.Unavailable));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ draft, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
+    return new Promise((resolve, reject) => this.enqueue({ draft, resolve, reject }));
+  }
+
+  async addMember(room: string, user: string): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ ops: [["addRoom", room], ["addMember", room, user]], resolve, reject }));
+  }
+
+  async removeMember(room: string, user: string): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ ops: [["removeMember", room, user]], resolve, reject }));
+  }
+
+  private enqueue(p: Pending): void {
+    if (this.closed) return p.reject(new ConnectError("history store is closed", Code.Unavailable));
+    this.queue.push(p);
+    // Whatever else this turn of the event loop appends joins the same batch.
+    if (!this.writing && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Commits everything queued as one batch; what queues meanwhile is the next batch. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.writing || this.queue.length === 0) {
+      if (!this.writing) this.idle?.();
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    const ops: WriteOp[] = [];
+    const results: (Appended | undefined)[] = [];
+    const rooms = new Set<string>();
+    const seen = new Map<string, Message>();
+    for (const p of batch) {
+      if ("draft" in p) {
+        const a = this.assign(p.draft, seen, ops);
+        results.push(a);
+        if (!a.duplicate) rooms.add(p.draft.room);
+      } else {
+        ops.push(...p.ops);
+        results.push(undefined);
       }
+    }
+    this.writing = true;
+    this.writer.write(ops).then(
+      () => {
+        for (const room of rooms) this.committed.set(room, this.assigned.get(room)!);
+        batch.forEach((p, i) => ("draft" in p ? p.resolve(results[i]!) : p.resolve()));
+      },
+      (err: Error) => {
+        // Nothing of the batch was committed: forget the seqs it took.
+        for (const room of rooms) this.assigned.delete(room);
+        const e = new ConnectError(`history store write failed: ${err.message}`, Code.Unavailable);
+        for (const p of batch) p.reject(e);
+      },
+    ).finally(() => {
+      this.writing = false;
+      this.flush();
     });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    const results: Appended[] = [];
-    try {
-      this.db.transaction(() => {
-        const seen = new Map<string, Message>();
-        for (const { draft } of batch) results.push(this.insert(draft, seen));
-      })();
-    } catch (err) {
-      // Nothing of the batch was committed; forget cached seqs that the rollback undid.
-      for (const { draft } of batch) this.lastSeqs.delete(draft.room);
-      const e = new ConnectError(`history store write failed: ${(err as Error).message}`, Code.Unavailable);
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    batch.forEach((p, i) => p.resolve(results[i]));
-  }
-
-  private insert(draft: Draft, seen: Map<string, Message>): Appended {
+  /** The message a draft becomes: a new seq, or the original of a repeated client_msg_id. */
+  private assign(draft: Draft, seen: Map<string, Message>, ops: WriteOp[]): Appended {
     const key = draft.clientMsgId && `${draft.room}\0${draft.from}\0${draft.clientMsgId}`;
     if (key) {
       const earlier = seen.get(key);
       if (earlier) return { message: earlier, duplicate: true };
+      // Every earlier batch is committed by now, so this connection sees it.
       const row = this.q.byClientId.get(draft.room, draft.from, draft.clientMsgId) as Row | null;
       if (row) return { message: toMessage(row), duplicate: true };
     }
-    const seq = this.lastSeqSync(draft.room) + 1n;
+    const seq = (this.assigned.get(draft.room) ?? this.storedLastSeq(draft.room)) + 1n;
     const row: Row = {
       room: draft.room,
       seq,
@@ -100,22 +143,17 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       client_msg_id: draft.clientMsgId,
       region: draft.region,
     };
-    this.q.insert.run(row);
-    this.q.setLastSeq.run(draft.room, seq);
-    this.lastSeqs.set(draft.room, seq);
+    // Seqs and times fit a double by far (2^53).
+    ops.push(["insert", { ...row, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms) }], ["setLastSeq", draft.room, Number(seq)]);
+    this.assigned.set(draft.room, seq);
     const message = toMessage(row);
     if (key) seen.set(key, message);
     return { message, duplicate: false };
   }
 
-  private lastSeqSync(room: string): bigint {
-    let seq = this.lastSeqs.get(room);
-    if (seq === undefined) {
-      const row = this.q.lastSeq.get(room) as { last_seq: bigint } | null;
-      seq = row?.last_seq ?? 0n;
-      this.lastSeqs.set(room, seq);
-    }
-    return seq;
+  private storedLastSeq(room: string): bigint {
+    const row = this.q.lastSeq.get(room) as { last_seq: bigint } | null;
+    return row?.last_seq ?? 0n;
   }
 
   async read(room: string, range: ReadRange): Promise<Page> {
@@ -132,16 +170,13 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 
   async lastSeq(room: string): Promise<bigint> {
-    return this.lastSeqSync(room);
-  }
-
-  async addMember(room: string, user: string): Promise<void> {
-    this.q.addRoom.run(room);
-    this.q.addMember.run(room, user);
-  }
-
-  async removeMember(room: string, user: string): Promise<void> {
-    this.q.removeMember.run(room, user);
+    let seq = this.committed.get(room);
+    if (seq === undefined) {
+      // Committed rows only; a batch in flight updates the cache when it commits.
+      seq = this.storedLastSeq(room);
+      this.committed.set(room, seq);
+    }
+    return seq;
   }
 
   async list(user: string): Promise<RoomSummary[]> {
@@ -152,7 +187,14 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.flush();
+    // What was accepted before closing is still committed (or rejected), never dropped.
+    if (this.writing || this.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+        this.flush();
+      });
+    }
+    await this.writer.close();
     this.db.close();
   }
 }
@@ -161,15 +203,10 @@ function prepare(db: Database) {
   const s = (sql: string): Statement => db.prepare(sql);
   const cols = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region";
   return {
-    insert: s(`INSERT INTO messages (${cols}) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region)`),
     byClientId: s(`SELECT ${cols} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ?`),
     lastSeq: s("SELECT last_seq FROM rooms WHERE name = ?"),
-    setLastSeq: s("INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2"),
     readAfter: s(`SELECT ${cols} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`),
     readBefore: s(`SELECT ${cols} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
-    addRoom: s("INSERT OR IGNORE INTO rooms (name) VALUES (?)"),
-    addMember: s("INSERT OR IGNORE INTO members (room, user) VALUES (?, ?)"),
-    removeMember: s("DELETE FROM members WHERE room = ? AND user = ?"),
     listRooms: s(`SELECT r.name AS name, r.last_seq AS last_seq,
         (SELECT count(*) FROM members m WHERE m.room = r.name) AS members
       FROM rooms r

@@ -1,0 +1,131 @@
+// Writes to the SQLite file from a thread of their own. A commit with synchronous = FULL waits for
+// the disk (an fsync, from a fraction of a millisecond to many under I/O contention); on the event
+// loop that wait stops every stream of the server. On a writer thread the loop goes on serving
+// while the disk works, and the appends that arrive meanwhile make the next batch (measured on the
+// fan-out benchmark with one subscriber: the data dir on tmpfs, where fsync is free, served
+// 1.6-2.8x the Sends of the same server on disk).
+//
+// The thread runs `writerThread`'s own source text (a blob URL), so it works the same from the
+// TypeScript sources and from the production bundle, where no separate worker file exists. It must
+// therefore stay self-contained: no imports, only require("bun:sqlite").
+
+import type { Database, Statement } from "bun:sqlite";
+
+/** One write: a statement's name and its bindings (JSON values: integers as numbers, not bigints). */
+export type WriteOp = [statement: string, ...bindings: unknown[]];
+
+export interface Writer {
+  /** Runs `ops` in one transaction; resolves once it is committed (durable), rejects if rolled back. */
+  write(ops: WriteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The statements writers know, by name. */
+export const WRITE_SQL: Record<string, string> = {
+  insert:
+    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region)",
+  setLastSeq: "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2",
+  addRoom: "INSERT OR IGNORE INTO rooms (name) VALUES (?)",
+  addMember: "INSERT OR IGNORE INTO members (room, user) VALUES (?, ?)",
+  removeMember: "DELETE FROM members WHERE room = ? AND user = ?",
+};
+
+/** The writer thread's program (see above: self-contained). */
+function writerThread(): void {
+  // biome-ignore lint: runs in a worker, from source text
+  const { Database } = require("bun:sqlite");
+  let db: any;
+  let statements: Record<string, any> = {};
+  self.onmessage = ({ data: m }: MessageEvent) => {
+    try {
+      if (m.op === "open") {
+        db = new Database(m.path, { strict: true, safeIntegers: true });
+        db.exec("PRAGMA journal_mode = WAL");
+        // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
+        db.exec("PRAGMA synchronous = FULL");
+        db.exec("PRAGMA busy_timeout = 5000");
+        for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
+      } else if (m.op === "write") {
+        const ops = JSON.parse(m.ops);
+        db.transaction(() => {
+          for (const [name, ...bindings] of ops) statements[name].run(...bindings);
+        })();
+      } else if (m.op === "close") {
+        for (const s of Object.values(statements)) s.finalize();
+        statements = {};
+        db?.close();
+      }
+      postMessage({ id: m.id });
+    } catch (err) {
+      postMessage({ id: m.id, error: String((err as Error)?.message ?? err) });
+    }
+  };
+}
+
+/** A writer on its own thread, with its own connection to the database file at `path`. */
+export class ThreadWriter implements Writer {
+  private readonly worker: Worker & { ref(): void; unref(): void };
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private next = 0;
+  private broken: Error | undefined;
+
+  constructor(path: string) {
+    const url = URL.createObjectURL(new Blob([`(${writerThread.toString()})()`], { type: "application/javascript" }));
+    this.worker = new Worker(url) as Worker & { ref(): void; unref(): void };
+    this.worker.onmessage = ({ data }: MessageEvent<{ id: number; error?: string }>) => {
+      const w = this.waiting.get(data.id);
+      this.waiting.delete(data.id);
+      if (this.waiting.size === 0) this.worker.unref();
+      if (data.error === undefined) w?.resolve();
+      else w?.reject(new Error(data.error));
+    };
+    this.worker.onerror = (e: ErrorEvent) => {
+      // The thread is gone: nothing in flight can be known committed, nothing more can be.
+      this.broken = new Error(`the writer thread failed: ${e.message}`);
+      for (const w of this.waiting.values()) w.reject(this.broken);
+      this.waiting.clear();
+    };
+    // The thread loads its source from the URL asynchronously: release it once the thread answered.
+    this.call({ op: "open", path, sql: WRITE_SQL })
+      .catch((err: Error) => (this.broken ??= err))
+      .finally(() => URL.revokeObjectURL(url));
+  }
+
+  write(ops: WriteOp[]): Promise<void> {
+    // As one string: a structured clone of the same rows cost several times more (measured).
+    return this.call({ op: "write", ops: JSON.stringify(ops) });
+  }
+
+  async close(): Promise<void> {
+    if (!this.broken) await this.call({ op: "close" }).catch(() => {});
+    this.worker.terminate();
+  }
+
+  private call(message: Record<string, unknown>): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.next++;
+    // The thread keeps the process alive only while it has work.
+    if (this.waiting.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+}
+
+/** A writer on the caller's connection, committing before it returns: for an in-memory database, which no other thread can open. */
+export class InlineWriter implements Writer {
+  private readonly statements: Record<string, Statement>;
+
+  constructor(private readonly db: Database) {
+    this.statements = Object.fromEntries(Object.entries(WRITE_SQL).map(([name, sql]) => [name, db.prepare(sql)]));
+  }
+
+  async write(ops: WriteOp[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const [name, ...bindings] of ops) this.statements[name].run(...(bindings as never[]));
+    })();
+  }
+
+  async close(): Promise<void> {}
+}
