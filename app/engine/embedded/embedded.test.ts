@@ -21,3 +21,20 @@ test("history and seq survive reopening the data dir", async () => {
   expect(next.message.seq).toBe(2n);
   await second.close();
 });
+
+test("close() commits what was appended before it, on the writer thread, and refuses what comes after", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-close-"));
+  const engine = createEmbeddedEngine(dir);
+  const pending = Array.from({ length: 50 }, (_, i) => engine.history.append({ room: "r", from: "ann", text: `m${i}`, clientMsgId: "", region: "x" }));
+  const member = engine.rooms.addMember("r", "ann");
+  await engine.close();
+  const acked = await Promise.all(pending);
+  await member;
+  expect(acked.map((a) => Number(a.message.seq))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  expect(engine.history.append({ room: "r", from: "ann", text: "late", clientMsgId: "", region: "x" })).rejects.toThrow("closed");
+  const again = createEmbeddedEngine(dir);
+  const page = await again.history.read("r", { afterSeq: 0n, limit: 100 });
+  expect(page.messages.map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+  expect(await again.rooms.list("ann")).toEqual([{ name: "r", members: 1, lastSeq: 50n }]);
+  await again.close();
+});
