@@ -5,9 +5,8 @@
 // fan-out benchmark with one subscriber: the data dir on tmpfs, where fsync is free, served
 // 1.6-2.8x the Sends of the same server on disk).
 //
-// The thread runs `writerThread`'s own source text (a blob URL), so it works the same from the
-// TypeScript sources and from the production bundle, where no separate worker file exists. It must
-// therefore stay self-contained: no imports, only require("bun:sqlite").
+// The thread runs WRITER_THREAD, JavaScript source text started from a blob URL, so it works the
+// same from the TypeScript sources and from the production bundle, where no worker file exists.
 
 import type { Database, Statement } from "bun:sqlite";
 
@@ -30,37 +29,39 @@ export const WRITE_SQL: Record<string, string> = {
   removeMember: "DELETE FROM members WHERE room = ? AND user = ?",
 };
 
-/** The writer thread's program (see above: self-contained). */
-function writerThread(): void {
-  // biome-ignore lint: runs in a worker, from source text
-  const { Database } = require("bun:sqlite");
-  let db: any;
-  let statements: Record<string, any> = {};
-  self.onmessage = ({ data: m }: MessageEvent) => {
-    try {
-      if (m.op === "open") {
-        db = new Database(m.path, { strict: true, safeIntegers: true });
-        db.exec("PRAGMA journal_mode = WAL");
-        // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
-        db.exec("PRAGMA synchronous = FULL");
-        db.exec("PRAGMA busy_timeout = 5000");
-        for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
-      } else if (m.op === "write") {
-        const ops = JSON.parse(m.ops);
-        db.transaction(() => {
-          for (const [name, ...bindings] of ops) statements[name].run(...bindings);
-        })();
-      } else if (m.op === "close") {
-        for (const s of Object.values(statements)) s.finalize();
-        statements = {};
-        db?.close();
-      }
-      postMessage({ id: m.id });
-    } catch (err) {
-      postMessage({ id: m.id, error: String((err as Error)?.message ?? err) });
+/**
+ * The writer thread's program, as source text: a bundler rewrites a function's imports and
+ * requires into helpers of its own bundle, which a thread started from a blob does not have.
+ */
+const WRITER_THREAD = `
+import { Database } from "bun:sqlite";
+let db;
+let statements = {};
+self.onmessage = ({ data: m }) => {
+  try {
+    if (m.op === "open") {
+      db = new Database(m.path, { strict: true, safeIntegers: true });
+      db.exec("PRAGMA journal_mode = WAL");
+      // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec("PRAGMA busy_timeout = 5000");
+      for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
+    } else if (m.op === "write") {
+      const ops = JSON.parse(m.ops);
+      db.transaction(() => {
+        for (const [name, ...bindings] of ops) statements[name].run(...bindings);
+      })();
+    } else if (m.op === "close") {
+      for (const s of Object.values(statements)) s.finalize();
+      statements = {};
+      db?.close();
     }
-  };
-}
+    postMessage({ id: m.id });
+  } catch (err) {
+    postMessage({ id: m.id, error: String(err?.message ?? err) });
+  }
+};
+`;
 
 /** A writer on its own thread, with its own connection to the database file at `path`. */
 export class ThreadWriter implements Writer {
@@ -70,7 +71,7 @@ export class ThreadWriter implements Writer {
   private broken: Error | undefined;
 
   constructor(path: string) {
-    const url = URL.createObjectURL(new Blob([`(${writerThread.toString()})()`], { type: "application/javascript" }));
+    const url = URL.createObjectURL(new Blob([WRITER_THREAD], { type: "application/javascript" }));
     this.worker = new Worker(url) as Worker & { ref(): void; unref(): void };
     this.worker.onmessage = ({ data }: MessageEvent<{ id: number; error?: string }>) => {
       const w = this.waiting.get(data.id);
