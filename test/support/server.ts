@@ -20,9 +20,10 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
-export async function startServer(env: Record<string, string> = {}, dataDir?: string): Promise<ServerProcess> {
+/** `entry`: the program to run, relative to the repository (the production bundle is dist/app/main.js). */
+export async function startServer(env: Record<string, string> = {}, dataDir?: string, entry = "app/main.ts"): Promise<ServerProcess> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "edgechat-test-"));
-  const proc = Bun.spawn([process.execPath, join(ROOT, "app/main.ts")], {
+  const proc = Bun.spawn([process.execPath, join(ROOT, entry)], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? "",
