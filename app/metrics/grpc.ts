@@ -3,7 +3,7 @@
 // Connect or gRPC-Web call is an RPC like a gRPC one.
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "./prom.ts";
 
 const LABELS = ["grpc_type", "grpc_service", "grpc_method"] as const;
 type Labels = Record<(typeof LABELS)[number], string>;

@@ -1,7 +1,7 @@
 // The server's own metrics endpoint: prom-client, on a private address (never the public port).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Registry } from "prom-client";
+import { Registry } from "./prom.ts";
 import type { Logger } from "../log.ts";
 import { chatMetrics, type ChatGauges, type ChatMetrics } from "./chat.ts";
 import { gcMetrics } from "./gc.ts";
