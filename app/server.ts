@@ -12,6 +12,9 @@ import { takeGrpcStream, type GrpcDirectOptions } from "./transport/grpc-direct.
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { createReadiness } from "./transport/readiness.ts";
 
+/** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
+const RPC_LOAD_DELAY_MS = 100;
+
 export interface RunningServer {
   readonly port: number;
   /** Readiness off, no new streams, GOAWAY, open streams end with Unavailable, store closed. */
@@ -64,8 +67,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     metrics.chat.authFailed(protocol, authFailureReason(err));
     log.info("auth failed", { reason: err.rawMessage, protocol });
   };
-  // Connect and Hono (everything but the direct gRPC path) are loaded once the port is open
-  // (transport/rpc.ts); a request that comes before waits for them.
+  // Connect and Hono (everything but the direct gRPC path) are loaded after the port is open
+  // (transport/rpc.ts): by the first request that needs them, which waits, or RPC_LOAD_DELAY_MS
+  // after listening, whichever comes first. Not at once: loading blocks the event loop for tens of
+  // milliseconds, and the first gRPC Send or Subscribe, which does not need it, would wait too.
   let rpc: ((req: any, res: any) => void) | undefined;
   let loadRpc!: () => void;
   const rpcLoaded = new Promise<void>((resolve) => (loadRpc = resolve))
@@ -100,8 +105,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     stream?.once("finish", () => {
       if (!stream.closed && !req.readableEnded) stream.close(0);
     });
-    if (rpc) rpc(req, res);
-    else void rpcLoaded.then(() => rpc!(req, res));
+    if (rpc) return rpc(req, res);
+    loadRpc();
+    void rpcLoaded.then(() => rpc!(req, res));
   };
 
   const direct: GrpcDirectOptions = {
@@ -143,7 +149,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       return true;
     },
   });
-  loadRpc();
+  setTimeout(loadRpc, RPC_LOAD_DELAY_MS);
   // A module that does not load is a broken build: the server cannot serve, so it does not stay up.
   rpcLoaded.catch((err) => {
     log.error("cannot start", { err });
