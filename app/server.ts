@@ -1,7 +1,5 @@
 // Wires config -> engine -> core -> transport, and owns the shutdown order.
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { getRequestListener } from "@hono/node-server";
+import { ConnectError } from "@connectrpc/connect";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { authFailureReason, createAuthenticator } from "./core/auth.ts";
@@ -9,22 +7,13 @@ import { createMetrics, parseAddr, serveMetrics } from "./metrics/index.ts";
 import { ChatCore } from "./core/chat.ts";
 import type { Engine } from "./engine/engine.ts";
 import { createEmbeddedEngine } from "./engine/embedded/index.ts";
-import { file_chat_chat } from "./gen/chat/chat_pb.ts";
-import { file_chat_v1_chat } from "./gen/chat/v1/chat_pb.ts";
-import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.ts";
-import { file_grpc_reflection_v1_reflection } from "./gen/grpc/reflection/v1/reflection_pb.ts";
-import { file_grpc_reflection_v1alpha_reflection } from "./gen/grpc/reflection/v1alpha/reflection_pb.ts";
-import { createHttpApp } from "./transport/http.ts";
-import { authInterceptor, drainInterceptor } from "./transport/interceptors.ts";
-import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./transport/decode-errors.ts";
 import { listen } from "./transport/listen.ts";
 import { takeGrpcStream, type GrpcDirectOptions } from "./transport/grpc-direct.ts";
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
-import { rawContextValues } from "./transport/raw.ts";
-import { registerChatV1 } from "./transport/services/chat-v1.ts";
-import { registerHealth, createReadiness } from "./transport/services/health.ts";
-import { registerLegacyChat } from "./transport/services/legacy-chat.ts";
-import { registerReflection } from "./transport/services/reflection.ts";
+import { createReadiness } from "./transport/readiness.ts";
+
+/** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
+const RPC_LOAD_DELAY_MS = 100;
 
 export interface RunningServer {
   readonly port: number;
@@ -74,38 +63,32 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readiness.set(listening && !draining && engineReady);
   });
 
-  const routes = (router: ConnectRouter) => {
-    registerChatV1(router, core!);
-    registerLegacyChat(router, core!);
-    registerHealth(router, readiness, ["chat.v1.ChatService", "chat.ChatService"]);
-    registerReflection(router, [
-      file_chat_v1_chat,
-      file_chat_chat,
-      file_grpc_health_v1_health,
-      file_grpc_reflection_v1_reflection,
-      file_grpc_reflection_v1alpha_reflection,
-    ]);
-    mapUnaryDecodeErrors(router);
-    metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
-  };
-  // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).
-  const http = createHttpApp({ isReady: () => readiness.ready, region: config.region, web: { auth, core: core!, bus: engine.bus, heartbeatSeconds: config.heartbeatSeconds } });
   const onAuthFailure = (err: ConnectError, protocol: string) => {
     metrics.chat.authFailed(protocol, authFailureReason(err));
     log.info("auth failed", { reason: err.rawMessage, protocol });
   };
-  const rpc = connectNodeAdapter({
-    routes,
-    fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
-    readMaxBytes: config.limits.maxRequestBytes,
-    contextValues: rawContextValues,
-    interceptors: [
-      metrics.grpc.interceptor,
-      drainInterceptor(() => draining),
-      authInterceptor(auth, onAuthFailure),
-      decodeErrorInterceptor(),
-    ],
-  });
+  // Connect and Hono (everything but the direct gRPC path) are loaded after the port is open
+  // (transport/rpc.ts): by the first request that needs them, which waits, or RPC_LOAD_DELAY_MS
+  // after listening, whichever comes first. Not at once: loading blocks the event loop for tens of
+  // milliseconds, and the first gRPC Send or Subscribe, which does not need it, would wait too.
+  let rpc: ((req: any, res: any) => void) | undefined;
+  let loadRpc!: () => void;
+  const rpcLoaded = new Promise<void>((resolve) => (loadRpc = resolve))
+    .then(() => import("./transport/rpc.ts"))
+    .then((m) => {
+      rpc = m.createRpcHandler({
+        core: core!,
+        auth,
+        bus: engine.bus,
+        readiness,
+        metrics,
+        region: config.region,
+        heartbeatSeconds: config.heartbeatSeconds,
+        maxRequestBytes: config.limits.maxRequestBytes,
+        isDraining: () => draining,
+        onAuthFailure,
+      });
+    });
 
   // One listener for every call ("close" comes once), rather than a closure per call.
   const untrack = () => {
@@ -124,7 +107,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     stream?.once("finish", () => {
       if (!stream.closed && !req.readableEnded) stream.close(0);
     });
-    rpc(req, res);
+    if (rpc) return rpc(req, res);
+    loadRpc();
+    void rpcLoaded.then(() => rpc!(req, res));
   };
 
   const direct: GrpcDirectOptions = {
@@ -166,7 +151,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       return true;
     },
   });
-  const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log);
+  setTimeout(loadRpc, RPC_LOAD_DELAY_MS);
+  // A module that does not load is a broken build: the server cannot serve, so it does not stay up.
+  rpcLoaded.catch((err) => {
+    log.error("cannot start", { err });
+    process.exit(1);
+  });
+  // A scrape waits for the rest too: the gRPC series of every method are there from the first one.
+  const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log, rpcLoaded);
   listening = true;
   readiness.set(engineReady);
   log.info("listening", {

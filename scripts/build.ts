@@ -13,6 +13,10 @@ const ROOT = join(import.meta.dir, "..");
 const OUT = join(ROOT, "dist");
 
 const entries = ["app/main.ts", "app/supervisor.ts", "sidecar/main.ts"];
+// The server also ships as bytecode (main.jsc next to main.js, which Bun loads in its place): no
+// parsing at start. Bun compiles to bytecode only CommonJS, so that bundle is CommonJS, and
+// app/main.ts has no top-level await.
+const bytecode = new Set(["app/main.ts"]);
 
 rmSync(OUT, { recursive: true, force: true });
 for (const entry of entries) {
@@ -21,7 +25,8 @@ for (const entry of entries) {
     entrypoints: [join(ROOT, entry)],
     outdir,
     target: "bun",
-    format: "esm",
+    format: bytecode.has(entry) ? "cjs" : "esm",
+    bytecode: bytecode.has(entry),
     minify: true,
     sourcemap: "linked",
     // The NATS engine stays behind its dynamic import: inlined, but evaluated only when imported.

@@ -1,5 +1,5 @@
 // edgechat's own metrics: what the chat is doing, labelled by protocol where that tells something.
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "./prom.ts";
 import { FastHistogram } from "./fast-histogram.ts";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { ChatObserver } from "../core/observer.ts";

@@ -6,7 +6,7 @@
 //   Collections that fall in one probe period count as one observation.
 //   That catches stop-the-world work on the JS thread that overlapped a probe; it also includes
 //   any other stall in the window. sidecar/README.md explains why this is the honest counterpart.
-import { Counter, Gauge, Summary, type Registry } from "prom-client";
+import { Counter, Gauge, Summary, type Registry } from "./prom.ts";
 
 const PROBE_MS = 20;
 

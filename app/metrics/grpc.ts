@@ -3,7 +3,7 @@
 // Connect or gRPC-Web call is an RPC like a gRPC one.
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Counter, type Registry } from "prom-client";
+import { Counter, type Registry } from "./prom.ts";
 import { FastHistogram, type HistogramChild } from "./fast-histogram.ts";
 
 const LABELS = ["grpc_type", "grpc_service", "grpc_method"] as const;

@@ -1,7 +1,7 @@
 // The server's own metrics endpoint: prom-client, on a private address (never the public port).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Registry } from "prom-client";
+import { Registry } from "./prom.ts";
 import type { Logger } from "../log.ts";
 import { chatMetrics, type ChatGauges, type ChatMetrics } from "./chat.ts";
 import { gcMetrics } from "./gc.ts";
@@ -31,10 +31,10 @@ export function createMetrics(gauges: ChatGauges): Metrics {
 }
 
 /**
- * Serves GET /metrics on host:port ("127.0.0.1:2112"). node:http rather than Bun.serve: the Hono
+ * Serves GET /metrics on host:port ("127.0.0.1:2112"); a scrape first waits for `before`, if given. node:http rather than Bun.serve: the Hono
  * adapter swaps the global Response for its own, which Bun.serve refuses.
  */
-export async function serveMetrics(registry: Registry, addr: string, log: Logger): Promise<{ port: number; stop(): void }> {
+export async function serveMetrics(registry: Registry, addr: string, log: Logger, before?: Promise<unknown>): Promise<{ port: number; stop(): void }> {
   const { host, port } = parseAddr(addr);
   const server = http.createServer(async (req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
@@ -42,6 +42,7 @@ export async function serveMetrics(registry: Registry, addr: string, log: Logger
       return;
     }
     try {
+      await before;
       const body = await registry.metrics();
       res.writeHead(200, { "content-type": registry.contentType }).end(body);
     } catch (err) {

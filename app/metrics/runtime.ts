@@ -4,7 +4,7 @@
 import { heapStats } from "bun:jsc";
 import { readdirSync, readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "./prom.ts";
 
 interface MimallocStat { total: number; peak: number; current: number }
 interface Mimalloc {

@@ -3,7 +3,7 @@
 // serves the result.
 // The script and stylesheet get content hashes in their names, so they can be cached for good;
 // the page itself is revalidated.
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 export interface WebAsset {
@@ -24,9 +24,10 @@ export interface WebBundle {
 
 export const ASSET_PREFIX = "/assets/";
 // In a production bundle (scripts/build.ts) this code is not next to the page's sources: the build
-// defines where they are, relative to the bundle.
+// defines where they are, relative to the bundle, which is the process's entrypoint (Bun.main). Not
+// import.meta.dir there: in a CommonJS bundle Bun replaces it with the directory at build time.
 declare const EDGECHAT_WEB_DIR: string | undefined;
-const WEB_DIR = typeof EDGECHAT_WEB_DIR === "string" ? join(import.meta.dir, EDGECHAT_WEB_DIR) : import.meta.dir;
+const WEB_DIR = typeof EDGECHAT_WEB_DIR === "string" ? join(dirname(Bun.main), EDGECHAT_WEB_DIR) : import.meta.dir;
 const ENTRY = join(WEB_DIR, "index.html");
 
 let built: Promise<WebBundle> | undefined;

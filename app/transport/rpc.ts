@@ -1,0 +1,70 @@
+// Every request on the public port that the direct gRPC path (grpc-direct.ts) does not take: the
+// RPCs through Connect (connect-node's adapter: Connect, gRPC, gRPC-Web; chat.v1 and the legacy
+// chat.ChatService, health, reflection), and Hono as its fallback (/healthz, /readyz, the web page).
+// The server loads this module only once its port is open (server.ts): connect-node, Hono and the
+// descriptors of the other services are most of what a cold start evaluates, and the first gRPC
+// Send or Subscribe does not need them.
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectError, ConnectRouter } from "@connectrpc/connect";
+import { getRequestListener } from "@hono/node-server";
+import type { Authenticator } from "../core/auth.ts";
+import type { ChatCore } from "../core/chat.ts";
+import type { Bus } from "../engine/engine.ts";
+import type { Metrics } from "../metrics/index.ts";
+import { file_chat_chat } from "../gen/chat/chat_pb.ts";
+import { file_chat_v1_chat } from "../gen/chat/v1/chat_pb.ts";
+import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.ts";
+import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.ts";
+import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
+import { createHttpApp } from "./http.ts";
+import { authInterceptor, drainInterceptor } from "./interceptors.ts";
+import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./decode-errors.ts";
+import { rawContextValues } from "./raw.ts";
+import { registerChatV1 } from "./services/chat-v1.ts";
+import { registerHealth, type Readiness } from "./services/health.ts";
+import { registerLegacyChat } from "./services/legacy-chat.ts";
+import { registerReflection } from "./services/reflection.ts";
+
+export interface RpcOptions {
+  core: ChatCore;
+  auth: Authenticator;
+  bus: Bus;
+  readiness: Readiness;
+  metrics: Metrics;
+  region: string;
+  heartbeatSeconds: number;
+  maxRequestBytes: number;
+  isDraining(): boolean;
+  onAuthFailure(err: ConnectError, protocol: string): void;
+}
+
+/** The request handler (node:http and node:http2 compatibility API) for Connect and Hono. */
+export function createRpcHandler(o: RpcOptions): (req: any, res: any) => void {
+  const routes = (router: ConnectRouter) => {
+    registerChatV1(router, o.core);
+    registerLegacyChat(router, o.core);
+    registerHealth(router, o.readiness, ["chat.v1.ChatService", "chat.ChatService"]);
+    registerReflection(router, [
+      file_chat_v1_chat,
+      file_chat_chat,
+      file_grpc_health_v1_health,
+      file_grpc_reflection_v1_reflection,
+      file_grpc_reflection_v1alpha_reflection,
+    ]);
+    mapUnaryDecodeErrors(router);
+    o.metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
+  };
+  // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).
+  const http = createHttpApp({
+    isReady: () => o.readiness.ready,
+    region: o.region,
+    web: { auth: o.auth, core: o.core, bus: o.bus, heartbeatSeconds: o.heartbeatSeconds },
+  });
+  return connectNodeAdapter({
+    routes,
+    fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
+    readMaxBytes: o.maxRequestBytes,
+    contextValues: rawContextValues,
+    interceptors: [o.metrics.grpc.interceptor, drainInterceptor(o.isDraining), authInterceptor(o.auth, o.onAuthFailure), decodeErrorInterceptor()],
+  });
+}
