@@ -11,6 +11,11 @@ export interface AuthOptions {
   audience?: string;
 }
 
+/** Where request headers come from: fetch's Headers, or anything else that can look one up. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
 export interface Authenticator {
   /** "jwt" when a key is configured, else "dev". */
   readonly mode: "jwt" | "dev";
@@ -19,7 +24,7 @@ export interface Authenticator {
    * (the old API names the user in its first message instead); in jwt mode it always resolves a
    * user or throws Unauthenticated.
    */
-  authenticate(headers: Headers): Promise<string | undefined>;
+  authenticate(headers: HeaderSource): Promise<string | undefined>;
 }
 
 // jose is imported on the first token to verify, not at start: dev mode never needs it, and it is

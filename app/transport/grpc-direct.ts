@@ -16,6 +16,7 @@ import type http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
+import type { HeaderSource } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Session, SessionSink } from "../core/session.ts";
 import { asConnectError } from "../core/events.ts";
@@ -33,7 +34,7 @@ const ignore = () => {};
 export interface GrpcDirectOptions {
   core: ChatCore;
   /** The caller's user from the request headers (dev mode: x-user); throws Unauthenticated. */
-  authenticate(headers: Headers): Promise<string | undefined>;
+  authenticate(headers: HeaderSource): Promise<string | undefined>;
   isDraining(): boolean;
   /** Starts counting a call of `method` ("unary" or "server_streaming" as `kind`). */
   metrics(method: string, kind: string): CallMetrics;
@@ -61,7 +62,7 @@ export function takeGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.I
 async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
   if (opts.isDraining()) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
   const deadlineMs = parseTimeout(headers["grpc-timeout"]);
-  const user = await opts.authenticate(toHeaders(headers));
+  const user = await opts.authenticate(new H2Headers(headers));
   if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
   const body = await readOneMessage(call.h2, opts.maxRequestBytes);
   call.metrics.received();
@@ -320,11 +321,12 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
-function toHeaders(h: http2.IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(h)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    out.set(name, Array.isArray(value) ? value.join(", ") : value);
+/** The request's headers as auth reads them, without copying them into a fetch Headers. */
+class H2Headers implements HeaderSource {
+  constructor(private readonly h: http2.IncomingHttpHeaders) {}
+
+  get(name: string): string | null {
+    const v = this.h[name];
+    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
   }
-  return out;
 }
