@@ -54,9 +54,9 @@ test("one shared-cpu-1x machine with 256 MB, and concurrency within what the ben
   const { soft_limit, hard_limit, type } = fly.http_service.concurrency;
   expect(type).toBe("connections");
   expect(soft_limit).toBeLessThan(hard_limit);
-  // docs/deploy.md: ~80 KiB per idle stream (bench/idle-streams.ts), ~105 MB for the two processes
+  // docs/deploy.md: ~20 KiB per idle stream (bench/idle-streams.ts), ~105 MB for the two processes
   // at rest; the hard limit must leave at least 16 MB of the 256.
-  const perStreamKiB = 80;
+  const perStreamKiB = 20;
   expect(105 + (hard_limit * perStreamKiB) / 1024).toBeLessThan(256 - 16);
   const deploy = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
   expect(deploy).toContain(`${perStreamKiB} KiB`);
