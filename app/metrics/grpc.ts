@@ -145,7 +145,7 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
         m.finish("OK");
         return res;
       }
-      return { ...res, message: watchStream(res.message, () => m.sent(), m.finish) };
+      return { ...res, message: watchStream(res.message, () => m.sent(), (code) => m.finish(code)) };
     } catch (err) {
       m.finish(goCode(err));
       throw err;

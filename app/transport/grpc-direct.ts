@@ -61,7 +61,9 @@ export function takeGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.I
 /** What every call does first: drain, deadline, auth, then its one request message. */
 async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
   if (opts.isDraining()) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+  // The deadline counts from the call's start, whatever it waits for.
   const deadlineMs = parseTimeout(headers["grpc-timeout"]);
+  if (deadlineMs !== undefined) call.failAfter(deadlineMs);
   const user = await opts.authenticate(new H2Headers(headers));
   if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
   const body = await readOneMessage(call.h2, opts.maxRequestBytes);
@@ -72,13 +74,12 @@ async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.Inco
   } catch (err) {
     throw requestDecodeError((err as Error).message);
   }
-  return { user, req, deadlineMs };
+  return { user, req };
 }
 
 async function serveSend(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
-    const { user, req, deadlineMs } = await accept(call, headers, opts, SendRequestSchema);
-    if (deadlineMs !== undefined) call.failAfter(deadlineMs);
+    const { user, req } = await accept(call, headers, opts, SendRequestSchema);
     const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
     const message = await opts.core.send(user, target, req.text, req.clientMsgId, "grpc");
     call.reply(toBinary(SendResponseSchema, create(SendResponseSchema, { message })));
@@ -89,11 +90,12 @@ async function serveSend(call: GrpcCall, headers: http2.IncomingHttpHeaders, opt
 
 async function serveSubscribe(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
-    const { user, req, deadlineMs } = await accept(call, headers, opts, SubscribeRequestSchema);
-    if (call.gone) return;
+    const { user, req } = await accept(call, headers, opts, SubscribeRequestSchema);
+    if (call.gone || call.finished) return;
     const session = await opts.core.subscribe(user, "grpc", req.rooms, req.sinceSeq);
-    if (call.gone) return void opts.core.close(session);
-    call.stream(opts.core, session, deadlineMs);
+    // Canceled, or past its deadline, while joining.
+    if (call.gone || call.finished) return void opts.core.close(session);
+    call.stream(opts.core, session);
   } catch (err) {
     failCall(call, err, opts);
   }
@@ -131,6 +133,11 @@ class GrpcCall implements SessionSink {
     return this.h2.closed || this.h2.destroyed;
   }
 
+  /** The status is decided (and on its way, or sent). */
+  get finished(): boolean {
+    return this.ended;
+  }
+
   /** A unary call's response message, then status OK. */
   reply(message: Uint8Array): void {
     if (this.gone || this.ended) return;
@@ -150,12 +157,11 @@ class GrpcCall implements SessionSink {
   }
 
   /** Streams the session's events until it ends, then ends the call with its status. */
-  stream(core: ChatCore, s: Session, deadlineMs: number | undefined): void {
+  stream(core: ChatCore, s: Session): void {
     this.core = core;
     this.session = s;
     this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
     this.headersSent = true;
-    if (deadlineMs !== undefined) this.failAfter(deadlineMs);
     s.attach(this);
     this.flush();
   }
