@@ -520,7 +520,7 @@ async function makeSender(kind, port, user, library = true) {
     await withTimeout(sub.joined, 10_000, "sender connect");
     return sub;
   }
-  if (kind === "edgechat") {
+  if (kind === "edgechat" || kind === "bun-h2-floor") {
     const manager = new Http2SessionManager(`http://127.0.0.1:${port}`);
     const client = createClient(ChatService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, sessionManager: manager }));
     const headers = { "x-user": user };

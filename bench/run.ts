@@ -104,8 +104,11 @@ const CONTENDERS: Contender[] = [
   { name: "grpc-js", cmd: ["node", join(ROOT, "bench/baselines/grpc-js-server.mjs")], env: () => ({ ...baseEnv }) },
   { name: "socket.io", cmd: ["node", join(ROOT, "bench/baselines/socketio-server.mjs")], env: () => ({ ...baseEnv }) },
 ];
+// Not run unless named with --contenders: Bun's node:http2 alone, a floor for edgechat (see the file).
+const OPTIONAL: Contender[] = [{ name: "bun-h2-floor", cmd: [process.execPath, join(ROOT, "bench/baselines/bun-h2-floor.ts")], env: () => ({ ...baseEnv }) }];
 const only = option("--contenders")?.split(",");
-const contenders = saved ? CONTENDERS.filter((c) => saved.contenders.includes(c.name)) : only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
+const known = [...CONTENDERS, ...OPTIONAL];
+const contenders = saved ? known.filter((c) => saved.contenders.includes(c.name)) : only ? known.filter((c) => only.includes(c.name)) : CONTENDERS;
 
 // ---------------------------------------------------------------- processes
 
