@@ -5,17 +5,11 @@ import http2 from "node:http2";
 import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SubscribeRequestSchema } from "../app/gen/chat/v1/chat_pb.ts";
+import { envelope } from "../app/transport/event-frames.ts";
 import { startServer } from "../test/support/server.ts";
 
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
-
-function envelope(bytes: Uint8Array): Buffer {
-  const b = Buffer.alloc(5 + bytes.length);
-  b.writeUInt32BE(bytes.length, 1);
-  b.set(bytes, 5);
-  return b;
-}
 
 async function open(url: string, i: number): Promise<http2.ClientHttp2Session> {
   const session = http2.connect(url);

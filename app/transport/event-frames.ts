@@ -32,7 +32,7 @@ export function framesOf(events: ChatEvent[]): Uint8Array {
   return out;
 }
 
-export function envelope(payload: Uint8Array, flags = 0): Uint8Array {
+export function envelope(payload: Uint8Array, flags = 0): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(5 + payload.length);
   out[0] = flags;
   new DataView(out.buffer).setUint32(1, payload.length);

@@ -15,6 +15,7 @@ import {
   type ChatEvent,
 } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, openChat, transport, failure } from "../support/clients.ts";
+import { envelope } from "../../app/transport/event-frames.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { eventually } from "../support/wait.ts";
 
@@ -42,15 +43,6 @@ async function stillDelivers(client: Chat, h: ChatHandle, room: string, text: st
   expect(m.seq).toBe(res.message!.seq);
   expect(h.reader.done).toBe(false);
   expect(h.reader.error).toBeUndefined();
-}
-
-/** One message in the 5-byte framing of gRPC, gRPC-Web and Connect streams. */
-function envelope(flags: number, data: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(5 + data.byteLength);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, data.byteLength);
-  out.set(data, 5);
-  return out;
 }
 
 /** A call made by hand over HTTP/2 with the gRPC protocol, for what no client library will do. */
@@ -210,7 +202,7 @@ describe("dev server with default limits", () => {
     const web = await fetch(`${server.url}/chat.v1.ChatService/Send`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto", "x-user": "ann" },
-      body: envelope(0, bytes),
+      body: envelope(bytes),
     });
     const trailer = Buffer.from(await web.arrayBuffer());
     expect(trailer[0]).toBe(0x80);
@@ -218,7 +210,7 @@ describe("dev server with default limits", () => {
     expect(fields).toContain("grpc-status: 3\r\n");
     expect(decodeURIComponent(/grpc-message: (\S+)/.exec(fields)![1])).toContain("UTF-8");
 
-    const grpc = rawCall(server.url, "/chat.v1.ChatService/Send", "ann", [envelope(0, bytes)], { end: true, read: true });
+    const grpc = rawCall(server.url, "/chat.v1.ChatService/Send", "ann", [envelope(bytes)], { end: true, read: true });
     await eventually(() => grpc.closed, 5000, "the gRPC call to end");
     expect(grpc.trailers?.["grpc-status"]).toBe(String(Code.InvalidArgument));
     expect(decodeURIComponent(grpc.trailers?.["grpc-message"] ?? "")).toContain("UTF-8");
@@ -229,7 +221,7 @@ describe("dev server with default limits", () => {
     const stream = await fetch(`${server.url}/chat.v1.ChatService/Subscribe`, {
       method: "POST",
       headers: { "content-type": "application/connect+proto", "x-user": "ann" },
-      body: envelope(0, sub),
+      body: envelope(sub),
     });
     const end = Buffer.from(await stream.arrayBuffer());
     expect(end[0]).toBe(0x02); // the end-of-stream message, and nothing before it
@@ -462,8 +454,8 @@ describe("a consumer that never reads (session queue of 50)", () => {
       const h = await healthySession(client, room);
       const subscribe = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] }));
       // "slow" never reads its Subscribe stream; "late" reads it only once the server has ended it.
-      const slow = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "slow", [envelope(0, subscribe)], { end: true, read: false });
-      const late = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "late", [envelope(0, subscribe)], { end: true, read: false });
+      const slow = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "slow", [envelope(subscribe)], { end: true, read: false });
+      const late = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "late", [envelope(subscribe)], { end: true, read: false });
       const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
       await eventually(async () => (await online()).join() === "hana,late,slow", 5000, "slow and late in the room");
 

@@ -9,19 +9,13 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { ChatEventSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import { envelope } from "../../app/transport/event-frames.ts";
 import { chatClient, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { scrape } from "../support/metrics.ts";
 import { eventually } from "../support/wait.ts";
 
 const SERVICE = "/chat.v1.ChatService";
-
-function envelope(flags: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + data.byteLength);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, data.byteLength);
-  out.set(data, 5);
-  return out;
-}
 
 interface CallOptions {
   user?: string;
@@ -56,7 +50,7 @@ class RawCall {
     this.req.on("trailers", (trailers) => (this.trailers = trailers));
     this.req.on("data", (chunk: Buffer) => this.onData(chunk));
     this.done = new Promise((resolve) => this.req.on("close", () => ((this.closed = true), resolve())));
-    this.req.end(opts.gzip ? envelope(1, gzipSync(request)) : envelope(0, request));
+    this.req.end(opts.gzip ? envelope(gzipSync(request), 1) : envelope(request));
   }
 
   private onData(chunk: Buffer): void {
@@ -108,17 +102,6 @@ function call<T extends DescMessage>(session: http2.ClientHttp2Session, method: 
   return new RawCall(session, method, toBinary(schema, create(schema, init)), opts);
 }
 
-/** name{labels} -> value, from the Prometheus text format. */
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(url)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const i = line.lastIndexOf(" ");
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 const labels = (type: string, method: string) => `grpc_type="${type}",grpc_service="chat.v1.ChatService",grpc_method="${method}"`;
 const SUB = labels("server_stream", "Subscribe");

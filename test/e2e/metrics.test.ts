@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { chatClient, openChat, Reader, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { scrape } from "../support/metrics.ts";
 import { mintToken } from "../support/tokens.ts";
 
 let server: ServerProcess;
@@ -13,17 +14,6 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** name{labels} -> value, from the text format. */
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(url)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const i = line.lastIndexOf(" ");
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 test("RPCs, sessions, deliveries and refusals are counted", async () => {
   const grpc = chatClient(transport(server.url, "grpc"));
