@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { Code } from "@connectrpc/connect";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,4 +38,27 @@ test("close() commits what was appended before it, on the writer thread, and ref
   expect(page.messages.map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
   expect(await again.rooms.list("ann")).toEqual([{ name: "r", members: 1, lastSeq: 50n }]);
   await again.close();
+});
+
+test("a batch the writer thread cannot commit is rejected whole with Unavailable, and takes no seq", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-fail-"));
+  const engine = createEmbeddedEngine(dir);
+  await engine.history.append({ room: "r", from: "ann", text: "one", clientMsgId: "", region: "x" });
+  // A trigger (on another connection to the same file) makes SQLite abort any batch with "poison" in it.
+  const { Database } = await import("bun:sqlite");
+  const other = new Database(join(dir, "edgechat.db"));
+  other.exec("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+  other.close();
+  const batch = ["two", "poison", "three"].map((text) => engine.history.append({ room: "r", from: "ann", text, clientMsgId: "", region: "x" }));
+  const settled = await Promise.allSettled(batch);
+  for (const s of settled) {
+    expect(s.status).toBe("rejected");
+    expect((s as PromiseRejectedResult).reason).toMatchObject({ code: Code.Unavailable });
+  }
+  expect(await engine.history.lastSeq("r")).toBe(1n);
+  const next = await engine.history.append({ room: "r", from: "ann", text: "after", clientMsgId: "", region: "x" });
+  expect(next.message.seq).toBe(2n);
+  const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
+  expect(page.messages.map((m) => [m.seq, m.text])).toEqual([[1n, "one"], [2n, "after"]]);
+  await engine.close();
 });
