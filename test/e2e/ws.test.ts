@@ -12,6 +12,7 @@ import { WebSocket } from "ws";
 import { ChatEventSchema, ChatRequestSchema, ChatService, PresenceAction, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, openChat, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { scrape } from "../support/metrics.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
 
@@ -130,9 +131,7 @@ async function session(server: ServerProcess, user: string, room?: string): Prom
 const asUser = (user: string) => ({ headers: { "x-user": user } });
 
 async function metric(server: ServerProcess, series: string): Promise<number | undefined> {
-  const text = await (await fetch(server.metricsUrl)).text();
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  return (await scrape(server.metricsUrl)).get(series);
 }
 
 describe("dev mode", () => {
