@@ -289,7 +289,7 @@ export class ChatCore {
     if (!feed) return;
     feed.stop();
     s.feeds.delete(room);
-    s.typingAt.delete(room);
+    s.forgetTyping(room);
     const l = this.listeners.get(s)?.get(room);
     if (l) {
       this.hub.unlisten(room, l);

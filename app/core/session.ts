@@ -55,6 +55,11 @@ export class Session {
     return (this.typing ??= new Map());
   }
 
+  /** Forgets a room's typing time, without creating the map for a session that never typed. */
+  forgetTyping(room: string): void {
+    this.typing?.delete(room);
+  }
+
   /** Settles once the session ends, whoever ends it, with the error it ends with. */
   get ended(): Promise<ConnectError | undefined> {
     return (this.endedPromise ??= this.isEnded
