@@ -6,6 +6,12 @@ export interface Limits {
   maxRoomsPerSession: number;
   ratePerSecond: number;
   rateBurst: number;
+  /** Joins and leaves on Chat, and Subscribe calls, per user. */
+  joinRatePerSecond: number;
+  joinBurst: number;
+  /** History, ListRooms and ListOnline calls per user. */
+  readRatePerSecond: number;
+  readBurst: number;
   maxRequestBytes: number;
   sessionQueue: number;
 }
@@ -30,6 +36,8 @@ export interface Config {
   metricsAddr: string;
   region: string;
   dataDir: string;
+  /** EDGECHAT_DB_MAX_BYTES: the embedded store's size limit; 0: none. */
+  dbMaxBytes: number;
   jwtSecret?: string;
   jwksUrl?: string;
   jwtIssuer?: string;
@@ -88,6 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsAddr: env.EDGECHAT_METRICS_ADDR || "127.0.0.1:2112",
     region: env.EDGECHAT_REGION || env.FLY_REGION || "local",
     dataDir: env.EDGECHAT_DATA_DIR || "./data",
+    dbMaxBytes: int("EDGECHAT_DB_MAX_BYTES", 0),
     jwtSecret: str("EDGECHAT_JWT_SECRET"),
     jwksUrl: str("EDGECHAT_JWKS_URL"),
     jwtIssuer: str("EDGECHAT_JWT_ISSUER"),
@@ -103,6 +112,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxRoomsPerSession: int("EDGECHAT_MAX_ROOMS_PER_SESSION", 128, 1),
       ratePerSecond: int("EDGECHAT_RATE_PER_SECOND", 20, 0),
       rateBurst: int("EDGECHAT_RATE_BURST", 40, 1),
+      joinRatePerSecond: int("EDGECHAT_JOIN_RATE_PER_SECOND", 10, 0),
+      joinBurst: int("EDGECHAT_JOIN_BURST", 30, 1),
+      readRatePerSecond: int("EDGECHAT_READ_RATE_PER_SECOND", 10, 0),
+      readBurst: int("EDGECHAT_READ_BURST", 50, 1),
       maxRequestBytes: int("EDGECHAT_MAX_REQUEST_BYTES", 65536, 1024),
       sessionQueue: int("EDGECHAT_SESSION_QUEUE", 1000, 10),
     },

@@ -44,7 +44,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Imported only when used: the NATS client is a measurable part of a cold start without it.
   const engine: Engine = config.nats
     ? (await import("./engine/nats/index.ts")).createNatsEngine(config, log)
-    : createEmbeddedEngine(config.dataDir);
+    : createEmbeddedEngine(config.dataDir, { maxBytes: config.dbMaxBytes, log });
   core = new ChatCore({
     engine,
     region: config.region,

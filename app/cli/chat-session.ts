@@ -4,6 +4,7 @@
 // them once). It shows each message at most once: a message whose seq is not above the room's last
 // shown seq is dropped.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { dmParticipants, dmRoom } from "../core/names.ts";
 import type { ChatEvent, Message, OnlineUser, Presence, RoomInfo } from "../gen/chat/v1/chat_pb.ts";
 import { Connection, type ChatRequestInit, type ChatStream, type Protocol } from "./connection.ts";
 
@@ -32,16 +33,13 @@ export interface SessionOptions {
 
 type Target = { room: string } | { toUser: string };
 
-/** dm:<a>:<b>, the two ids sorted: where a direct message between a and b lives. */
-export function dmRoom(a: string, b: string): string {
-  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
-}
+export { dmRoom };
 
 /** The other user of a direct-message room, or undefined for a public room. */
 export function dmPartner(room: string, me: string): string | undefined {
-  const m = /^dm:([^:]+):([^:]+)$/.exec(room);
-  if (!m) return undefined;
-  return m[1] === me ? m[2] : m[1];
+  const pair = dmParticipants(room);
+  if (!pair) return undefined;
+  return pair[0] === me ? pair[1] : pair[0];
 }
 
 // Codes that a retry cannot fix: the credentials are wrong.
@@ -267,9 +265,17 @@ export class ChatSession {
     return (await client.listOnline({ room }, call)).users;
   }
 
-  async listRooms(): Promise<RoomInfo[]> {
+  /** The rooms this user can see, page after page, up to `max`. */
+  async listRooms(max = 1000): Promise<RoomInfo[]> {
     const { client, call } = this.client();
-    return (await client.listRooms({}, call)).rooms;
+    const rooms: RoomInfo[] = [];
+    let pageToken = "";
+    do {
+      const page = await client.listRooms({ pageSize: 500, pageToken }, call);
+      rooms.push(...page.rooms);
+      pageToken = page.nextPageToken;
+    } while (pageToken && rooms.length < max);
+    return rooms.slice(0, max);
   }
 
   async history(room: string, limit: number): Promise<Message[]> {

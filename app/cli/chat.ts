@@ -274,7 +274,7 @@ class ChatCommands {
 
   private async rooms(): Promise<void> {
     const rooms = await this.session.listRooms();
-    if (rooms.length === 0) return this.print("* no rooms yet: /join <room> makes one");
+    if (rooms.length === 0) return this.print("* no rooms yet: a room exists once someone sends to it (/join <room>, then type)");
     const here = this.target()?.room;
     const labels = rooms.map((r) => roomLabel(r.name, this.session.user));
     const width = Math.max(...labels.map((l) => l.length));

@@ -1,10 +1,11 @@
 // `edgechat token --user <id> [--ttl 1h]`: an HS256 JWT signed with EDGECHAT_JWT_SECRET, for
 // `edgechat chat --token`, EDGECHAT_TOKEN, or any client's `authorization: Bearer` header.
 import { parseArgs } from "node:util";
+import { MIN_SECRET_BYTES } from "../core/auth.ts";
+import { isValidUserId } from "../core/names.ts";
 import { mintToken } from "./connection.ts";
 
 const USAGE = "usage: edgechat token --user <id> [--ttl 1h]   (signs with EDGECHAT_JWT_SECRET)";
-const USER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** "90", "90s", "15m", "1h", "7d" -> seconds. */
 export function parseDuration(s: string): number {
@@ -25,13 +26,17 @@ export async function tokenCommand(args: string[], env = process.env, out = cons
     err(`edgechat token: --user is required\n${USAGE}`);
     return 2;
   }
-  if (!USER_ID.test(values.user) || values.user === "Server") {
+  if (!isValidUserId(values.user)) {
     err(`edgechat token: the user must be 1 to 64 characters of A-Z a-z 0-9 _ . - and not "Server" (got "${values.user}")`);
     return 2;
   }
   const secret = env.EDGECHAT_JWT_SECRET;
   if (!secret) {
     err("edgechat token: EDGECHAT_JWT_SECRET is not set: set it to the secret the server uses (the server's EDGECHAT_JWT_SECRET)");
+    return 1;
+  }
+  if (new TextEncoder().encode(secret).length < MIN_SECRET_BYTES) {
+    err(`edgechat token: EDGECHAT_JWT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes, and the server refuses such a secret`);
     return 1;
   }
   out(await mintToken(values.user, secret, parseDuration(values.ttl!)));

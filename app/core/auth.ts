@@ -33,9 +33,19 @@ type Jose = typeof import("jose");
 let jose: Promise<Jose> | undefined;
 const loadJose = () => (jose ??= import("jose"));
 
+/** HS256's key should be as long as its hash (RFC 7518 section 3.2): a shorter one can be guessed. */
+export const MIN_SECRET_BYTES = 32;
+/** How far ahead of this server's clock a token's iat may be (the issuer's clock may run fast). */
+const IAT_SKEW_SECONDS = 60;
+
 export function createAuthenticator(opts: AuthOptions): Authenticator {
   // A bad URL still fails here, at start. The remote key set fetches nothing before it is used.
   const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : undefined;
+  if (secret && secret.length < MIN_SECRET_BYTES) {
+    throw new Error(
+      `EDGECHAT_JWT_SECRET is ${secret.length} bytes; it must be at least ${MIN_SECRET_BYTES} (\`openssl rand -base64 48\` makes a good one)`,
+    );
+  }
   const jwksUrl = secret || !opts.jwksUrl ? undefined : new URL(opts.jwksUrl);
   let remoteKeys: JWTVerifyGetKey | undefined;
   const key: ((j: Jose) => Uint8Array | JWTVerifyGetKey) | undefined = secret
@@ -61,7 +71,8 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
       const j = await loadJose();
-      let sub: string | undefined;
+      let sub: unknown;
+      let iat: unknown;
       try {
         const { payload } = await j.jwtVerify(match[1], key(j) as Uint8Array, {
           algorithms,
@@ -69,11 +80,17 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
           audience: opts.audience,
           requiredClaims: ["sub", "exp"],
         });
-        sub = payload.sub;
+        ({ sub, iat } = payload);
       } catch (err) {
         throw unauthenticated(...describe(j.errors, err));
       }
+      // The claims' types are checked here, whatever the verifier let through: a signed token is
+      // still input, and a sub that is not a string would reach the store as a user id.
+      if (typeof sub !== "string") throw unauthenticated("subject", "the token's sub claim must be a string");
       if (!sub) throw unauthenticated("subject", "the token has no sub claim");
+      if (iat !== undefined && (typeof iat !== "number" || iat > Date.now() / 1000 + IAT_SKEW_SECONDS)) {
+        throw unauthenticated("claims", "the token's iat claim is in the future: check the issuer's clock");
+      }
       try {
         return checkUserId(sub, "the token's sub claim");
       } catch (err) {

@@ -9,7 +9,7 @@ import type { Limits } from "../config.ts";
 import { ChatCore } from "./chat.ts";
 import type { Session } from "./session.ts";
 
-const limits: Limits = { maxTextBytes: 4096, maxRoomsPerSession: 4, ratePerSecond: 0, rateBurst: 40, maxRequestBytes: 65536, sessionQueue: 1000 };
+const limits: Limits = { maxTextBytes: 4096, maxRoomsPerSession: 4, ratePerSecond: 0, rateBurst: 40, joinRatePerSecond: 0, joinBurst: 30, readRatePerSecond: 0, readBurst: 50, maxRequestBytes: 65536, sessionQueue: 1000 };
 
 let engine: Engine;
 let core: ChatCore;
@@ -119,7 +119,7 @@ describe("delivery", () => {
       ["ann", "psst", 1],
       ["ann", "again", 2],
     ]);
-    const rooms = await core.listRooms("ben");
+    const { rooms } = await core.listRooms("ben");
     expect(rooms.find((r) => r.name === "dm:ann:ben")).toMatchObject({ members: 2, lastSeq: 2n });
   });
 });
@@ -162,6 +162,56 @@ describe("limits", () => {
     await limited.send("ben", { room: "r" }, "ben is fine", "");
     await limited.drain();
   });
+
+  test("joins and leaves are limited per user, and a Subscribe call counts as one", async () => {
+    const limited = make({ joinRatePerSecond: 1, joinBurst: 3, maxRoomsPerSession: 10 });
+    const s = await limited.open("ann", "test");
+    await limited.join(s, "a");
+    await limited.leave(s, "a");
+    const sub = await limited.subscribe("ann", "test", ["x", "y", "z"], {});
+    const err = await limited.join(s, "b").catch((e) => e);
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.rawMessage).toMatch(/^rate limit: at most 1 joins and leaves per second \(bursts of 3\); retry in \d+ ms$/);
+    expect((await limited.subscribe("ann", "test", ["x"], {}).catch((e) => e)).code).toBe(Code.ResourceExhausted);
+    await limited.join(await limited.open("ben", "test"), "b");
+    expect([...sub.feeds.keys()]).toEqual(["x", "y", "z"]);
+    await limited.drain();
+  });
+
+  test("History, ListRooms and ListOnline share a per-user read limit", async () => {
+    const limited = make({ readRatePerSecond: 1, readBurst: 3 });
+    await limited.history("ann", "r", 0n, undefined, 10);
+    await limited.listRooms("ann");
+    await limited.listOnline("ann", "");
+    for (const call of [() => limited.history("ann", "r", 0n, undefined, 10), () => limited.listRooms("ann"), () => limited.listOnline("ann", "r")]) {
+      const err = await call().catch((e) => e);
+      expect(err.code).toBe(Code.ResourceExhausted);
+      expect(err.rawMessage).toContain("History, ListRooms and ListOnline calls per second");
+    }
+    await limited.history("ben", "r", 0n, undefined, 10);
+    await limited.drain();
+  });
+});
+
+describe("history and rooms", () => {
+  test("after_seq 0 reads from the start; unset reads the newest page", async () => {
+    for (let i = 1; i <= 5; i++) await core.send("ann", { room: "h" }, `m${i}`, "");
+    const texts = (p: { messages: { text: string }[] }) => p.messages.map((m) => m.text);
+    expect(texts(await core.history("ann", "h", 0n, 0n, 2))).toEqual(["m1", "m2"]);
+    expect(texts(await core.history("ann", "h", 0n, undefined, 2))).toEqual(["m4", "m5"]);
+  });
+
+  test("subscribing to rooms without messages stores none; ListRooms pages", async () => {
+    const s = await core.subscribe("ann", "test", ["empty1", "empty2", "empty3"], {});
+    expect((await core.listRooms("ann")).rooms).toEqual([]);
+    for (const r of ["r1", "r2", "r3"]) await core.send("ann", { room: r }, "hi", "");
+    const first = await core.listRooms("ann", 2);
+    expect(first.rooms.map((r) => r.name)).toEqual(["r1", "r2"]);
+    const second = await core.listRooms("ann", 2, first.nextPageToken);
+    expect(second).toMatchObject({ rooms: [{ name: "r3" }], nextPageToken: "" });
+    expect((await core.listRooms("ann", 501).catch((e) => e)).code).toBe(Code.InvalidArgument);
+    await core.close(s);
+  });
 });
 
 describe("presence", () => {
@@ -184,5 +234,29 @@ describe("presence", () => {
     expect(presence()).toEqual([1, 2]);
     expect((await core.listOnline("zed", "r")).map((e) => e.user)).toEqual(["zed"]);
     expect((await core.listOnline("zed", "")).map((e) => e.user)).toEqual(["ann", "zed"]);
+  });
+
+  test("join/leave churn costs the other members a bounded number of presence events, and the net state is right", async () => {
+    const watcher = await core.open("zed", "test");
+    const got = collect(watcher);
+    await core.join(watcher, "busy");
+    const churners = await Promise.all(["c1", "c2", "c3"].map((u) => core.open(u, "test")));
+    const started = performance.now();
+    for (let i = 0; i < 200; i++) {
+      for (const c of churners) {
+        await core.join(c, "busy");
+        await core.leave(c, "busy");
+      }
+    }
+    await core.join(churners[0], "busy");
+    const seconds = (performance.now() - started) / 1000;
+    const presence = () => got.events.filter((e) => e.kind.case === "presence" && e.kind.value.user !== "zed");
+    // The net change (c1 in the room) arrives, and the rest was coalesced away.
+    await until(() => presence().some((e) => e.kind.case === "presence" && e.kind.value.user === "c1" && e.kind.value.action === 1 && e === presence().at(-1)), 3000);
+    await Bun.sleep(200);
+    // 1200 changes; the room's budget is 20 a second with bursts of 20.
+    expect(presence().length).toBeLessThanOrEqual(20 + Math.ceil((seconds + 1.5) * 20));
+    expect(presence().length).toBeLessThan(200);
+    await core.close(watcher);
   });
 });

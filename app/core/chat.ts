@@ -19,6 +19,7 @@ import {
 } from "./events.ts";
 import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
+import { PresenceGate } from "./presence-gate.ts";
 import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
@@ -36,12 +37,18 @@ export interface CoreOptions {
 }
 
 const MAX_CLIENT_MSG_ID = 128;
+const MAX_PAGE_TOKEN = 256;
 const TYPING_INTERVAL_MS = 1000;
 const inbox = (user: string) => "@" + user;
 
 export class ChatCore {
   private readonly hub: Hub;
   private readonly limiter: RateLimiter;
+  /** Joins and leaves, and Subscribe calls: each makes presence events for everyone in the room. */
+  private readonly joinLimiter: RateLimiter;
+  /** History, ListRooms and ListOnline: each reads the store or the presence of many users. */
+  private readonly readLimiter: RateLimiter;
+  private readonly presence: PresenceGate;
   private readonly sessions = new Set<Session>();
   /** Each session's listeners, so that leaving removes exactly what joining added. */
   private readonly listeners = new WeakMap<Session, Map<string, Listener>>();
@@ -54,7 +61,13 @@ export class ChatCore {
   constructor(private readonly opts: CoreOptions) {
     this.observer = opts.observer ?? noopObserver;
     this.hub = new Hub(opts.engine.bus, (err) => opts.log.error("listener failed", { err }));
-    this.limiter = new RateLimiter(opts.limits.ratePerSecond, opts.limits.rateBurst);
+    const l = opts.limits;
+    this.limiter = new RateLimiter(l.ratePerSecond, l.rateBurst);
+    this.joinLimiter = new RateLimiter(l.joinRatePerSecond, l.joinBurst, "joins and leaves");
+    this.readLimiter = new RateLimiter(l.readRatePerSecond, l.readBurst, "History, ListRooms and ListOnline calls");
+    this.presence = new PresenceGate((room, user, joined, region) =>
+      opts.engine.bus.publish(room, presenceEvent(room, user, joined, region)).catch((err) => this.logFail("publish presence", err)),
+    );
     const beatMs = (opts.heartbeatSeconds ?? 25) * 1000;
     this.timer = setInterval(() => this.tick(beatMs), Math.min(beatMs, 5000));
     this.timer.unref?.();
@@ -104,9 +117,11 @@ export class ChatCore {
         throw new ConnectError(`since_seq names room "${room}", which is not in rooms`, Code.InvalidArgument);
       }
     }
+    // One token for the call, whatever its rooms: the per-stream room limit bounds those.
+    this.takeToken(this.joinLimiter, user, protocol);
     const s = await this.open(user, protocol);
     try {
-      for (const room of rooms) await this.join(s, room, sinceSeq[room]);
+      for (const room of rooms) await this.enter(s, room, sinceSeq[room]);
     } catch (err) {
       await this.close(s);
       throw err;
@@ -159,7 +174,14 @@ export class ChatCore {
     }
   }
 
-  async join(s: Session, roomName: string, sinceSeq?: bigint): Promise<void> {
+  /** A session's request to join a room: counts against the user's joins and leaves. */
+  async join(s: Session, room: string, sinceSeq?: bigint): Promise<void> {
+    this.takeToken(this.joinLimiter, s.user, s.protocol);
+    return this.enter(s, room, sinceSeq);
+  }
+
+  /** Puts a session in a room (no rate limit: callers take the token). */
+  private async enter(s: Session, roomName: string, sinceSeq?: bigint): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
     const existing = s.feeds.get(room);
     if (existing) {
@@ -185,8 +207,10 @@ export class ChatCore {
       // A client that remembers more than the room holds (a wiped store) resumes from the end.
       feed.start(sinceSeq === undefined || sinceSeq > last ? last : sinceSeq);
       const first = await this.opts.engine.presence.enter(room, s.user, s.id, this.opts.region);
-      if (first) await this.opts.engine.bus.publish(room, presenceEvent(room, s.user, true, this.opts.region));
-      await this.opts.engine.rooms.addMember(room, s.user);
+      if (first) this.presence.note(room, s.user, true, this.opts.region);
+      // Membership is a directory entry, not a condition of the stream: a store that cannot write
+      // (a full disk) must not keep anyone out of a room.
+      await this.opts.engine.rooms.addMember(room, s.user).catch((err) => this.logFail("membership write", err));
     } catch (err) {
       await this.detach(s, room).catch(() => {});
       throw err;
@@ -195,6 +219,7 @@ export class ChatCore {
 
   async leave(s: Session, roomName: string): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
+    this.takeToken(this.joinLimiter, s.user, s.protocol);
     if (!s.feeds.has(room)) throw new ConnectError(`you are not in room "${room}"`, Code.NotFound);
     await this.detach(s, room);
     await this.opts.engine.rooms.removeMember(room, s.user);
@@ -215,12 +240,7 @@ export class ChatCore {
     if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
       throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
     }
-    try {
-      this.limiter.take(user);
-    } catch (err) {
-      this.observer.rateLimited(protocol);
-      throw err;
-    }
+    this.takeToken(this.limiter, user, protocol, "send");
     const { engine, region } = this.opts;
     const { message, duplicate } = await engine.history.append({ room, from: user, text, clientMsgId, region });
     if (duplicate) return message;
@@ -246,32 +266,51 @@ export class ChatCore {
     await this.opts.engine.bus.publish(room, typingEvent(room, s.user));
   }
 
-  async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint, limit: number): Promise<Page> {
+  /** A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq` (0: none). */
+  async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
     const room = checkRoomAccess(user, roomName);
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
+    this.takeToken(this.readLimiter, user, protocol, "read");
     const n = limit === 0 ? 50 : limit;
     return this.opts.engine.history.read(room, {
-      afterSeq: afterSeq > 0n ? afterSeq : undefined,
+      afterSeq,
       beforeSeq: beforeSeq > 0n ? beforeSeq : undefined,
       limit: n,
     });
   }
 
-  async listRooms(user: string): Promise<(RoomSummary & { online: number })[]> {
-    const rooms = await this.opts.engine.rooms.list(user);
-    return Promise.all(rooms.map(async (r) => ({ ...r, online: (await this.opts.engine.presence.online(r.name)).length })));
+  /** A page of the rooms `user` can see, by name after `pageToken` (the previous page's last). */
+  async listRooms(
+    user: string,
+    pageSize = 0,
+    pageToken = "",
+    protocol = "unknown",
+  ): Promise<{ rooms: (RoomSummary & { online: number })[]; nextPageToken: string }> {
+    if (pageSize > 500) throw new ConnectError("page_size must be at most 500", Code.InvalidArgument);
+    if (pageToken.length > MAX_PAGE_TOKEN) throw new ConnectError("page_token is not one this server gave out", Code.InvalidArgument);
+    this.takeToken(this.readLimiter, user, protocol, "read");
+    const page = await this.opts.engine.rooms.list(user, pageToken, pageSize === 0 ? 100 : pageSize);
+    const rooms = await Promise.all(page.rooms.map(async (r) => ({ ...r, online: (await this.opts.engine.presence.online(r.name)).length })));
+    return { rooms, nextPageToken: page.next };
   }
 
-  async listOnline(user: string, room: string): Promise<OnlineEntry[]> {
+  async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
     if (room) checkRoomAccess(user, room);
+    this.takeToken(this.readLimiter, user, protocol, "read");
     const entries = await this.opts.engine.presence.online(room);
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+
+  /** Whether `user` has a session in `room` on any instance (no rate limit: not a client's query). */
+  async isOnline(user: string, room: string): Promise<boolean> {
+    return (await this.opts.engine.presence.online(room)).some((e) => e.user === user);
   }
 
   /** Refuses new sessions and ends every open one with Unavailable, so clients go elsewhere. */
   async drain(): Promise<void> {
     this.draining = true;
     clearInterval(this.timer);
+    this.presence.close();
     const err = new ConnectError("server is shutting down; reconnect and resume with since_seq", Code.Unavailable);
     await Promise.all([...this.sessions].map((s) => this.close(s, err)));
   }
@@ -296,7 +335,7 @@ export class ChatCore {
       this.listeners.get(s)?.delete(room);
     }
     const last = await this.opts.engine.presence.leave(room, s.user, s.id);
-    if (last) await this.opts.engine.bus.publish(room, presenceEvent(room, s.user, false, this.opts.region));
+    if (last) this.presence.note(room, s.user, false, this.opts.region);
   }
 
   private onRoomEvent(s: Session, feed: RoomFeed, e: ChatEvent): void {
@@ -317,13 +356,26 @@ export class ChatCore {
     if (e.kind.case !== "message" || s.closed) return;
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
-    this.join(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));
+    this.enter(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));
   }
 
   private tick(beatMs: number): void {
     const now = Date.now();
     for (const s of this.sessions) if (now - s.lastPushAt >= beatMs) s.push(heartbeatEvent());
     this.limiter.sweep();
+    this.joinLimiter.sweep();
+    this.readLimiter.sweep();
+    this.presence.sweep();
+  }
+
+  /** Takes a token from `limiter` for `user`, or refuses the call (and counts the refusal). */
+  private takeToken(limiter: RateLimiter, user: string, protocol: string, limit = "join"): void {
+    try {
+      limiter.take(user);
+    } catch (err) {
+      this.observer.rateLimited(protocol, limit);
+      throw err;
+    }
   }
 
   private logFail(what: string, err: unknown): void {

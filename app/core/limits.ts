@@ -1,4 +1,4 @@
-// Input limits and the per-user send rate.
+// Input limits and the per-user rates (sends; joins and leaves; reads).
 import { Code, ConnectError } from "@connectrpc/connect";
 
 const encoder = new TextEncoder();
@@ -21,9 +21,11 @@ export function checkText(text: string, maxBytes: number): string {
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
+  /** `what`: what is counted, for the refusal ("messages", "joins and leaves"). */
   constructor(
     private readonly rate: number,
     private readonly burst: number,
+    private readonly what = "messages",
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -38,7 +40,7 @@ export class RateLimiter {
       this.buckets.set(key, b);
       const waitMs = Math.ceil(((1 - b.tokens) / this.rate) * 1000);
       throw new ConnectError(
-        `rate limit: at most ${this.rate} messages per second (bursts of ${this.burst}); retry in ${waitMs} ms`,
+        `rate limit: at most ${this.rate} ${this.what} per second (bursts of ${this.burst}); retry in ${waitMs} ms`,
         Code.ResourceExhausted,
       );
     }

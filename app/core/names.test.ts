@@ -19,6 +19,16 @@ test("room names", () => {
   expect(code(() => checkRoomAccess("ann", ""))).toBe("InvalidArgument");
 });
 
+test("names are case-sensitive, and the dm: prefix is reserved in every case", () => {
+  expect(checkRoomAccess("ann", "Lobby")).toBe("Lobby");
+  expect(checkRoomAccess("ann", "dmz")).toBe("dmz");
+  for (const room of ["DM:bob:carol", "Dm:ann:bob", "dM:x"]) {
+    expect(code(() => checkRoomAccess("ann", room))).toBe("InvalidArgument");
+  }
+  expect(() => checkRoomAccess("bob", "DM:bob:carol")).toThrow('names that start with "dm:" in any case are reserved');
+  expect(checkUserId("Ann")).toBe("Ann");
+});
+
 test("DM rooms: sorted ids, only their two users, even with long ids", () => {
   const long = "u".repeat(64);
   const room = dmRoom(long, "ann");

@@ -1,4 +1,9 @@
 // Room names and user ids, and the direct-message rooms built from them.
+//
+// Case rules, the same everywhere (core, stores, web page, CLI): names and ids are case-sensitive
+// ("Lobby" and "lobby" are two rooms, "Ann" and "ann" two users) and compared bytewise. The "dm:"
+// prefix is reserved in every case: "DM:ann:ben" is refused rather than made a public room that
+// looks like a direct conversation.
 import { Code, ConnectError } from "@connectrpc/connect";
 
 const ROOM = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -18,6 +23,15 @@ export function checkUserId(user: string, what = "user id"): string {
     throw new ConnectError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${quote(user)})`, Code.InvalidArgument);
   }
   return user;
+}
+
+/** A name a public room may have: the alphabet, and not the reserved "dm:" prefix in any case. */
+export function isPublicRoomName(room: string): boolean {
+  return ROOM.test(room) && !isReservedPrefix(room);
+}
+
+function isReservedPrefix(room: string): boolean {
+  return room.slice(0, DM_PREFIX.length).toLowerCase() === DM_PREFIX;
 }
 
 export function checkRoomName(room: string): string {
@@ -43,7 +57,12 @@ export function dmParticipants(room: string): [string, string] | undefined {
 export function checkRoomAccess(user: string, room: string): string {
   // A DM room is named by two user ids of up to 64 characters each, so it is exempt from the
   // 64-character limit of public room names; its parts are checked instead.
-  if (!room.startsWith(DM_PREFIX)) return checkRoomName(room);
+  if (!room.startsWith(DM_PREFIX)) {
+    if (isReservedPrefix(room)) {
+      throw new ConnectError(`room "${room}": names that start with "dm:" in any case are reserved for direct messages, which use lower-case dm:<a>:<b>`, Code.InvalidArgument);
+    }
+    return checkRoomName(room);
+  }
   const pair = dmParticipants(room);
   if (!pair || !pair.every(isValidUserId) || pair[0] > pair[1]) {
     throw new ConnectError(`"${room}" is not a direct-message room: use dm:<a>:<b> with the two user ids sorted, or send with to_user`, Code.InvalidArgument);

@@ -9,7 +9,8 @@ export interface ChatObserver {
   /** An event was handed to the transport for writing; `acceptedAt` (performance.now()) for live messages. */
   eventWritten(event: ChatEvent, acceptedAt: number | undefined): void;
   slowConsumer(protocol: string): void;
-  rateLimited(protocol: string): void;
+  /** A call refused by a per-user rate: `limit` is "send", "join" (joins and leaves) or "read". */
+  rateLimited(protocol: string, limit: string): void;
 }
 
 export const noopObserver: ChatObserver = {

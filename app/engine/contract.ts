@@ -1,5 +1,5 @@
 // The contract every Engine must pass (see engine.ts). Each implementation's test file calls
-// engineContract with a factory; the NATS engine will run the same suite.
+// engineContract with a factory; the NATS engine runs the same suite (nats.test.ts).
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
@@ -110,18 +110,47 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
 
     test("room directory: members, and direct-message rooms only for their two users", async () => {
       await engine.history.append(draft("lobby", "hi"));
+      await engine.history.append(draft("dm:ann:ben", "hi ben"));
       await engine.rooms.addMember("lobby", "ann");
       await engine.rooms.addMember("lobby", "ben");
       await engine.rooms.addMember("dm:ann:ben", "ann");
       await engine.rooms.addMember("dm:ann:ben", "ben");
-      const forAnn = await engine.rooms.list("ann");
-      expect(forAnn).toEqual([
-        { name: "dm:ann:ben", members: 2, lastSeq: 0n },
-        { name: "lobby", members: 2, lastSeq: 1n },
-      ]);
-      expect((await engine.rooms.list("cat")).map((r) => r.name)).toEqual(["lobby"]);
+      const forAnn = await engine.rooms.list("ann", "", 100);
+      expect(forAnn).toEqual({
+        rooms: [
+          { name: "dm:ann:ben", members: 2, lastSeq: 1n },
+          { name: "lobby", members: 2, lastSeq: 1n },
+        ],
+        next: "",
+      });
+      expect((await engine.rooms.list("cat", "", 100)).rooms.map((r) => r.name)).toEqual(["lobby"]);
       await engine.rooms.removeMember("lobby", "ben");
-      expect((await engine.rooms.list("ben")).find((r) => r.name === "lobby")?.members).toBe(1);
+      expect((await engine.rooms.list("ben", "", 100)).rooms.find((r) => r.name === "lobby")?.members).toBe(1);
+    });
+
+    test("a room exists once it has a message: joining an empty room stores nothing", async () => {
+      await engine.rooms.addMember("quiet", "ann");
+      expect((await engine.rooms.list("ann", "", 100)).rooms).toEqual([]);
+      await engine.history.append(draft("quiet", "first"));
+      await engine.rooms.addMember("quiet", "ann");
+      expect((await engine.rooms.list("ann", "", 100)).rooms).toEqual([{ name: "quiet", members: 1, lastSeq: 1n }]);
+    });
+
+    test("the directory pages by name, case-sensitively, and hides only the exact dm: prefix", async () => {
+      // "DM:x:y" and "Dm:..." are not direct-message rooms (names are case-sensitive); the core refuses
+      // such names, but a store must not hide them from everyone if one exists.
+      const names = ["a", "B", "DM:ben:cat", "c", "dm-x", "dm:ann:ben", "dm:ben:cat", "dmA", "z"];
+      for (const n of names) await engine.history.append(draft(n, "x", n.startsWith("dm:") ? n.split(":")[1] : "ann"));
+      await engine.rooms.addMember("dm:ann:ben", "ann");
+      await engine.rooms.addMember("dm:ben:cat", "ben");
+      const seen: string[][] = [];
+      let after = "";
+      do {
+        const page = await engine.rooms.list("ann", after, 3);
+        seen.push(page.rooms.map((r) => r.name));
+        after = page.next;
+      } while (after);
+      expect(seen).toEqual([["B", "DM:ben:cat", "a"], ["c", "dm-x", "dm:ann:ben"], ["dmA", "z"]]);
     });
   });
 }

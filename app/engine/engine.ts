@@ -56,12 +56,26 @@ export interface RoomSummary {
   lastSeq: bigint;
 }
 
-/** Durable room membership: who joined a room and has not left it. */
+export interface RoomPage {
+  rooms: RoomSummary[];
+  /** The last name of this page when more rooms follow (pass it as `after`), else "". */
+  next: string;
+}
+
+/**
+ * Durable room membership: who joined a room and has not left it. A room exists once it has a
+ * message: joining or subscribing to a room without one stores nothing, so that subscriptions
+ * alone cannot fill the store with rooms.
+ */
 export interface RoomDirectory {
+  /** Records `user` as a member of `room` if the room exists; does nothing otherwise. */
   addMember(room: string, user: string): Promise<void>;
   removeMember(room: string, user: string): Promise<void>;
-  /** Every public room (no "dm:" prefix) plus the direct-message rooms `user` is in. */
-  list(user: string): Promise<RoomSummary[]>;
+  /**
+   * Up to `limit` rooms whose names sort after `after` (bytewise, case-sensitive), in that order:
+   * every public room (no "dm:" prefix) plus the direct-message rooms `user` is in.
+   */
+  list(user: string, after: string, limit: number): Promise<RoomPage>;
 }
 
 /**
@@ -109,7 +123,8 @@ export interface Engine {
    * at once with whether the engine can serve now, then on every change (the NATS engine: connected
    * and its stream and buckets set up). Until it is ready its operations fail fast with a
    * ConnectError (Unavailable). It never throws for an unreachable service: it keeps trying and
-   * logs why. An engine without it is ready as soon as it exists. Returns the unsubscribe function.
+   * logs why. An engine without it is ready as soon as it exists. The embedded engine is not ready
+   * while its store cannot write (a full disk); its reads go on. Returns the unsubscribe function.
    */
   watchReady?(listener: (ready: boolean) => void): () => void;
   close(): Promise<void>;

@@ -55,7 +55,12 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
     registry,
   );
   const slow = new Counter({ name: "edgechat_slow_consumers_total", help: "Streams ended because their reader fell a whole queue behind.", labelNames: ["protocol"], registers: r });
-  const limited = new Counter({ name: "edgechat_rate_limited_total", help: "Sends refused by the per-user rate limit.", labelNames: ["protocol"], registers: r });
+  const limited = new Counter({
+    name: "edgechat_rate_limited_total",
+    help: "Calls refused by a per-user rate limit: sends, joins and leaves, reads.",
+    labelNames: ["protocol", "limit"],
+    registers: r,
+  });
   const auth = new Counter({ name: "edgechat_auth_failures_total", help: "Calls refused for missing or bad credentials.", labelNames: ["protocol", "reason"], registers: r });
   // Every protocol present from the start, so rate() and sums have a series before the first event.
   for (const protocol of ["grpc", "grpc_web", "connect", "websocket"]) {
@@ -78,7 +83,7 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
       if (acceptedAt !== undefined) latency.observe((performance.now() - acceptedAt) / 1000);
     },
     slowConsumer: (protocol) => slow.inc({ protocol }),
-    rateLimited: (protocol) => limited.inc({ protocol }),
+    rateLimited: (protocol, limit) => limited.inc({ protocol, limit }),
     authFailed: (protocol, reason) => auth.inc({ protocol, reason }),
     setDraining: (on) => draining.set(on ? 1 : 0),
   };

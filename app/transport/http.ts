@@ -20,7 +20,7 @@ export interface HttpDeps {
 export interface WebDeps {
   auth: Pick<Authenticator, "mode" | "authenticate">;
   /** Who has a stream in a room: only they may say they are typing there. */
-  core: Pick<ChatCore, "listOnline">;
+  core: Pick<ChatCore, "isOnline">;
   bus: Pick<Bus, "publish">;
   /** EDGECHAT_HEARTBEAT_SECONDS: the page takes a stream that is silent much longer for dead. */
   heartbeatSeconds?: number;
@@ -78,8 +78,7 @@ function mountWebPage(app: Hono, web: WebDeps, region: string): void {
       const key = `${user}\n${room}`;
       const now = Date.now();
       if (now - (lastTyping.get(key) ?? 0) < TYPING_INTERVAL_MS) return c.body(null, 204);
-      const here = await web.core.listOnline(user, room);
-      if (!here.some((u) => u.user === user)) {
+      if (!(await web.core.isOnline(user, room))) {
         throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
       }
       if (lastTyping.size > 10_000) {

@@ -16,8 +16,8 @@ export interface ServerConfig {
 export type Credentials = { mode: "dev"; user: string } | { mode: "jwt"; token: string };
 
 const CREDS_KEY = "edgechat.credentials";
-export const USER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-export const ROOM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+// The server's own rules, bundled into the page: a name the page accepts is one the server does.
+export { dmRoom, isDmRoom, isPublicRoomName, isValidUserId } from "../core/names.ts";
 
 /** Per tab: a reload keeps them, a new tab signs in again. */
 export function loadCredentials(): Credentials | undefined {

@@ -7,15 +7,17 @@ import type { ChatEvent, ChatService, Message } from "../gen/chat/v1/chat_pb.ts"
 import {
   chatClient,
   describe,
+  dmRoom,
+  isDmRoom,
+  isPublicRoomName,
+  isValidUserId,
   isAuthError,
   isTransient,
   loadCredentials,
   newId,
-  ROOM_NAME,
   saveCredentials,
   sendTyping,
   tokenSubject,
-  USER_ID,
   type Credentials,
   type ServerConfig,
 } from "./api.ts";
@@ -110,8 +112,8 @@ const rooms = new Map<string, Room>();
 let active: Room | undefined;
 let online: string[] = [];
 
-const isDm = (name: string) => name.startsWith("dm:");
-const dmName = (a: string, b: string) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
+const isDm = isDmRoom;
+const dmName = dmRoom;
 const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);
 
 function room(name: string): Room {
@@ -141,7 +143,7 @@ function loadView(): { rooms: string[]; active?: string } {
   try {
     const v = JSON.parse(sessionStorage.getItem(VIEW_KEY) ?? "null");
     if (v && Array.isArray(v.rooms)) {
-      const names = v.rooms.filter((n: unknown): n is string => typeof n === "string" && (ROOM_NAME.test(n) || isDm(n)));
+      const names = v.rooms.filter((n: unknown): n is string => typeof n === "string" && (isPublicRoomName(n) || isDm(n)));
       return { rooms: names, active: typeof v.active === "string" ? v.active : undefined };
     }
   } catch {
@@ -630,9 +632,18 @@ async function refreshOnline(): Promise<void> {
   }
 }
 
+/** A sidebar lists this many rooms at most; the rest are reached with "join". */
+const MAX_LISTED = 1000;
+
 async function refreshRooms(): Promise<void> {
-  const res = await client.listRooms({});
-  for (const info of res.rooms) room(info.name).listed = true;
+  let pageToken = "";
+  let listed = 0;
+  do {
+    const page = await client.listRooms({ pageSize: 500, pageToken });
+    for (const info of page.rooms) room(info.name).listed = true;
+    listed += page.rooms.length;
+    pageToken = page.nextPageToken;
+  } while (pageToken && listed < MAX_LISTED);
   renderLists();
 }
 
@@ -735,7 +746,7 @@ function wire(): void {
     ev.preventDefault();
     if (config.auth === "dev") {
       const name = ui.signinName.value.trim();
-      if (!USER_ID.test(name) || name === "Server") {
+      if (!isValidUserId(name)) {
         ui.signinError.textContent = "Use 1 to 64 letters, digits, _ . or - (and not “Server”).";
         ui.signinName.focus();
         return;
@@ -770,8 +781,8 @@ function wire(): void {
   ui.joinForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const name = ui.joinName.value.trim().replace(/^#/, "");
-    if (!ROOM_NAME.test(name) || isDm(name)) {
-      ui.joinError.textContent = "Room names are 1 to 64 letters, digits, _ . : or - (not starting with dm:).";
+    if (!isPublicRoomName(name)) {
+      ui.joinError.textContent = "Room names are 1 to 64 letters, digits, _ . : or - (not starting with dm:, in any case).";
       return;
     }
     ui.joinError.textContent = "";

@@ -42,7 +42,7 @@ test("RPCs, sessions, deliveries and refusals are counted", async () => {
   expect(m.get('edgechat_sessions_open{protocol="grpc"}')).toBe(1);
   expect(m.get('edgechat_sessions_open{protocol="grpc_web"}')).toBe(1);
   expect(m.get('edgechat_messages_accepted_total{protocol="grpc"}')).toBe(3);
-  expect(m.get('edgechat_rate_limited_total{protocol="grpc_web"}')).toBe(1);
+  expect(m.get('edgechat_rate_limited_total{protocol="grpc_web",limit="send"}')).toBe(1);
   expect(m.get("edgechat_messages_delivered_total")).toBe(6);
   expect(m.get("edgechat_delivery_latency_seconds_count")).toBe(6);
   expect(m.get("edgechat_rooms")).toBe(1);

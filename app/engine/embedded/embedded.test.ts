@@ -4,6 +4,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { engineContract } from "../contract.ts";
+import { createLogger } from "../../log.ts";
 import { createEmbeddedEngine } from "./index.ts";
 
 engineContract("embedded (in memory)", () => createEmbeddedEngine(":memory:"));
@@ -36,11 +37,11 @@ test("close() commits what was appended before it, on the writer thread, and ref
   const again = createEmbeddedEngine(dir);
   const page = await again.history.read("r", { afterSeq: 0n, limit: 100 });
   expect(page.messages.map((m) => m.text)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
-  expect(await again.rooms.list("ann")).toEqual([{ name: "r", members: 1, lastSeq: 50n }]);
+  expect((await again.rooms.list("ann", "", 10)).rooms).toEqual([{ name: "r", members: 1, lastSeq: 50n }]);
   await again.close();
 });
 
-test("a batch the writer thread cannot commit is rejected whole with Unavailable, and takes no seq", async () => {
+test("a row the writer thread cannot commit fails alone with Unavailable; its batch's other rows commit, gapless", async () => {
   const dir = mkdtempSync(join(tmpdir(), "edgechat-fail-"));
   const engine = createEmbeddedEngine(dir);
   await engine.history.append({ room: "r", from: "ann", text: "one", clientMsgId: "", region: "x" });
@@ -51,14 +52,36 @@ test("a batch the writer thread cannot commit is rejected whole with Unavailable
   other.close();
   const batch = ["two", "poison", "three"].map((text) => engine.history.append({ room: "r", from: "ann", text, clientMsgId: "", region: "x" }));
   const settled = await Promise.allSettled(batch);
-  for (const s of settled) {
-    expect(s.status).toBe("rejected");
-    expect((s as PromiseRejectedResult).reason).toMatchObject({ code: Code.Unavailable });
-  }
-  expect(await engine.history.lastSeq("r")).toBe(1n);
+  expect(settled.map((s) => s.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+  expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: Code.Unavailable });
+  expect((settled[1] as PromiseRejectedResult).reason.message).toContain("poisoned");
+  expect(await engine.history.lastSeq("r")).toBe(3n);
   const next = await engine.history.append({ room: "r", from: "ann", text: "after", clientMsgId: "", region: "x" });
-  expect(next.message.seq).toBe(2n);
+  expect(next.message.seq).toBe(4n);
   const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
-  expect(page.messages.map((m) => [m.seq, m.text])).toEqual([[1n, "one"], [2n, "after"]]);
+  expect(page.messages.map((m) => [m.seq, m.text])).toEqual([[1n, "one"], [2n, "two"], [3n, "three"], [4n, "after"]]);
+  await engine.close();
+});
+
+test("a full store (EDGECHAT_DB_MAX_BYTES) is not ready and logs why; it is ready again once a write fits", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-full-"));
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("info", {}, (line) => lines.push(JSON.parse(line)));
+  const engine = createEmbeddedEngine(dir, { maxBytes: 256 * 1024, log });
+  const ready: boolean[] = [];
+  engine.watchReady!((r) => ready.push(r));
+  const big = "x".repeat(4000);
+  let err: unknown;
+  for (let i = 0; i < 200 && !err; i++) {
+    err = await engine.history.append({ room: "r", from: "ann", text: big, clientMsgId: "", region: "x" }).then(() => undefined, (e) => e);
+  }
+  expect(err).toMatchObject({ code: Code.Unavailable });
+  expect((err as Error).message).toContain("database or disk is full");
+  expect(ready).toEqual([true, false]);
+  expect(lines.find((l) => l.level === "error")).toMatchObject({ msg: "history store cannot write; not ready until it can", code: "SQLITE_FULL" });
+  // Reads go on; a smaller write still fits, and the store is ready again.
+  expect((await engine.history.read("r", { limit: 1 })).messages.length).toBe(1);
+  await engine.history.append({ room: "r", from: "ann", text: "small", clientMsgId: "", region: "x" });
+  expect(ready).toEqual([true, false, true]);
   await engine.close();
 });

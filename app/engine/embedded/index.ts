@@ -2,17 +2,19 @@ import { join } from "node:path";
 import type { Engine } from "../engine.ts";
 import { MemoryBus } from "./memory-bus.ts";
 import { MemoryPresence } from "./memory-presence.ts";
-import { SqliteHistory } from "./sqlite-history.ts";
+import { SqliteHistory, type StoreOptions } from "./sqlite-history.ts";
 
 /** One region on its own: history in SQLite under dataDir (":memory:" for none), the rest in memory. */
-export function createEmbeddedEngine(dataDir: string): Engine {
-  const store = new SqliteHistory(dataDir === ":memory:" ? ":memory:" : join(dataDir, "edgechat.db"));
+export function createEmbeddedEngine(dataDir: string, opts: StoreOptions = {}): Engine {
+  const store = new SqliteHistory(dataDir === ":memory:" ? ":memory:" : join(dataDir, "edgechat.db"), opts);
   return {
     name: "embedded",
     history: store,
     rooms: store,
     bus: new MemoryBus(),
     presence: new MemoryPresence(),
+    // Ready while the store takes writes: an instance whose disk is full is taken out of rotation.
+    watchReady: (listener) => store.watchWritable(listener),
     close: () => store.close(),
   };
 }

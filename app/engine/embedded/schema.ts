@@ -1,4 +1,5 @@
-// The embedded store's schema. Tables are created if missing, so a new data dir needs no migration.
+// The embedded store's schema. Tables are created if missing; PRAGMA user_version counts the
+// migrations a data dir has had.
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   room TEXT NOT NULL,
@@ -23,4 +24,16 @@ CREATE TABLE IF NOT EXISTS members (
   PRIMARY KEY (room, user)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_by_user ON members (user, room);
+CREATE TABLE IF NOT EXISTS write_probe (
+  id INTEGER PRIMARY KEY,
+  pad BLOB
+);
 `;
+
+/** What an older data dir needs, in order: MIGRATIONS[i] takes user_version i to i + 1. */
+export const MIGRATIONS = [
+  // Joining a room used to store it: rooms without a message were made by subscriptions alone
+  // (a client could make thousands a second). A room now exists once it has a message.
+  `DELETE FROM members WHERE room IN (SELECT name FROM rooms WHERE last_seq = 0);
+   DELETE FROM rooms WHERE last_seq = 0;`,
+];

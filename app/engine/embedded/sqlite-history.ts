@@ -11,9 +11,10 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MessageSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
-import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomSummary } from "../engine.ts";
-import { SCHEMA } from "./schema.ts";
-import { InlineWriter, ThreadWriter, type WriteOp, type Writer } from "./sqlite-writer.ts";
+import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage } from "../engine.ts";
+import type { Logger } from "../../log.ts";
+import { MIGRATIONS, SCHEMA } from "./schema.ts";
+import { InlineWriter, ThreadWriter, WriteError, type WriteOp, type Writer } from "./sqlite-writer.ts";
 
 interface Row {
   room: string;
@@ -26,12 +27,27 @@ interface Row {
   region: string;
 }
 
-/** Something waiting for the next batch: an append, or a membership change. */
-type Pending =
+/**
+ * Something waiting for the next batch: an append, or a membership change. `solo`: it was in a
+ * batch that failed, and is tried again in a batch of its own, so that one row that cannot be
+ * written fails alone rather than with everyone else's.
+ */
+type Pending = (
   | { draft: Draft; resolve: (a: Appended) => void; reject: (e: unknown) => void }
-  | { ops: WriteOp[]; resolve: () => void; reject: (e: unknown) => void };
+  | { ops: WriteOp[]; resolve: () => void; reject: (e: unknown) => void }
+) & { solo?: boolean };
 
 const MAX_SEQ = 9223372036854775807n;
+/** How often a store that cannot write tries again by itself. */
+const PROBE_MS = 5000;
+/** Write failures that are the store's, not one row's: out of space, I/O errors, a read-only file. */
+const STORE_FAILURES = new Set(["SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_CORRUPT"]);
+
+export interface StoreOptions {
+  /** EDGECHAT_DB_MAX_BYTES: writes that would grow the file past this fail like a full disk; 0: none. */
+  maxBytes?: number;
+  log?: Logger;
+}
 
 export class SqliteHistory implements HistoryStore, RoomDirectory {
   private readonly db: Database;
@@ -46,18 +62,57 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   private flushScheduled = false;
   private closed = false;
   private idle: (() => void) | undefined;
+  private writable = true;
+  private readonly writableListeners = new Set<(writable: boolean) => void>();
+  private probeTimer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly opts: StoreOptions = {},
+  ) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true, strict: true, safeIntegers: true });
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = FULL");
     this.db.exec("PRAGMA busy_timeout = 5000");
     // One transaction: a fresh data dir gets its tables with one fsync rather than one per statement.
-    this.db.transaction(() => this.db.exec(SCHEMA))();
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      const { user_version: version } = this.db.query("PRAGMA user_version").get() as { user_version: bigint };
+      for (const sql of MIGRATIONS.slice(Number(version))) this.db.exec(sql);
+      this.db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    })();
     this.q = prepare(this.db);
     // An in-memory database exists only on this connection: it is written here.
-    this.writer = path === ":memory:" ? new InlineWriter(this.db) : new ThreadWriter(path);
+    this.writer = path === ":memory:" ? new InlineWriter(this.db, opts.maxBytes) : new ThreadWriter(path, opts.maxBytes);
+  }
+
+  /**
+   * Calls `listener` with whether the store takes writes, at once and on every change: it stops
+   * when a write fails for lack of space or an I/O error, and starts again with the first commit.
+   */
+  watchWritable(listener: (writable: boolean) => void): () => void {
+    this.writableListeners.add(listener);
+    listener(this.writable);
+    return () => this.writableListeners.delete(listener);
+  }
+
+  private setWritable(writable: boolean, err?: WriteError): void {
+    if (writable === this.writable) return;
+    this.writable = writable;
+    if (writable) {
+      clearInterval(this.probeTimer);
+      this.probeTimer = undefined;
+      this.opts.log?.info("history store takes writes again");
+    } else {
+      this.opts.log?.error("history store cannot write; not ready until it can", { reason: err?.message, code: err?.code });
+      // Nothing may come to write while the instance is not ready: try on its own.
+      this.probeTimer = setInterval(() => {
+        if (!this.writing && this.queue.length === 0) this.enqueue({ ops: [["probe"], ["unprobe"]], resolve: () => {}, reject: () => {} });
+      }, PROBE_MS);
+      this.probeTimer.unref?.();
+    }
+    for (const l of this.writableListeners) l(writable);
   }
 
   append(draft: Draft): Promise<Appended> {
@@ -65,7 +120,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 
   async addMember(room: string, user: string): Promise<void> {
-    return new Promise((resolve, reject) => this.enqueue({ ops: [["addRoom", room], ["addMember", room, user]], resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ ops: [["addMember", room, user]], resolve, reject }));
   }
 
   async removeMember(room: string, user: string): Promise<void> {
@@ -89,8 +144,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       if (!this.writing) this.idle?.();
       return;
     }
-    const batch = this.queue;
-    this.queue = [];
+    const batch = this.takeBatch();
     const ops: WriteOp[] = [];
     const results: (Appended | undefined)[] = [];
     const rooms = new Set<string>();
@@ -110,17 +164,31 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       () => {
         for (const room of rooms) this.committed.set(room, this.assigned.get(room)!);
         batch.forEach((p, i) => ("draft" in p ? p.resolve(results[i]!) : p.resolve()));
+        this.setWritable(true);
       },
       (err: Error) => {
         // Nothing of the batch was committed: forget the seqs it took.
         for (const room of rooms) this.assigned.delete(room);
-        const e = new ConnectError(`history store write failed: ${err.message}`, Code.Unavailable);
-        for (const p of batch) p.reject(e);
+        if (batch.length > 1) {
+          // Which of them failed it is unknown: each goes again on its own, first in line.
+          for (const p of batch) p.solo = true;
+          this.queue.unshift(...batch);
+          return;
+        }
+        if (err instanceof WriteError && STORE_FAILURES.has(err.code ?? "")) this.setWritable(false, err);
+        batch[0].reject(new ConnectError(`history store write failed: ${err.message}`, Code.Unavailable));
       },
     ).finally(() => {
       this.writing = false;
       this.flush();
     });
+  }
+
+  /** The next batch: a solo item alone, or everything queued up to the next solo item. */
+  private takeBatch(): Pending[] {
+    if (this.queue[0].solo) return this.queue.splice(0, 1);
+    const end = this.queue.findIndex((p) => p.solo);
+    return end < 0 ? this.queue.splice(0) : this.queue.splice(0, end);
   }
 
   /** The message a draft becomes: a new seq, or the original of a repeated client_msg_id. */
@@ -180,9 +248,10 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     return seq;
   }
 
-  async list(user: string): Promise<RoomSummary[]> {
-    const rows = this.q.listRooms.all(user) as { name: string; members: bigint; last_seq: bigint }[];
-    return rows.map((r) => ({ name: r.name, members: Number(r.members), lastSeq: r.last_seq }));
+  async list(user: string, after: string, limit: number): Promise<RoomPage> {
+    const rows = this.q.listRooms.all(after, user, limit + 1) as { name: string; members: bigint; last_seq: bigint }[];
+    const rooms = rows.slice(0, limit).map((r) => ({ name: r.name, members: Number(r.members), lastSeq: r.last_seq }));
+    return { rooms, next: rows.length > limit ? rooms[rooms.length - 1].name : "" };
   }
 
   async close(): Promise<void> {
@@ -195,25 +264,42 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
         this.flush();
       });
     }
+    clearInterval(this.probeTimer);
     await this.writer.close();
     this.db.close();
   }
 }
 
-function prepare(db: Database) {
-  const s = (sql: string): Statement => db.prepare(sql);
-  const cols = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region";
-  return {
-    byClientId: s(`SELECT ${cols} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ?`),
-    lastSeq: s("SELECT last_seq FROM rooms WHERE name = ?"),
-    readAfter: s(`SELECT ${cols} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`),
-    readBefore: s(`SELECT ${cols} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
-    listRooms: s(`SELECT r.name AS name, r.last_seq AS last_seq,
-        (SELECT count(*) FROM members m WHERE m.room = r.name) AS members
-      FROM rooms r
-      WHERE r.name NOT LIKE 'dm:%' OR r.name IN (SELECT room FROM members WHERE user = ?1)
-      ORDER BY r.name`),
-  };
+const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region";
+
+/**
+ * Every read, by name. Each must use an index for what grows (a room's messages, the rooms, a
+ * room's members): query-plans.test.ts checks their plans.
+ */
+export const READ_SQL = {
+  // The `<> ''` repeats the partial index's condition: without it SQLite cannot use that index
+  // and reads the room's whole history on every send with a client_msg_id.
+  byClientId: `SELECT ${COLS} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`,
+  lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
+  readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
+  readBefore: `SELECT ${COLS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+  // One page of rooms by name: the public ones (the two ranges around "dm:", so that other
+  // people's direct-message rooms are never even read) and the caller's own direct-message rooms
+  // (through members_by_user). ":" + 1 is ";", so [dm:, dm;) is exactly the names that start with "dm:";
+  // "dm;" itself is no room name (";" is not in the alphabet). One bound per range, so that SQLite
+  // seeks to it rather than reading from the start and filtering.
+  listRooms: `SELECT name, last_seq, (SELECT count(*) FROM members m WHERE m.room = name) AS members FROM (
+      SELECT name, last_seq FROM rooms WHERE name > ?1 AND name < 'dm:'
+      UNION ALL
+      SELECT name, last_seq FROM rooms WHERE name > max(?1, 'dm;')
+      UNION ALL
+      SELECT r.name, r.last_seq FROM members u JOIN rooms r ON r.name = u.room
+        WHERE u.user = ?2 AND u.room > ?1 AND u.room >= 'dm:' AND u.room < 'dm;'
+    ) ORDER BY name LIMIT ?3`,
+} as const;
+
+function prepare(db: Database): Record<keyof typeof READ_SQL, Statement> {
+  return Object.fromEntries(Object.entries(READ_SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Record<keyof typeof READ_SQL, Statement>;
 }
 
 function toMessage(r: Row): Message {

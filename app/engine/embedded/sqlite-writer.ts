@@ -24,10 +24,24 @@ export const WRITE_SQL: Record<string, string> = {
   insert:
     "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region)",
   setLastSeq: "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2",
-  addRoom: "INSERT OR IGNORE INTO rooms (name) VALUES (?)",
-  addMember: "INSERT OR IGNORE INTO members (room, user) VALUES (?, ?)",
+  // Only a room that exists (has a message): joining an empty room stores nothing.
+  addMember: "INSERT OR IGNORE INTO members (room, user) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM rooms WHERE name = ?1)",
   removeMember: "DELETE FROM members WHERE room = ? AND user = ?",
+  // Whether the store can take a write again after one failed for lack of space: a row that needs
+  // pages of its own, gone again in the same transaction.
+  probe: "INSERT OR REPLACE INTO write_probe (id, pad) VALUES (1, zeroblob(8192))",
+  unprobe: "DELETE FROM write_probe",
 };
+
+/** A failed write: its SQLite code ("SQLITE_FULL") when SQLite gave one. */
+export class WriteError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The writer thread's program, as source text: a bundler rewrites a function's imports and
@@ -45,6 +59,7 @@ self.onmessage = ({ data: m }) => {
       // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
       db.exec("PRAGMA synchronous = FULL");
       db.exec("PRAGMA busy_timeout = 5000");
+      if (m.maxPages) db.exec("PRAGMA max_page_count = " + m.maxPages);
       for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
     } else if (m.op === "write") {
       const ops = JSON.parse(m.ops);
@@ -58,7 +73,7 @@ self.onmessage = ({ data: m }) => {
     }
     postMessage({ id: m.id });
   } catch (err) {
-    postMessage({ id: m.id, error: String(err?.message ?? err) });
+    postMessage({ id: m.id, error: String(err?.message ?? err), code: err?.code });
   }
 };
 `;
@@ -70,15 +85,15 @@ export class ThreadWriter implements Writer {
   private next = 0;
   private broken: Error | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, maxBytes = 0) {
     const url = URL.createObjectURL(new Blob([WRITER_THREAD], { type: "application/javascript" }));
     this.worker = new Worker(url) as Worker & { ref(): void; unref(): void };
-    this.worker.onmessage = ({ data }: MessageEvent<{ id: number; error?: string }>) => {
+    this.worker.onmessage = ({ data }: MessageEvent<{ id: number; error?: string; code?: string }>) => {
       const w = this.waiting.get(data.id);
       this.waiting.delete(data.id);
       if (this.waiting.size === 0) this.worker.unref();
       if (data.error === undefined) w?.resolve();
-      else w?.reject(new Error(data.error));
+      else w?.reject(new WriteError(data.error, data.code));
     };
     this.worker.onerror = (e: ErrorEvent) => {
       // The thread is gone: nothing in flight can be known committed, nothing more can be.
@@ -87,7 +102,7 @@ export class ThreadWriter implements Writer {
       this.waiting.clear();
     };
     // The thread loads its source from the URL asynchronously: release it once the thread answered.
-    this.call({ op: "open", path, sql: WRITE_SQL })
+    this.call({ op: "open", path, sql: WRITE_SQL, maxPages: maxPages(maxBytes) })
       .catch((err: Error) => (this.broken ??= err))
       .finally(() => URL.revokeObjectURL(url));
   }
@@ -118,15 +133,28 @@ export class ThreadWriter implements Writer {
 export class InlineWriter implements Writer {
   private readonly statements: Record<string, Statement>;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    maxBytes = 0,
+  ) {
+    if (maxBytes) db.exec(`PRAGMA max_page_count = ${maxPages(maxBytes)}`);
     this.statements = Object.fromEntries(Object.entries(WRITE_SQL).map(([name, sql]) => [name, db.prepare(sql)]));
   }
 
   async write(ops: WriteOp[]): Promise<void> {
-    this.db.transaction(() => {
-      for (const [name, ...bindings] of ops) this.statements[name].run(...(bindings as never[]));
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const [name, ...bindings] of ops) this.statements[name].run(...(bindings as never[]));
+      })();
+    } catch (err) {
+      throw new WriteError(String((err as Error)?.message ?? err), (err as { code?: string })?.code);
+    }
   }
 
   async close(): Promise<void> {}
+}
+
+/** EDGECHAT_DB_MAX_BYTES as SQLite's max_page_count, in pages of SQLite's default 4096 bytes; 0: no limit. */
+function maxPages(maxBytes: number): number {
+  return maxBytes > 0 ? Math.max(1, Math.floor(maxBytes / 4096)) : 0;
 }

@@ -6,7 +6,7 @@
 // newest seq of each room is also kept here, written a few seconds after it changes, and an
 // empty room continues from it.
 import type { KV } from "@nats-io/kv";
-import type { RoomDirectory, RoomSummary } from "../engine.ts";
+import type { RoomDirectory, RoomPage } from "../engine.ts";
 import type { Logger } from "../../log.ts";
 import type { SeqFloor } from "./history.ts";
 import { token, untoken } from "./names.ts";
@@ -33,7 +33,12 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
   ) {}
 
   async addMember(room: string, user: string): Promise<void> {
-    await this.ensure(room, 0);
+    // A room exists once it has a message (record() lists it): joining alone stores nothing.
+    if (!this.known.has(room)) {
+      const e = await this.conn.call(this.io().rooms.get(roomKey(room)), "room directory read");
+      if (e?.operation !== "PUT") return;
+      this.remember(room);
+    }
     await this.conn.retry(() => this.io().rooms.put(memberKey(room, user), ""), "room directory write");
   }
 
@@ -41,7 +46,11 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     await this.conn.retry(() => this.io().rooms.delete(memberKey(room, user)), "room directory write");
   }
 
-  async list(user: string): Promise<RoomSummary[]> {
+  /**
+   * Reads every key of the bucket and pages in memory: a KV bucket lists keys in no order, so a
+   * page costs the whole directory's keys (the embedded store reads only the page).
+   */
+  async list(user: string, after: string, limit: number): Promise<RoomPage> {
     const names = new Set<string>();
     const members = new Map<string, number>();
     const joined = new Set<string>();
@@ -53,8 +62,11 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
       members.set(room, (members.get(room) ?? 0) + 1);
       if (untoken(u) === user) joined.add(room);
     }
-    const visible = [...names].filter((n) => !n.startsWith("dm:") || joined.has(n)).sort();
-    return Promise.all(visible.map(async (name) => ({ name, members: members.get(name) ?? 0, lastSeq: await this.lastSeq(name) })));
+    // Bytewise order, as the embedded store's: code units compare the same for these names.
+    const visible = [...names].filter((n) => n > after && (!n.startsWith("dm:") || joined.has(n))).sort();
+    const page = visible.slice(0, limit);
+    const rooms = await Promise.all(page.map(async (name) => ({ name, members: members.get(name) ?? 0, lastSeq: await this.lastSeq(name) })));
+    return { rooms, next: visible.length > limit ? page[page.length - 1] : "" };
   }
 
   async get(room: string): Promise<number> {
@@ -65,7 +77,7 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
   async record(room: string, seq: number): Promise<void> {
     // A room's first message lists it before the sender hears back, like the embedded store; if
     // the bucket is busy electing a leader, the floor written below lists it a little later.
-    await this.ensure(room, seq, false).catch(() => {});
+    await this.ensure(room, seq).catch(() => {});
     this.pending.set(room, Math.max(seq, this.pending.get(room) ?? 0));
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
   }
@@ -79,7 +91,7 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     await Promise.all(batch.map(([room, seq]) => this.raise(room, seq).catch((err) => this.log.warn("room seq floor not saved", { room, err }))));
   }
 
-  private async ensure(room: string, seq: number, retry = true): Promise<void> {
+  private async ensure(room: string, seq: number): Promise<void> {
     if (this.known.has(room)) return;
     const { rooms } = this.io();
     // create() refuses an existing key, which is the common case and fine.
@@ -87,7 +99,11 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
       rooms.create(roomKey(room), String(seq)).catch(async (err) => {
         if ((await rooms.get(roomKey(room)))?.operation !== "PUT") throw err;
       });
-    await (retry ? this.conn.retry(create, "room directory write") : this.conn.call(create(), "room directory write"));
+    await this.conn.call(create(), "room directory write");
+    this.remember(room);
+  }
+
+  private remember(room: string): void {
     if (this.known.size >= KNOWN) this.known.clear();
     this.known.add(room);
   }

@@ -37,17 +37,17 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
     },
 
     async history(req, ctx) {
-      const page = await core.history(requireUser(ctx), req.room, req.beforeSeq, req.afterSeq, req.limit);
+      const page = await core.history(requireUser(ctx), req.room, req.beforeSeq, req.afterSeq, req.limit, protocolOf(ctx));
       return create(HistoryResponseSchema, page);
     },
 
-    async listRooms(_req, ctx) {
-      const rooms = await core.listRooms(requireUser(ctx));
-      return create(ListRoomsResponseSchema, { rooms });
+    async listRooms(req, ctx) {
+      const page = await core.listRooms(requireUser(ctx), req.pageSize, req.pageToken, protocolOf(ctx));
+      return create(ListRoomsResponseSchema, page);
     },
 
     async listOnline(req, ctx) {
-      const users = await core.listOnline(requireUser(ctx), req.room);
+      const users = await core.listOnline(requireUser(ctx), req.room, protocolOf(ctx));
       return create(ListOnlineResponseSchema, { users });
     },
   });

@@ -61,7 +61,7 @@ async function line(core: ChatCore, s: Session, state: { partner: string }, text
   const trimmed = text.trim();
   if (!trimmed) return;
   if (trimmed === "list") {
-    const others = (await core.listOnline(s.user, "")).map((e) => e.user).filter((u) => u !== s.user);
+    const others = (await core.listOnline(s.user, "", s.protocol)).map((e) => e.user).filter((u) => u !== s.user);
     return reply(s, others.length ? `Online users: ${others.join(", ")}` : "Nobody else is online.");
   }
   const cmd = /^connect\s+(\S+)$/.exec(trimmed);
