@@ -16,6 +16,16 @@ export interface Limits {
   sessionQueue: number;
 }
 
+/** What one connection may hold on the public port (transport/connection-guard.ts). */
+export interface ConnectionLimits {
+  maxConnections: number;
+  maxPerAddress: number;
+  headersTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  /** HTTP/2 streams one client address may open in 10 s. */
+  maxStreamsPerAddress: number;
+}
+
 /** The NATS engine's settings (docs/regions.md); present only when EDGECHAT_NATS_URL is set. */
 export interface NatsConfig {
   /** Comma-separated server URLs; credentials may ride in them (user:pass@ or token@). */
@@ -49,6 +59,7 @@ export interface Config {
   heartbeatSeconds: number;
   logLevel: Level;
   limits: Limits;
+  connections: ConnectionLimits;
   nats?: NatsConfig;
 }
 
@@ -118,6 +129,13 @@ export function loadConfig(env: Env = process.env): Config {
       readBurst: int("EDGECHAT_READ_BURST", 50, 1),
       maxRequestBytes: int("EDGECHAT_MAX_REQUEST_BYTES", 65536, 1024),
       sessionQueue: int("EDGECHAT_SESSION_QUEUE", 1000, 10),
+    },
+    connections: {
+      maxConnections: int("EDGECHAT_MAX_CONNECTIONS", 10_000, 0),
+      maxPerAddress: int("EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS", 100, 0),
+      headersTimeoutSeconds: int("EDGECHAT_HEADERS_TIMEOUT_SECONDS", 10, 1),
+      idleTimeoutSeconds: int("EDGECHAT_IDLE_TIMEOUT_SECONDS", 300, 1),
+      maxStreamsPerAddress: int("EDGECHAT_MAX_STREAMS_PER_ADDRESS", 5000, 0),
     },
     nats,
   };

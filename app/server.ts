@@ -143,6 +143,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     port: config.port,
     tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
     onError: (err) => log.debug("connection error", { err }),
+    guard: {
+      maxConnections: config.connections.maxConnections,
+      maxPerAddress: config.connections.maxPerAddress,
+      headersTimeoutMs: config.connections.headersTimeoutSeconds * 1000,
+      idleTimeoutMs: config.connections.idleTimeoutSeconds * 1000,
+      pingIntervalMs: config.heartbeatSeconds * 1000,
+      maxStreams: config.connections.maxStreamsPerAddress,
+      onRefused: (reason, address) => {
+        metrics.chat.connectionRefused(reason);
+        // Timeouts are routine; the rest say someone hit a limit.
+        (reason.endsWith("_timeout") ? log.debug : log.warn)("connection refused", { reason, address });
+      },
+    },
     upgrade: gateway,
     // The hot path: gRPC Send and Subscribe served on the HTTP/2 stream, without Connect (grpc-direct.ts).
     takeStream: (stream, headers) => {

@@ -204,11 +204,14 @@ describe("history and rooms", () => {
   test("subscribing to rooms without messages stores none; ListRooms pages", async () => {
     const s = await core.subscribe("ann", "test", ["empty1", "empty2", "empty3"], {});
     expect((await core.listRooms("ann")).rooms).toEqual([]);
+    // Its first message makes the room, with those who were in it as members.
+    await core.send("ben", { room: "empty2" }, "first", "");
+    expect((await core.listRooms("ann")).rooms).toMatchObject([{ name: "empty2", members: 1, online: 1, lastSeq: 1n }]);
     for (const r of ["r1", "r2", "r3"]) await core.send("ann", { room: r }, "hi", "");
     const first = await core.listRooms("ann", 2);
-    expect(first.rooms.map((r) => r.name)).toEqual(["r1", "r2"]);
+    expect(first.rooms.map((r) => r.name)).toEqual(["empty2", "r1"]);
     const second = await core.listRooms("ann", 2, first.nextPageToken);
-    expect(second).toMatchObject({ rooms: [{ name: "r3" }], nextPageToken: "" });
+    expect(second).toMatchObject({ rooms: [{ name: "r2" }, { name: "r3" }], nextPageToken: "" });
     expect((await core.listRooms("ann", 501).catch((e) => e)).code).toBe(Code.InvalidArgument);
     await core.close(s);
   });

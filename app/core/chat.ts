@@ -249,9 +249,12 @@ export class ChatCore {
     const event = messageEvent(message);
     await engine.bus.publish(room, event).catch((err) => this.logFail("publish", err));
     const pair = dmParticipants(room);
-    if (pair) {
-      for (const u of pair) await engine.bus.publish(inbox(u), event).catch((err) => this.logFail("publish", err));
-      if (message.seq === 1n) for (const u of pair) await engine.rooms.addMember(room, u);
+    if (pair) for (const u of pair) await engine.bus.publish(inbox(u), event).catch((err) => this.logFail("publish", err));
+    // The room exists from its first message on: its members are the two users of a direct
+    // conversation, or whoever had joined the room while it was empty (nothing was stored then).
+    if (message.seq === 1n) {
+      const members = pair ?? (await engine.presence.online(room)).map((e) => e.user);
+      for (const u of members) await engine.rooms.addMember(room, u).catch((err) => this.logFail("membership write", err));
     }
     return message;
   }

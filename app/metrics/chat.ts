@@ -14,6 +14,8 @@ export interface ChatGauges {
 export interface ChatMetrics extends ChatObserver {
   authFailed(protocol: string, reason: string): void;
   setDraining(draining: boolean): void;
+  /** A connection refused or closed by a rule of transport/connection-guard.ts. */
+  connectionRefused(reason: string): void;
 }
 
 export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics {
@@ -67,9 +69,15 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
     sessions.set({ protocol }, 0);
     accepted.inc({ protocol }, 0);
     slow.inc({ protocol }, 0);
-    limited.inc({ protocol }, 0);
+    for (const limit of ["send", "join", "read"]) limited.inc({ protocol, limit }, 0);
     for (const reason of AUTH_FAILURES) auth.inc({ protocol, reason }, 0);
   }
+  const refused = new Counter({
+    name: "edgechat_connections_refused_total",
+    help: "Connections refused or closed by a connection rule: caps, timeouts, resets.",
+    labelNames: ["reason"],
+    registers: r,
+  });
   const draining = new Gauge({ name: "edgechat_draining", help: "1 while the server drains for shutdown.", registers: r });
   draining.set(0);
 
@@ -86,5 +94,6 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
     rateLimited: (protocol, limit) => limited.inc({ protocol, limit }),
     authFailed: (protocol, reason) => auth.inc({ protocol, reason }),
     setDraining: (on) => draining.set(on ? 1 : 0),
+    connectionRefused: (reason) => refused.inc({ reason }),
   };
 }

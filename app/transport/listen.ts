@@ -6,6 +6,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { readFileSync } from "node:fs";
+import { ConnectionGuard, type GuardOptions } from "./connection-guard.ts";
 
 type Handler = (req: any, res: any) => void;
 
@@ -25,9 +26,11 @@ export interface ListenOptions {
   port: number;
   tls?: { cert: string; key: string };
   onError: (err: unknown) => void;
+  /** Caps and timeouts per connection (connection-guard.ts). */
+  guard: GuardOptions;
   /**
    * Sees each new HTTP/2 stream before the request handler; returns true for a stream it serves
-   * itself, on the stream API (see grpc-subscribe.ts). The others get the request handler.
+   * itself, on the stream API (see grpc-direct.ts). The others get the request handler.
    */
   takeStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   /** HTTP/1.1 upgrade requests (WebSocket): `accepts` picks them, `handle` takes their socket. */
@@ -42,6 +45,9 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export async function listen(handler: Handler, opts: ListenOptions): Promise<Listener> {
   const h2sessions = new Set<http2.Http2Session>();
   const sockets = new Set<net.Socket>();
+  const guard = new ConnectionGuard(opts.guard);
+  /** The cleartext socket being handed to the HTTP/2 server: its "session" event comes synchronously. */
+  let handing: net.Socket | undefined;
   const h2opts = { settings: { maxConcurrentStreams: 1000 }, noDelay: true };
   let front: net.Server;
   let h1: http.Server | undefined;
@@ -55,23 +61,41 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
     front = h2 as unknown as net.Server;
     // HTTP/1.1 over TLS: node:http2 has no shouldUpgradeCallback, so every upgrade comes here.
     if (opts.upgrade) h2.on("upgrade", opts.upgrade.handle);
+    guard.watchHttp1(h2 as http2.Http2SecureServer);
   } else {
     h2 = http2.createServer(h2opts, handler);
     // Only the upgrades `accepts` takes leave the request handler (an h2c upgrade stays HTTP/1.1).
     h1 = http.createServer({ shouldUpgradeCallback: (req) => opts.upgrade?.accepts(req) ?? false }, handler);
     if (opts.upgrade) h1.on("upgrade", opts.upgrade.handle);
-    // A streaming response may legitimately last for hours.
+    // A streaming response may legitimately last for hours; the guard times out request heads.
     h1.requestTimeout = 0;
-    h1.headersTimeout = 30_000;
+    guard.watchHttp1(h1);
+    const hand = (socket: net.Socket, isH2: boolean) => {
+      if (isH2) {
+        handing = socket;
+        h2.emit("connection", socket);
+        handing = undefined;
+      } else {
+        guard.http1(socket);
+        h1!.emit("connection", socket);
+      }
+    };
     // No Nagle: a stream writes small frames, and waiting for ACKs of earlier ones costs milliseconds each.
-    front = net.createServer({ noDelay: true }, (socket) => sniff(socket, h2 as http2.Http2Server, h1!, opts.onError));
+    front = net.createServer({ noDelay: true }, (socket) => {
+      if (guard.admit(socket)) sniff(socket, hand, opts.onError);
+    });
   }
-  if (opts.takeStream) divertStreams(h2, opts.takeStream);
+  divertStreams(h2, (stream, headers) => {
+    guard.stream(stream);
+    return opts.takeStream?.(stream, headers) ?? false;
+  });
   h2.on("session", (s: http2.Http2Session) => {
+    guard.http2(s, handing);
     h2sessions.add(s);
     s.on("close", () => h2sessions.delete(s));
     s.on("error", opts.onError);
   });
+  if (opts.tls) front.on("connection", (socket: net.Socket) => guard.admit(socket));
   front.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -95,6 +119,7 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
       h1?.closeIdleConnections?.();
     },
     async close(graceMs) {
+      guard.close();
       for (const s of h2sessions) if (!s.closed && !s.destroyed) s.close();
       h1?.closeIdleConnections?.();
       const until = Date.now() + graceMs;
@@ -128,7 +153,7 @@ function destroySocket(socket: net.Socket): void {
   socket.destroy();
 }
 
-function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, onError: (err: unknown) => void): void {
+function sniff(socket: net.Socket, hand: (socket: net.Socket, isH2: boolean) => void, onError: (err: unknown) => void): void {
   let seen = Buffer.alloc(0);
   const timer = setTimeout(destroySocket, FIRST_BYTES_TIMEOUT_MS, socket);
   timer.unref?.();
@@ -145,7 +170,7 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, h1: http.Server, onErr
     socket.off("data", onData);
     socket.pause();
     socket.unshift(seen);
-    (isH2 ? h2 : h1).emit("connection", socket);
+    hand(socket, isH2);
     socket.resume();
   };
   socket.on("data", onData);

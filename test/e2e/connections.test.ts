@@ -1,0 +1,123 @@
+// Connections that never earn their keep, against the real server: a trickled request head,
+// thousands of half-open requests from one address, an idle HTTP/2 connection, and a client that
+// resets streams and reconnects. Each attacker connects from its own loopback address (127.0.0.x),
+// so that the healthy client, from 127.0.0.1, is another address, as on the internet.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import http2 from "node:http2";
+import net from "node:net";
+import { startServer, type ServerProcess } from "../support/server.ts";
+import { scrape } from "../support/metrics.ts";
+
+let server: ServerProcess;
+
+beforeAll(async () => {
+  server = await startServer({
+    EDGECHAT_HEADERS_TIMEOUT_SECONDS: "2",
+    EDGECHAT_IDLE_TIMEOUT_SECONDS: "2",
+    EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS: "50",
+    EDGECHAT_MAX_STREAMS_PER_ADDRESS: "50",
+  });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+function connectFrom(localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port: server.port, localAddress });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+const closed = (s: net.Socket) => (s.destroyed || s.readyState === "closed" ? Promise.resolve() : new Promise<void>((r) => s.once("close", () => r())));
+
+async function healthy(): Promise<void> {
+  const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+  expect(res.status).toBe(200);
+  const send = await fetch(`${server.url}/chat.v1.ChatService/Send`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-user": "healthy" },
+    body: JSON.stringify({ room: "ok", text: "still here" }),
+    signal: AbortSignal.timeout(2000),
+  });
+  expect(send.status).toBe(200);
+}
+
+test("a request head trickled a byte at a time is cut off at the headers timeout", async () => {
+  const s = await connectFrom("127.0.0.2");
+  s.on("error", () => {});
+  const head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(100);
+  let i = 0;
+  const timer = setInterval(() => !s.destroyed && s.write(head[i++ % head.length]), 200);
+  const started = Date.now();
+  await Promise.race([closed(s), Bun.sleep(8000)]);
+  clearInterval(timer);
+  expect(s.destroyed || s.readyState === "closed").toBe(true);
+  expect(Date.now() - started).toBeLessThan(6000);
+  await healthy();
+}, 15_000);
+
+test("thousands of half-open requests from one address: most refused at once, the rest timed out; others keep working", async () => {
+  const attempts = await Promise.allSettled(
+    Array.from({ length: 2000 }, async () => {
+      const s = await connectFrom("127.0.0.3");
+      s.on("error", () => {});
+      s.write("POST /chat.v1.ChatService/Send HTTP/1.1\r\nHost: x\r\n");
+      return s;
+    }),
+  );
+  const sockets = attempts.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
+  await healthy();
+  await Bun.sleep(300);
+  const open = sockets.filter((s) => !s.destroyed && s.readyState !== "closed");
+  expect(open.length).toBeLessThanOrEqual(50);
+  await healthy();
+  // The ones let in had 2 s to finish their request head.
+  await Promise.race([Promise.all(sockets.map(closed)), Bun.sleep(6000)]);
+  expect(sockets.filter((s) => !s.destroyed && s.readyState !== "closed")).toEqual([]);
+  const m = await scrape(server.metricsUrl);
+  expect(m.get('edgechat_connections_refused_total{reason="max_per_address"}')).toBeGreaterThanOrEqual(1900);
+  expect(m.get('edgechat_connections_refused_total{reason="headers_timeout"}')).toBeGreaterThanOrEqual(40);
+  await healthy();
+}, 30_000);
+
+test("an HTTP/2 connection without streams is told to go away after the idle timeout", async () => {
+  const session = http2.connect(server.url, { createConnection: () => net.connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.4" }) });
+  session.on("error", () => {});
+  const goaway = new Promise<boolean>((resolve) => {
+    session.once("goaway", () => resolve(true));
+    session.once("close", () => resolve(true));
+  });
+  expect(await Promise.race([goaway, Bun.sleep(8000).then(() => false)])).toBe(true);
+  session.destroy();
+}, 15_000);
+
+test("a client that resets streams is refused across reconnects, by address; others are not", async () => {
+  const open = () => {
+    const session = http2.connect(server.url, { createConnection: () => net.connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.5" }) });
+    session.on("error", () => {});
+    return session;
+  };
+  const session = open();
+  const gone = new Promise<void>((resolve) => session.once("close", () => resolve()));
+  for (let i = 0; i < 100 && !session.destroyed; i++) {
+    const req = session.request({ ":method": "POST", ":path": "/chat.v1.ChatService/Subscribe", "content-type": "application/grpc", te: "trailers", "x-user": "rst" });
+    req.on("error", () => {});
+    // HEADERS, then RST_STREAM as soon as the stream has its id: the rapid-reset pattern.
+    req.once("ready", () => req.close(http2.constants.NGHTTP2_CANCEL));
+    if (i % 10 === 9) await Bun.sleep(5);
+  }
+  expect(await Promise.race([gone.then(() => true), Bun.sleep(5000).then(() => false)])).toBe(true);
+  // Reconnecting does not help: a fresh connection from the same address is refused at once.
+  const again = await connectFrom("127.0.0.5").catch(() => undefined);
+  if (again) {
+    again.on("error", () => {});
+    await Promise.race([closed(again), Bun.sleep(2000)]);
+    expect(again.destroyed || again.readyState === "closed").toBe(true);
+  }
+  const m = await scrape(server.metricsUrl);
+  expect(m.get('edgechat_connections_refused_total{reason="stream_rate"}')).toBe(1);
+  expect(m.get('edgechat_connections_refused_total{reason="penalized"}')).toBeGreaterThanOrEqual(again ? 1 : 0);
+  await healthy();
+}, 20_000);
