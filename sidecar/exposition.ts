@@ -41,8 +41,23 @@ export function parseFloatToken(token: string): number | undefined {
 
 interface Entry { family: MetricFamily; typed: boolean; hasHelp: boolean; seen: Set<string> }
 
-/** Parses Prometheus text format 0.0.4. Bad lines are skipped and reported via onBadLine, never thrown. */
-export function parseText(text: string, onBadLine?: (line: string, reason: string) => void): MetricFamily[] {
+/** What one parse may hold: a body within the byte limit can still be hundreds of thousands of tiny series. */
+export interface ParseLimits {
+  /** Samples kept; past it parsing stops and onLimit is called. */
+  maxSamples?: number;
+  /** Labels on one sample; a sample with more is a bad line. */
+  maxLabels?: number;
+  onLimit?(): void;
+}
+
+/**
+ * Parses Prometheus text format 0.0.4. Bad lines are skipped and reported via onBadLine, never
+ * thrown. Parsing stops at `limits.maxSamples`, so that memory follows the limit, not the input.
+ */
+export function parseText(text: string, onBadLine?: (line: string, reason: string) => void, limits: ParseLimits = {}): MetricFamily[] {
+  const maxSamples = limits.maxSamples ?? Infinity;
+  const maxLabels = limits.maxLabels ?? Infinity;
+  let samples = 0;
   const byName = new Map<string, Entry>();
   const families: MetricFamily[] = [];
   const entry = (name: string): Entry => {
@@ -64,10 +79,14 @@ export function parseText(text: string, onBadLine?: (line: string, reason: strin
       if (reason) bad(raw, reason);
       continue;
     }
-    const parsed = parseSampleLine(line);
+    const parsed = parseSampleLine(line, maxLabels);
     if (typeof parsed === "string") {
       bad(raw, parsed);
       continue;
+    }
+    if (++samples > maxSamples) {
+      limits.onLimit?.();
+      break;
     }
     const e = familyOf(parsed.name, byName) ?? entry(parsed.name);
     const reason = checkSample(e, parsed);
@@ -150,7 +169,7 @@ function checkSample(e: Entry, s: Sample): string | undefined {
 }
 
 /** Parses `name{l="v",...} value [timestamp]`; returns the reason as a string when the line is bad. */
-function parseSampleLine(line: string): Sample | string {
+function parseSampleLine(line: string, maxLabels = Infinity): Sample | string {
   METRIC_NAME.lastIndex = 0;
   const name = METRIC_NAME.exec(line)?.[0];
   if (!name) return "invalid metric name";
@@ -167,6 +186,7 @@ function parseSampleLine(line: string): Sample | string {
       if (!label) return `invalid label name at column ${i + 1}`;
       if (label === "__name__") return `label name __name__ is reserved`;
       if (Object.hasOwn(labels, label)) return `duplicate label ${label}`;
+      if (Object.keys(labels).length >= maxLabels) return `more than ${maxLabels} labels`;
       i = skipBlank(line, i + label.length);
       if (line[i] !== "=") return `expected '=' after label ${label}`;
       i = skipBlank(line, i + 1);

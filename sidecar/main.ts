@@ -1,7 +1,7 @@
 // The metrics sidecar: serves the edgechat server's metrics in the Go client's schema, for
 // dashboards built for Go services. Settings from the environment (sidecar/README.md).
 import { join } from "node:path";
-import { formatOpenMetrics, formatText, negotiate } from "./exposition.ts";
+import { formatOpenMetrics, formatText, negotiate, type MetricFamily } from "./exposition.ts";
 import { createLog } from "./log.ts";
 import { createPipeline } from "./pipeline.ts";
 import { compileRelabel, loadRelabelConfig } from "./relabel.ts";
@@ -32,20 +32,29 @@ try {
     target,
     timeoutMs: positive("EDGECHAT_SIDECAR_TIMEOUT_MS", 3000),
     maxBytes: positive("EDGECHAT_SIDECAR_MAX_BYTES", 8 * 1024 * 1024),
+    maxSeries: positive("EDGECHAT_SIDECAR_MAX_SERIES", 20_000),
+    maxLabels: positive("EDGECHAT_SIDECAR_MAX_LABELS", 30),
     identity,
     relabel: compileRelabel(loadRelabelConfig(relabelPath)),
     self: new SelfMetrics(),
     onTargetChange: (up, error) => (up ? log.info("target up", { target }) : log.warn("target down", { target, error })),
   });
   const { host, port } = addr(env.EDGECHAT_SIDECAR_ADDR || "0.0.0.0:9091");
+  // Scrapers that arrive together share one scrape (pipeline.ts) and one rendering of it per format.
+  const rendered = new WeakMap<MetricFamily[], Map<string, string>>();
   const server = await startMetricsServer({
     host,
     port,
     log,
+    maxConcurrent: positive("EDGECHAT_SIDECAR_MAX_CONCURRENT", 4),
     async render(accept) {
       const families = await collect();
       const { format, contentType } = negotiate(accept);
-      return { body: format === "openmetrics" ? formatOpenMetrics(families) : formatText(families), contentType };
+      let bodies = rendered.get(families);
+      if (!bodies) rendered.set(families, (bodies = new Map()));
+      let body = bodies.get(format);
+      if (body === undefined) bodies.set(format, (body = format === "openmetrics" ? formatOpenMetrics(families) : formatText(families)));
+      return { body, contentType };
     },
   });
   log.info("sidecar listening", { port: server.port, host, target, relabel: relabelPath, ...identity });

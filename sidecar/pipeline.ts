@@ -10,6 +10,8 @@ export interface PipelineOptions {
   target: string;
   timeoutMs: number;
   maxBytes: number;
+  maxSeries?: number;
+  maxLabels?: number;
   identity: Identity;
   relabel: (labels: Labels) => Labels | undefined;
   self: SelfMetrics;
@@ -21,7 +23,7 @@ export function createPipeline(opts: PipelineOptions): () => Promise<MetricFamil
   let inflight: Promise<MetricFamily[]> | undefined;
   let wasUp: boolean | undefined;
   const run = async () => {
-    const result = await scrape(opts.target, { timeoutMs: opts.timeoutMs, maxBytes: opts.maxBytes });
+    const result = await scrape(opts.target, { timeoutMs: opts.timeoutMs, maxBytes: opts.maxBytes, maxSeries: opts.maxSeries, maxLabels: opts.maxLabels });
     opts.self.record(result);
     if (result.ok !== wasUp) opts.onTargetChange?.(result.ok, result.error);
     wasUp = result.ok;

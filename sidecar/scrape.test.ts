@@ -108,6 +108,31 @@ describe("scrape", () => {
     expect(r.error).toContain("503");
   });
 
+  test("hundreds of thousands of tiny series within the byte limit: too_many_series, parsing stops at the limit", async () => {
+    // 540,000 series in about 7 MB once took the sidecar to 817 MB for one scrape.
+    const body = Array.from({ length: 540_000 }, (_, i) => `s${i} 1`).join("\n") + "\n";
+    const url = target(() => new NativeResponse(body));
+    const r = await scrape(url, { timeoutMs: 5000, maxBytes: 16 << 20, maxSeries: 20_000 });
+    expect(r).toMatchObject({ ok: false, reason: "too_many_series", families: [] });
+    expect(r.error).toContain("more than 20000 series");
+    let seen = 0;
+    const kept = parseText(body, undefined, { maxSamples: 100, onLimit: () => seen++ });
+    expect(kept).toHaveLength(100);
+    expect(seen).toBe(1);
+  });
+
+  test("a sample with more labels than the limit is a bad line; the rest is kept", async () => {
+    const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`l${i}`, "v"]));
+    const labels = Object.entries(wide).map(([k, v]) => `${k}="${v}"`).join(",");
+    const url = target(() => new NativeResponse(`wide{${labels}} 1\nchat_rooms 3\n`));
+    const r = await scrape(url, { ...OPTS, maxLabels: 30 });
+    expect(r).toMatchObject({ ok: true, badLines: 1 });
+    expect(r.families.map((f) => f.name)).toEqual(["chat_rooms"]);
+    const why: string[] = [];
+    parseText(`wide{${labels}} 1\n`, (_, reason) => why.push(reason), { maxLabels: 30 });
+    expect(why).toEqual(["more than 30 labels"]);
+  });
+
   test("declared Content-Length over the limit fails before reading", async () => {
     const url = target(() => new NativeResponse("x".repeat(2 << 20)));
     const r = await scrape(url, OPTS);
@@ -172,7 +197,7 @@ describe("SelfMetrics", () => {
     ]);
     expect(value(fams, "edgechat_sidecar_target_up")).toBe(0);
     expect(fams[1].samples).toEqual([]);
-    expect(fams[3].samples.map((s) => [s.labels.reason, s.value])).toEqual([["timeout", 0], ["too_large", 0], ["http_status", 0], ["connection", 0]]);
+    expect(fams[3].samples.map((s) => [s.labels.reason, s.value])).toEqual([["timeout", 0], ["too_large", 0], ["too_many_series", 0], ["http_status", 0], ["connection", 0]]);
   });
 
   test("records real scrape results", async () => {
@@ -250,5 +275,32 @@ describe("startMetricsServer", () => {
       await server.stop();
     }
     expect(await fetch(`${base}/healthz`).then(() => "answered", () => "refused")).toBe("refused");
+  });
+});
+
+describe("startMetricsServer under many scrapers", () => {
+  test("past maxConcurrent renders, a scrape gets 503 with Retry-After; the others are served", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      log: { info() {}, error() {} },
+      maxConcurrent: 2,
+      async render() {
+        await gate;
+        return { body: "x 1\n", contentType: "text/plain" };
+      },
+    });
+    cleanups.push(() => void server.stop());
+    const url = `http://127.0.0.1:${server.port}/metrics`;
+    const first = [fetch(url), fetch(url)];
+    await Bun.sleep(100);
+    const refused = await fetch(url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    release();
+    expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
+    expect((await fetch(url)).status).toBe(200);
   });
 });

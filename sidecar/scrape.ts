@@ -2,7 +2,7 @@
 // that calls it only has to look at the result.
 import { parseText, type MetricFamily } from "./exposition.ts";
 
-export type ScrapeErrorReason = "timeout" | "too_large" | "http_status" | "connection";
+export type ScrapeErrorReason = "timeout" | "too_large" | "too_many_series" | "http_status" | "connection";
 
 export interface ScrapeResult {
   ok: boolean;
@@ -25,7 +25,16 @@ class ScrapeFailure extends Error {
   }
 }
 
-export async function scrape(url: string, opts: { timeoutMs: number; maxBytes: number }): Promise<ScrapeResult> {
+export interface ScrapeOptions {
+  timeoutMs: number;
+  maxBytes: number;
+  /** Samples one scrape may have; past it the scrape fails (too_many_series). Default: no limit. */
+  maxSeries?: number;
+  /** Labels one sample may have; a sample with more is skipped as a bad line. Default: no limit. */
+  maxLabels?: number;
+}
+
+export async function scrape(url: string, opts: ScrapeOptions): Promise<ScrapeResult> {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   const controller = new AbortController();
@@ -68,7 +77,10 @@ export async function scrape(url: string, opts: { timeoutMs: number; maxBytes: n
     }
     const text = Buffer.concat(chunks).toString("utf8");
     let badLines = 0;
-    const families = parseText(text, () => badLines++);
+    let tooMany = false;
+    const families = parseText(text, () => badLines++, { maxSamples: opts.maxSeries, maxLabels: opts.maxLabels, onLimit: () => (tooMany = true) });
+    // A partial scrape would look like series that vanished: all or nothing, as for size.
+    if (tooMany) throw new ScrapeFailure("too_many_series", `more than ${opts.maxSeries} series`);
     return { ok: true, families, durationSeconds: elapsed(), badLines, bytes };
   } catch (err) {
     const failure =

@@ -5,7 +5,7 @@ import type { ScrapeResult } from "./scrape.ts";
 
 // Listed up front so every reason has a series from the first scrape on: rate() and increase() only
 // see an error once a series with an earlier sample exists.
-const REASONS = ["timeout", "too_large", "http_status", "connection"] as const;
+const REASONS = ["timeout", "too_large", "too_many_series", "http_status", "connection"] as const;
 
 export class SelfMetrics {
   private up = 0;

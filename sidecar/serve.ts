@@ -12,6 +12,8 @@ export interface MetricsServerOptions {
   /** Renders the exposition for an Accept header; contentType is what negotiate() picked for it. */
   render: (accept: string | null) => Promise<{ body: string; contentType: string }>;
   log: ServeLogger;
+  /** /metrics requests served at once; more are answered 503 with Retry-After. Default 4. */
+  maxConcurrent?: number;
 }
 
 // Bun.serve accepts only native Response objects. When app/'s Hono node adapter is loaded in the same
@@ -25,6 +27,8 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   new NativeResponse(JSON.stringify(body) + "\n", { status, headers: { "content-type": "application/json", ...headers } });
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<{ port: number; stop(): Promise<void> }> {
+  const maxConcurrent = opts.maxConcurrent ?? 4;
+  let rendering = 0;
   const server = Bun.serve({
     hostname: opts.host,
     port: opts.port,
@@ -33,6 +37,10 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<{ 
       if (path !== "/metrics" && path !== "/healthz") return json(404, { error: "not found", paths: ["/metrics", "/healthz"] });
       if (req.method !== "GET" && req.method !== "HEAD") return json(405, { error: "method not allowed" }, { allow: "GET, HEAD" });
       if (path === "/healthz") return json(200, { status: "ok" });
+      // Each render holds a copy of the whole exposition: on a 256 MB machine, ten at once is
+      // the difference between a slow scrape and an OOM kill.
+      if (rendering >= maxConcurrent) return json(503, { error: `more than ${maxConcurrent} scrapes at once` }, { "retry-after": "1" });
+      rendering++;
       try {
         const { body, contentType } = await opts.render(req.headers.get("accept"));
         return new NativeResponse(body, { headers: { "content-type": contentType } });
@@ -40,6 +48,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<{ 
         // A failed render is our bug, not the target's: say so to the scraper instead of serving half a page.
         opts.log.error("rendering /metrics failed", { err: err instanceof Error ? err.message : String(err) });
         return json(500, { error: "rendering metrics failed" });
+      } finally {
+        rendering--;
       }
     },
   });
