@@ -132,7 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     connections: {
       maxConnections: int("EDGECHAT_MAX_CONNECTIONS", 10_000, 0),
-      maxPerAddress: int("EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS", 100, 0),
+      maxPerAddress: int("EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS", 256, 0),
       headersTimeoutSeconds: int("EDGECHAT_HEADERS_TIMEOUT_SECONDS", 10, 1),
       idleTimeoutSeconds: int("EDGECHAT_IDLE_TIMEOUT_SECONDS", 300, 1),
       maxStreamsPerAddress: int("EDGECHAT_MAX_STREAMS_PER_ADDRESS", 5000, 0),

@@ -284,6 +284,8 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Prom
       size += chunk.length;
       if (expected < 0 && size >= 5) {
         const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        // Flag bits other than compression are reserved (gRPC's HTTP/2 spec): refused as Connect does.
+        if (head[0] & 0xfe) return fail(new ConnectError(`invalid envelope flags ${head[0]}: only the compressed bit (1) is defined for a request`, Code.InvalidArgument));
         if (head[0] & 1) return fail(new ConnectError("the request message is compressed but grpc-encoding names no compression", Code.InvalidArgument));
         expected = head.readUInt32BE(1);
         if (expected > maxBytes) return fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted));

@@ -387,13 +387,31 @@ describe("old API chat.ChatService/ChatStream over grpc-js", () => {
   test("a first message with target_id connects at once", async () => {
     const quinn = openLegacy(legacy, { user: "quinn", target_id: "rosa", message: "hi rosa" });
     const [reply] = await quinn.reader.until((r) => r.from("Server").length === 1 && r.from("Server"), "connect reply");
-    expect(reply.message).toBe("Connected to rosa.");
+    expect(reply.message).toBe("Connected to rosa, who is not online now; your messages are kept for them.");
     await eventually(async () => {
       const h = await unary(chat, "History", { room: "dm:quinn:rosa" }, asUser("rosa"));
       return h.messages.length === 1 && h.messages[0].text === "hi rosa";
     }, 5000, "first message's text sent to rosa");
     quinn.end();
     await quinn.reader.finished;
+  }, T);
+
+  test("a bad connect is a command, never a delivery, and drops the previous partner", async () => {
+    const dave = openLegacy(legacy, { user: "dave", message: "connect rosa" });
+    const server = (n: number) => dave.reader.until((r) => r.from("Server")[n], `reply ${n}`);
+    expect((await server(0)).message).toStartWith("Connected to rosa");
+    dave.say("connect bob smith");
+    expect((await server(1)).message).toBe(
+      'Not connected: partner id must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got "bob smith"). You are no longer connected to rosa.',
+    );
+    dave.say("connect dave");
+    expect((await server(2)).message).toBe("Not connected: you cannot connect to yourself.");
+    dave.say("this must go nowhere");
+    expect((await server(3)).message).toContain("connect <id>");
+    const h = await unary(chat, "History", { room: "dm:dave:rosa" }, asUser("rosa"));
+    expect(h.messages.map((m: any) => m.text)).toEqual([]);
+    dave.end();
+    await dave.reader.finished;
   }, T);
 
   test("in dev mode an x-user header names the old client, and a different first user is refused", async () => {

@@ -17,7 +17,10 @@ let servers: ServerProcess[] = [];
 
 const env = (region: string, url: string) => ({ EDGECHAT_NATS_URL: url, EDGECHAT_REGION: region, EDGECHAT_RATE_PER_SECOND: "1000", EDGECHAT_RATE_BURST: "1000" });
 const ready = (s: ServerProcess, ms = 30_000) => eventually(async () => (await fetch(`${s.url}/readyz`)).ok, ms, `${s.url} ready`);
-const client = (s: ServerProcess) => chatClient(transport(s.url, "grpc"));
+// One client (one HTTP/2 connection) per server, as an application keeps: a connection per call
+// would soon meet the server's cap on connections per address.
+const clients = new Map<ServerProcess, ReturnType<typeof chatClient>>();
+const client = (s: ServerProcess) => clients.get(s) ?? clients.set(s, chatClient(transport(s.url, "grpc"))).get(s)!;
 const send = (s: ServerProcess, user: string, room: string, text: string, clientMsgId = "") =>
   client(s).send({ target: { case: "room", value: room }, text, clientMsgId }, { headers: { "x-user": user }, timeoutMs: 10_000 });
 const seqs = (ms: Message[]) => ms.map((m) => Number(m.seq));

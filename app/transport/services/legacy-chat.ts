@@ -29,7 +29,7 @@ export function registerLegacyChat(router: ConnectRouter, core: ChatCore): void 
       const state = { partner: "" };
       void (async () => {
         try {
-          if (first.value.targetId) connect(s, state, first.value.targetId);
+          if (first.value.targetId) await connect(core, s, state, first.value.targetId);
           await line(core, s, state, first.value.message);
           for (let r = await it.next(); !r.done; r = await it.next()) await line(core, s, state, r.value.message);
           s.end();
@@ -37,9 +37,16 @@ export function registerLegacyChat(router: ConnectRouter, core: ChatCore): void 
           await core.close(s, asConnectError(err));
         }
       })();
-      for await (const event of streamSession(core, s, ctx)) {
-        const out = translate(event, user);
-        if (out) yield out;
+      try {
+        for await (const event of streamSession(core, s, ctx)) {
+          const out = translate(event, user);
+          if (out) yield out;
+        }
+      } catch (err) {
+        // Old clients know nothing of since_seq: tell them what they can do.
+        const e = asConnectError(err);
+        if (e.code === Code.Unavailable) throw new ConnectError(`${e.rawMessage.split(";")[0]}; reconnect, then connect to your partner again`, Code.Unavailable);
+        throw err;
       }
     },
   });
@@ -64,8 +71,10 @@ async function line(core: ChatCore, s: Session, state: { partner: string }, text
     const others = (await core.listOnline(s.user, "", s.protocol)).map((e) => e.user).filter((u) => u !== s.user);
     return reply(s, others.length ? `Online users: ${others.join(", ")}` : "Nobody else is online.");
   }
-  const cmd = /^connect\s+(\S+)$/.exec(trimmed);
-  if (cmd) return connect(s, state, cmd[1]);
+  // Any line that starts with "connect" and a blank is a command, whatever follows: a bad id gets
+  // the id rules, never a delivery.
+  const cmd = /^connect\s+(.*)$/.exec(trimmed);
+  if (cmd) return connect(core, s, state, cmd[1].trim());
   if (!state.partner) return reply(s, HINT);
   try {
     await core.send(s.user, { toUser: state.partner }, text, "", s.protocol);
@@ -74,15 +83,26 @@ async function line(core: ChatCore, s: Session, state: { partner: string }, text
   }
 }
 
-function connect(s: Session, state: { partner: string }, id: string): void {
+/**
+ * Picks the partner. A refused connect clears the partner and says so: the next line must not go
+ * to someone the user no longer expects. (The original server took any id; edgechat's ids are
+ * narrower, and the refusal says which.)
+ */
+async function connect(core: ChatCore, s: Session, state: { partner: string }, id: string): Promise<void> {
+  const refuse = (why: string) => {
+    const had = state.partner;
+    state.partner = "";
+    reply(s, `Not connected: ${why}.${had ? ` You are no longer connected to ${had}.` : ""}`);
+  };
+  if (id === s.user) return refuse("you cannot connect to yourself");
   try {
     checkUserId(id, "partner id");
-    if (id === s.user) return reply(s, "You cannot connect to yourself.");
-    state.partner = id;
-    reply(s, `Connected to ${id}.`);
   } catch (err) {
-    reply(s, asConnectError(err).rawMessage);
+    return refuse(asConnectError(err).rawMessage);
   }
+  state.partner = id;
+  const online = await core.isOnline(id, "");
+  reply(s, online ? `Connected to ${id}.` : `Connected to ${id}, who is not online now; your messages are kept for them.`);
 }
 
 /** Server replies ride the session's queue, in order with messages, as messages of no room. */
