@@ -26,6 +26,7 @@ import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
+type RateKind = "send" | "join" | "read";
 
 export interface CoreOptions {
   engine: Engine;
@@ -43,11 +44,12 @@ const inbox = (user: string) => "@" + user;
 
 export class ChatCore {
   private readonly hub: Hub;
-  private readonly limiter: RateLimiter;
-  /** Joins and leaves, and Subscribe calls: each makes presence events for everyone in the room. */
-  private readonly joinLimiter: RateLimiter;
-  /** History, ListRooms and ListOnline: each reads the store or the presence of many users. */
-  private readonly readLimiter: RateLimiter;
+  /**
+   * Per-user rates, by what they count (and the `limit` label of the refusal metric): sends; joins
+   * and leaves, and Subscribe calls, each of which makes presence events for everyone in the room;
+   * History, ListRooms and ListOnline, each of which reads the store or many users' presence.
+   */
+  private readonly limiters: Record<RateKind, RateLimiter>;
   private readonly presence: PresenceGate;
   private readonly sessions = new Set<Session>();
   /** Each session's listeners, so that leaving removes exactly what joining added. */
@@ -62,9 +64,11 @@ export class ChatCore {
     this.observer = opts.observer ?? noopObserver;
     this.hub = new Hub(opts.engine.bus, (err) => opts.log.error("listener failed", { err }));
     const l = opts.limits;
-    this.limiter = new RateLimiter(l.ratePerSecond, l.rateBurst);
-    this.joinLimiter = new RateLimiter(l.joinRatePerSecond, l.joinBurst, "joins and leaves");
-    this.readLimiter = new RateLimiter(l.readRatePerSecond, l.readBurst, "History, ListRooms and ListOnline calls");
+    this.limiters = {
+      send: new RateLimiter(l.ratePerSecond, l.rateBurst),
+      join: new RateLimiter(l.joinRatePerSecond, l.joinBurst, "joins and leaves"),
+      read: new RateLimiter(l.readRatePerSecond, l.readBurst, "History, ListRooms and ListOnline calls"),
+    };
     this.presence = new PresenceGate((room, user, joined, region) =>
       opts.engine.bus.publish(room, presenceEvent(room, user, joined, region)).catch((err) => this.logFail("publish presence", err)),
     );
@@ -118,7 +122,7 @@ export class ChatCore {
       }
     }
     // One token for the call, whatever its rooms: the per-stream room limit bounds those.
-    this.takeToken(this.joinLimiter, user, protocol);
+    this.takeToken("join", user, protocol);
     const s = await this.open(user, protocol);
     try {
       for (const room of rooms) await this.enter(s, room, sinceSeq[room]);
@@ -176,7 +180,7 @@ export class ChatCore {
 
   /** A session's request to join a room: counts against the user's joins and leaves. */
   async join(s: Session, room: string, sinceSeq?: bigint): Promise<void> {
-    this.takeToken(this.joinLimiter, s.user, s.protocol);
+    this.takeToken("join", s.user, s.protocol);
     return this.enter(s, room, sinceSeq);
   }
 
@@ -219,7 +223,7 @@ export class ChatCore {
 
   async leave(s: Session, roomName: string): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
-    this.takeToken(this.joinLimiter, s.user, s.protocol);
+    this.takeToken("join", s.user, s.protocol);
     if (!s.feeds.has(room)) throw new ConnectError(`you are not in room "${room}"`, Code.NotFound);
     await this.detach(s, room);
     await this.opts.engine.rooms.removeMember(room, s.user);
@@ -240,7 +244,7 @@ export class ChatCore {
     if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
       throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
     }
-    this.takeToken(this.limiter, user, protocol, "send");
+    this.takeToken("send", user, protocol);
     const { engine, region } = this.opts;
     const { message, duplicate } = await engine.history.append({ room, from: user, text, clientMsgId, region });
     if (duplicate) return message;
@@ -273,7 +277,7 @@ export class ChatCore {
   async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
     const room = checkRoomAccess(user, roomName);
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
-    this.takeToken(this.readLimiter, user, protocol, "read");
+    this.takeToken("read", user, protocol);
     const n = limit === 0 ? 50 : limit;
     return this.opts.engine.history.read(room, {
       afterSeq,
@@ -291,7 +295,7 @@ export class ChatCore {
   ): Promise<{ rooms: (RoomSummary & { online: number })[]; nextPageToken: string }> {
     if (pageSize > 500) throw new ConnectError("page_size must be at most 500", Code.InvalidArgument);
     if (pageToken.length > MAX_PAGE_TOKEN) throw new ConnectError("page_token is not one this server gave out", Code.InvalidArgument);
-    this.takeToken(this.readLimiter, user, protocol, "read");
+    this.takeToken("read", user, protocol);
     const page = await this.opts.engine.rooms.list(user, pageToken, pageSize === 0 ? 100 : pageSize);
     const rooms = await Promise.all(page.rooms.map(async (r) => ({ ...r, online: (await this.opts.engine.presence.online(r.name)).length })));
     return { rooms, nextPageToken: page.next };
@@ -299,7 +303,7 @@ export class ChatCore {
 
   async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
     if (room) checkRoomAccess(user, room);
-    this.takeToken(this.readLimiter, user, protocol, "read");
+    this.takeToken("read", user, protocol);
     const entries = await this.opts.engine.presence.online(room);
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
   }
@@ -365,18 +369,16 @@ export class ChatCore {
   private tick(beatMs: number): void {
     const now = Date.now();
     for (const s of this.sessions) if (now - s.lastPushAt >= beatMs) s.push(heartbeatEvent());
-    this.limiter.sweep();
-    this.joinLimiter.sweep();
-    this.readLimiter.sweep();
+    for (const limiter of Object.values(this.limiters)) limiter.sweep();
     this.presence.sweep();
   }
 
-  /** Takes a token from `limiter` for `user`, or refuses the call (and counts the refusal). */
-  private takeToken(limiter: RateLimiter, user: string, protocol: string, limit = "join"): void {
+  /** Takes one of `user`'s `kind` tokens, or refuses the call (and counts the refusal). */
+  private takeToken(kind: RateKind, user: string, protocol: string): void {
     try {
-      limiter.take(user);
+      this.limiters[kind].take(user);
     } catch (err) {
-      this.observer.rateLimited(protocol, limit);
+      this.observer.rateLimited(protocol, kind);
       throw err;
     }
   }

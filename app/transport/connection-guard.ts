@@ -74,10 +74,6 @@ export class ConnectionGuard {
     this.pinger.unref?.();
   }
 
-  get connections(): number {
-    return this.conns.size;
-  }
-
   /** A new TCP (or TLS) connection: false, having destroyed it, when a cap refuses it. */
   admit(socket: net.Socket): boolean {
     const address = socket.remoteAddress ?? "";
