@@ -112,15 +112,13 @@ const rooms = new Map<string, Room>();
 let active: Room | undefined;
 let online: string[] = [];
 
-const isDm = isDmRoom;
-const dmName = dmRoom;
 const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);
 
 function room(name: string): Room {
   let r = rooms.get(name);
   if (!r) {
     let peer: string | undefined;
-    if (isDm(name)) {
+    if (isDmRoom(name)) {
       const [a, b] = name.slice(3).split(":");
       peer = a === me ? b : a;
     }
@@ -143,7 +141,7 @@ function loadView(): { rooms: string[]; active?: string } {
   try {
     const v = JSON.parse(sessionStorage.getItem(VIEW_KEY) ?? "null");
     if (v && Array.isArray(v.rooms)) {
-      const names = v.rooms.filter((n: unknown): n is string => typeof n === "string" && (isPublicRoomName(n) || isDm(n)));
+      const names = v.rooms.filter((n: unknown): n is string => typeof n === "string" && (isPublicRoomName(n) || isDmRoom(n)));
       return { rooms: names, active: typeof v.active === "string" ? v.active : undefined };
     }
   } catch {
@@ -477,7 +475,7 @@ function renderLists(): void {
     const dot = el("span", "dot on");
     dot.setAttribute("aria-hidden", "true");
     b.append(dot, el("span", "name", user));
-    b.addEventListener("click", () => void openRoom(dmName(me, user)));
+    b.addEventListener("click", () => void openRoom(dmRoom(me, user)));
     li.append(b);
     return li;
   });
