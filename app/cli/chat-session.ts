@@ -45,7 +45,9 @@ export function dmPartner(room: string, me: string): string | undefined {
 // Codes that a retry cannot fix: the credentials are wrong.
 const FATAL = new Set([Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument]);
 
-const JOIN_ERRORS = new Set(["invalid_argument", "permission_denied", "resource_exhausted"]);
+// Codes that, without a join waiting for its answer, can only be a refused rejoin: a typing notice
+// is never refused for them in a room the client is in.
+const REJOIN_ERRORS = new Set(["invalid_argument", "permission_denied"]);
 
 export class ChatSession {
   user = "";
@@ -59,6 +61,8 @@ export class ChatSession {
   /** Resolves when the session is over (close(), or a fatal error). */
   readonly finished: Promise<void>;
   fatal: ConnectError | undefined;
+  /** How many sends and joins the server refused: a script's exit code says whether any was. */
+  refused = 0;
 
   private conn: Connection | undefined;
   private stream: ChatStream | undefined;
@@ -70,6 +74,8 @@ export class ChatSession {
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private acked: (() => void) | undefined;
+  /** enter() calls waiting for the server's answer to their join, by room. */
+  private readonly joining = new Map<string, (ok: boolean) => void>();
 
   constructor(private readonly opts: SessionOptions) {
     this.ready = new Promise((resolve, reject) => {
@@ -114,6 +120,7 @@ export class ChatSession {
       }
       this.stream = undefined;
       if (this.closing) {
+        this.settleJoins(false);
         this.connected = false;
         break;
       }
@@ -123,6 +130,7 @@ export class ChatSession {
         this.fatal = err;
         this.readyReject(err);
         this.opts.out.error(`the server refused the session: ${err.rawMessage}`);
+        this.settleJoins(false);
         conn.close();
         break;
       }
@@ -167,6 +175,7 @@ export class ChatSession {
       case "joined": {
         // A direct message can join this stream to its room without asking.
         if (!this.rooms.has(k.value.room)) this.rooms.set(k.value.room, { lastSeq: undefined });
+        this.settleJoin(k.value.room, true);
         return;
       }
       case "presence":
@@ -184,10 +193,16 @@ export class ChatSession {
           this.pending.delete(v.clientMsgId);
           if (this.pending.size === 0) this.acked?.();
           const text = req?.kind?.case === "send" ? req.kind.value.text : "";
+          this.refused++;
           this.opts.out.error(`not sent${text ? ` "${text}"` : ""}: ${v.code}: ${v.text}`);
         } else {
-          // A join that failed: the room is not ours (typing and leave errors leave it alone).
-          if (v.room && JOIN_ERRORS.has(v.code)) this.rooms.delete(v.room);
+          // A join that failed: the room is not ours. Typing and leave errors name the room too, so
+          // an error counts as the join's only while a join waits for its answer, or when a rejoin
+          // after a reconnect could not be refused for any other reason.
+          if (v.room && (this.joining.has(v.room) || REJOIN_ERRORS.has(v.code)) && this.rooms.delete(v.room)) {
+            this.refused++;
+            this.settleJoin(v.room, false);
+          }
           this.opts.out.error(`${v.code}: ${v.text}`);
         }
         return;
@@ -204,40 +219,61 @@ export class ChatSession {
     this.opts.out.message(m);
   }
 
+  private settleJoin(room: string, ok: boolean): void {
+    this.joining.get(room)?.(ok);
+    this.joining.delete(room);
+  }
+
+  private settleJoins(ok: boolean): void {
+    for (const room of [...this.joining.keys()]) this.settleJoin(room, ok);
+  }
+
   /**
    * Enters a room: shows its last messages (History), then joins with since_seq = the last one
-   * shown, so that nothing is missed in between and nothing shows twice.
+   * shown, so that nothing is missed in between and nothing shows twice. Resolves true once the
+   * server confirmed the join (or will be asked again on the next connection), false if it refused.
    */
-  async enter(room: string, announce = true): Promise<void> {
+  async enter(room: string, announce = true): Promise<boolean> {
     const known = this.rooms.get(room);
     if (known?.lastSeq !== undefined) {
       // Already in it (a direct message may have brought us there): just make sure the stream is.
       this.stream?.send({ kind: { case: "join", value: { room, sinceSeq: known.lastSeq } } });
-      return;
+      return true;
     }
     if (!known) this.rooms.set(room, { lastSeq: undefined });
-    if (!this.connected) return; // joined on the next ready
+    if (!this.connected) {
+      if (announce) this.opts.out.info(`not connected: joining ${room} once the connection is back`);
+      return true;
+    }
     const limit = this.opts.historyOnJoin ?? 20;
-    if (announce) this.opts.out.info(`joined ${room}`);
     let since: bigint;
     try {
       const { client, call } = this.client();
       const page = await client.history({ room, limit }, call);
       for (const m of page.messages) this.show(m);
       const st = this.rooms.get(room);
-      if (!st) return; // left meanwhile
+      if (!st) return false; // left meanwhile
       since = st.lastSeq ?? (page.messages.at(-1)?.seq ?? 0n);
       st.lastSeq = since;
     } catch (err) {
       const e = ConnectError.from(err);
       if (e.code !== Code.Unavailable) {
         this.rooms.delete(room);
+        this.refused++;
         this.opts.out.error(`cannot enter ${room}: ${e.rawMessage}`);
-        return;
+        return false;
       }
-      return; // the connection dropped: entered on the next ready
+      return true; // the connection dropped: entered on the next ready
     }
+    // The server answers the join with a Joined event, or an error event naming the room.
+    const answered = new Promise<boolean>((resolve) => {
+      this.joining.get(room)?.(false);
+      this.joining.set(room, resolve);
+    });
     this.stream?.send({ kind: { case: "join", value: { room, sinceSeq: since } } });
+    const ok = await answered;
+    if (ok && announce) this.opts.out.info(`joined ${room}`);
+    return ok;
   }
 
   leave(room: string): boolean {

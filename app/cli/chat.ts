@@ -88,6 +88,7 @@ export async function chatCommand(
     return 2;
   }
   const url = values.url ?? io.env.EDGECHAT_URL ?? "http://localhost:8080";
+  const headers = authHeaders({ user: values.user, token });
 
   const tty = Boolean(io.output.isTTY && (io.input as { isTTY?: boolean }).isTTY);
   const rl = readline.createInterface({ input: io.input, output: io.output, terminal: tty });
@@ -107,7 +108,7 @@ export async function chatCommand(
   const session = new ChatSession({
     url,
     protocol,
-    headers: authHeaders({ user: values.user, token }),
+    headers,
     out: {
       message: (m) => {
         typingShown.delete(`${m.room}\0${m.from}`);
@@ -135,10 +136,7 @@ export async function chatCommand(
   };
   const started = session.ready.then(async () => {
     print(`* connected to ${url} as ${session.user} (${session.region}); /help lists the commands`);
-    if (values.room) {
-      setTarget({ kind: "room", room: values.room });
-      await session.enter(values.room);
-    }
+    if (values.room && (await session.enter(values.room))) setTarget({ kind: "room", room: values.room });
     if (tty) rl.prompt();
   });
   started.catch(() => {});
@@ -148,7 +146,7 @@ export async function chatCommand(
   if (tty) {
     io.input.on("keypress", (_s: string, key: { name?: string } | undefined) => {
       // readline has taken the key by now: rl.line is what is typed so far. Commands are not typing.
-      if (!target || key?.name === "return" || key?.name === "enter" || rl.line === "" || rl.line.startsWith("/")) return;
+      if (!target || key?.name === "return" || key?.name === "enter" || mayBeCommand(rl.line)) return;
       const now = Date.now();
       if (now - typingSentAt < 1000) return;
       typingSentAt = now;
@@ -171,6 +169,7 @@ export async function chatCommand(
   void session.finished.then(() => lines.end());
 
   const commands = new ChatCommands(session, print, () => target, setTarget);
+  // 1 when anything typed was refused or failed, so that scripts can tell.
   let code = 0;
   for await (const raw of lines) {
     const line = raw.trim();
@@ -185,14 +184,15 @@ export async function chatCommand(
         code = 1;
         break;
       }
-      await commands.run(line);
+      if (!(await commands.run(line))) code = 1;
     } catch (err) {
       if (session.fatal) break;
+      code = 1;
       print(`! ${ConnectError.from(err).rawMessage}`);
     }
     if (tty) rl.prompt();
   }
-  if (session.fatal) code = 1;
+  if (session.fatal || session.refused > 0) code = 1;
   rl.close();
   await session.close();
   if (code === 0 && session.pending.size > 0) {
@@ -202,7 +202,16 @@ export async function chatCommand(
   return code;
 }
 
-/** What each line does, once the session is up. */
+/**
+ * Whether a line being typed may still turn out to be a command (a slash command, or the old
+ * client's `list` and `connect <id>`): typing notices wait until it cannot.
+ */
+export function mayBeCommand(partial: string): boolean {
+  const line = partial.trimStart();
+  return line === "" || line.startsWith("/") || "list".startsWith(line.trimEnd()) || /^c(o(n(n(e(c(t(\s+\S*)?)?)?)?)?)?)?\s*$/.test(line);
+}
+
+/** What each line does, once the session is up. Each resolves false when the line was refused. */
 class ChatCommands {
   constructor(
     private readonly session: ChatSession,
@@ -211,7 +220,12 @@ class ChatCommands {
     private readonly setTarget: (t: Target | undefined) => void,
   ) {}
 
-  async run(line: string): Promise<void> {
+  private fail(text: string): false {
+    this.print(`! ${text}`);
+    return false;
+  }
+
+  async run(line: string): Promise<boolean> {
     const [word, ...rest] = line.split(/\s+/);
     const arg = rest.join(" ");
     switch (word) {
@@ -228,7 +242,8 @@ class ChatCommands {
       case "/history":
         return this.history(arg);
       case "/help":
-        return this.print(HELP);
+        this.print(HELP);
+        return true;
       // The old client's commands.
       case "list":
         if (rest.length === 0) return this.list();
@@ -237,44 +252,46 @@ class ChatCommands {
         if (rest.length === 1) return this.dm(arg);
         break;
     }
-    if (line.startsWith("/") && !line.startsWith("//")) {
-      this.print(`! unknown command ${word}: /help lists the commands`);
-      return;
-    }
-    this.say(line.startsWith("//") ? line.slice(1) : line);
+    if (line.startsWith("/") && !line.startsWith("//")) return this.fail(`unknown command ${word}: /help lists the commands`);
+    return this.say(line.startsWith("//") ? line.slice(1) : line);
   }
 
-  private say(text: string): void {
+  /** Sends; a refusal comes later, as an error event, and counts in session.refused. */
+  private say(text: string): boolean {
     const t = this.target();
-    if (!t) {
-      this.print("! you are not talking to anyone: /join <room> or /dm <user> first");
-      return;
-    }
+    if (!t) return this.fail("you are not talking to anyone: /join <room> or /dm <user> first");
     this.session.send(t.kind === "dm" ? { toUser: t.user } : { room: t.room }, text);
+    return true;
   }
 
-  private async join(room: string): Promise<void> {
-    if (!room) return this.print("! usage: /join <room>");
+  /** Talks in the room once the server took the join; where the user was talking until then. */
+  private async join(room: string): Promise<boolean> {
+    if (!room) return this.fail("usage: /join <room>");
+    if (!(await this.session.enter(room))) return false;
     const partner = dmPartner(room, this.session.user);
     this.setTarget(partner === undefined ? { kind: "room", room } : { kind: "dm", user: partner, room });
-    await this.session.enter(room);
+    return true;
   }
 
-  private async leave(arg: string): Promise<void> {
+  private async leave(arg: string): Promise<boolean> {
     const room = arg || this.target()?.room;
-    if (!room) return this.print("! usage: /leave <room>");
-    if (!this.session.leave(room)) return this.print(`! you are not in ${room}`);
+    if (!room) return this.fail("usage: /leave <room>");
+    if (!this.session.leave(room)) return this.fail(`you are not in ${room}`);
     this.print(`* left ${roomLabel(room, this.session.user)}`);
     if (this.target()?.room === room) {
       const next = [...this.session.rooms.keys()].find((r) => !r.startsWith("dm:"));
       this.setTarget(next ? { kind: "room", room: next } : undefined);
       if (next) this.print(`* talking in ${next} now`);
     }
+    return true;
   }
 
-  private async rooms(): Promise<void> {
+  private async rooms(): Promise<boolean> {
     const rooms = await this.session.listRooms();
-    if (rooms.length === 0) return this.print("* no rooms yet: a room exists once someone sends to it (/join <room>, then type)");
+    if (rooms.length === 0) {
+      this.print("* no rooms yet: a room exists once someone sends to it (/join <room>, then type)");
+      return true;
+    }
     const here = this.target()?.room;
     const labels = rooms.map((r) => roomLabel(r.name, this.session.user));
     const width = Math.max(...labels.map((l) => l.length));
@@ -283,30 +300,34 @@ class ChatCommands {
       const mark = r.name === here ? "  (here)" : this.session.rooms.has(r.name) ? "  (joined)" : "";
       this.print(`    ${labels[i].padEnd(width)}  ${r.members} members, ${r.online} online, last seq ${r.lastSeq}${mark}`);
     });
+    return true;
   }
 
-  private async dm(user: string): Promise<void> {
-    if (!user || /\s/.test(user)) return this.print("! usage: /dm <user>");
-    if (user === this.session.user) return this.print("! that is you: /dm another user");
+  private async dm(user: string): Promise<boolean> {
+    if (!user || /\s/.test(user)) return this.fail("usage: /dm <user>");
+    if (user === this.session.user) return this.fail("that is you: /dm another user");
     const room = dmRoom(this.session.user, user);
+    if (!(await this.session.enter(room, false))) return false;
     this.setTarget({ kind: "dm", user, room });
     this.print(`* talking to ${user} (direct messages)`);
-    await this.session.enter(room, false);
+    return true;
   }
 
-  private async list(): Promise<void> {
+  private async list(): Promise<boolean> {
     const users = await this.session.listOnline();
     const who = users.map((u) => `${u.user} (${u.region}${u.sessions > 1 ? `, ${u.sessions} sessions` : ""})`);
     this.print(`* online (${users.length}): ${who.join(", ")}`);
+    return true;
   }
 
-  private async history(arg: string): Promise<void> {
+  private async history(arg: string): Promise<boolean> {
     const t = this.target();
-    if (!t) return this.print("! /join a room or /dm a user first");
+    if (!t) return this.fail("/join a room or /dm a user first");
     const n = arg ? Number(arg) : 20;
-    if (!Number.isInteger(n) || n < 1 || n > 500) return this.print("! usage: /history [n], n from 1 to 500");
+    if (!Number.isInteger(n) || n < 1 || n > 500) return this.fail("usage: /history [n], n from 1 to 500");
     const messages = await this.session.history(t.room, n);
     this.print(`* last ${messages.length} message${messages.length === 1 ? "" : "s"} of ${roomLabel(t.room, this.session.user)}:`);
     for (const m of messages) this.print(`  ${formatMessage(m, this.session.user)}`);
+    return true;
   }
 }

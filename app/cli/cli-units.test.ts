@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Code } from "@connectrpc/connect";
 import { dmPartner, dmRoom } from "./chat-session.ts";
-import { roomLabel } from "./chat.ts";
+import { mayBeCommand, roomLabel } from "./chat.ts";
 import { codeName } from "./connection.ts";
 import { RoomView, SimClient, SimStats } from "./sim-client.ts";
 import { quantile } from "./sim-report.ts";
@@ -85,4 +85,15 @@ test("Connect code names and the gateway's close reasons", () => {
   expect(closeError(1006, "").code).toBe(Code.Unavailable);
   expect(wsUrl("https://chat.example.com")).toBe("wss://chat.example.com/ws");
   expect(wsUrl("http://127.0.0.1:8080/")).toBe("ws://127.0.0.1:8080/ws");
+});
+
+describe("typing notices", () => {
+  test("wait while what is typed may still be a command, old or new", () => {
+    for (const partial of ["", "/", "/jo", "l", "lis", "list", "c", "conn", "connect", "connect ", "connect bo", "connect bob "]) {
+      expect([partial, mayBeCommand(partial)]).toEqual([partial, true]);
+    }
+    for (const partial of ["h", "listen", "list of", "cat", "connected", "connect bob now", "co-op"]) {
+      expect([partial, mayBeCommand(partial)]).toEqual([partial, false]);
+    }
+  });
 });

@@ -34,9 +34,23 @@ export interface Credentials {
   token?: string;
 }
 
-/** The request headers for a user: a bearer token when there is one, else `x-user` (dev mode). */
+/**
+ * The request headers for a user: a bearer token when there is one, else `x-user` (dev mode).
+ * Throws when the token cannot be a header value: retrying could never fix that, and what usually
+ * happened (other output captured with it) is worth saying.
+ */
 export function authHeaders(c: Credentials): Record<string, string> {
-  if (c.token) return { authorization: `Bearer ${c.token}` };
+  if (c.token) {
+    const token = c.token.trim();
+    const bad = /[^\x21-\x7e]/.exec(token);
+    if (bad) {
+      const what = /[\r\n]/.test(token) ? "a line break" : /\s/.test(bad[0]) ? "a blank" : `the character ${JSON.stringify(bad[0])}`;
+      throw new Error(
+        `the token has ${what} in it, so it cannot be sent as a header: it should be only the token (when capturing it, use \`npm run -s edgechat -- token\` or the edgechat binary, so that nothing else is captured with it)`,
+      );
+    }
+    return { authorization: `Bearer ${token}` };
+  }
   if (c.user) return { "x-user": c.user };
   return {};
 }

@@ -278,6 +278,39 @@ describe("edgechat chat", () => {
   }, 20_000);
 });
 
+describe("edgechat chat: what is refused", () => {
+  test("a refused join keeps the user where they were, refused lines make the exit code 1, a token that is not a header value stops at once", async () => {
+    const s = await server();
+    const alice = chat("alice", s.url, "--user", "alice", "--room", "lobby");
+    await alice.see(/^\* joined lobby$/);
+    alice.say("/join bad room!");
+    await alice.see(/^! cannot enter bad room!: .*room/);
+    alice.say("still in the lobby");
+    await alice.see(line("lobby", "alice", "still in the lobby"));
+    expect(await alice.eof()).toBe(1);
+    expect(alice.out).not.toContain("joined bad room!");
+
+    // A script whose line is too long to send: told so, and exit code 1.
+    const bob = chat("bob", s.url, "--user", "bob", "--room", "lobby");
+    bob.say("x".repeat(5000));
+    await bob.see(/^! not sent "x+": invalid_argument: /);
+    expect(await bob.eof()).toBe(1);
+    // Every line sent: 0.
+    const carol = chat("carol", s.url, "--user", "carol", "--room", "lobby");
+    carol.say("fine");
+    await carol.see(line("lobby", "carol", "fine"));
+    expect(await carol.eof()).toBe(0);
+
+    // What `TOKEN=$(npm run edgechat -- token ...)` captures without -s: npm's banner, then the token.
+    const banner = "\n> edgechat@0.1.0 edgechat\n> bun app/cli/main.ts token --user dave\n\neyJhbGciOiJIUzI1NiJ9.e30.sig";
+    const dave = new Cli("dave", ["chat", "--url", s.url, "--token", banner]);
+    expect(await dave.exited).toBe(1);
+    expect(dave.err).toContain("the token has a line break in it");
+    expect(dave.err).toContain("npm run -s");
+    expect(dave.out).not.toContain("reconnecting");
+  }, 30_000);
+});
+
 describe("edgechat token", () => {
   test("mints a token the server accepts, for chat and any client", async () => {
     const s = await server({ EDGECHAT_JWT_SECRET: TEST_SECRET });

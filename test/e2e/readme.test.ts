@@ -361,7 +361,8 @@ describe("README: Authentication", () => {
     const call = commands.find((c) => c.startsWith("curl") && c.includes("$TOKEN"));
     expect(mint).toBeDefined();
     expect(call).toBeDefined();
-    const sub = /setSubject\("([^"]+)"\)/.exec(mint!)?.[1];
+    const sub = /--user (\S+)/.exec(mint!)?.[1];
+    expect(mint).toContain(`EDGECHAT_JWT_SECRET=${secret} `);
     const r = await run(`${mint}\n${localize(call!, jwtServer.port)}`);
     expectOk(r, call!);
     const [req] = requests(call!);
