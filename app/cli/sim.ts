@@ -4,6 +4,7 @@
 // message's delivery latency is measured from the moment its sender sent it.
 import * as readline from "node:readline";
 import { parseArgs } from "node:util";
+import { UNLISTED_PREFIX } from "../core/names.ts";
 import { Channel } from "./channel.ts";
 import { describeError, mintToken, PROTOCOLS, type Protocol } from "./connection.ts";
 import { SimClient, SimStats } from "./sim-client.ts";
@@ -23,7 +24,7 @@ const USAGE = `usage: edgechat sim [options]                     interactive: a 
   --settle S            at most this long to wait for the last deliveries (default 5)
   --json                print the summary as one JSON object on stdout
   --token-secret K      mint a token per client with this HS256 secret (default EDGECHAT_JWT_SECRET)
-  --prefix P            user and room names start with P (default sim-<random>)
+  --prefix P            user names start with P, room names with _P (default sim-<random>)
 
 The exit code is 1 when a message was lost, duplicated or out of order, a session failed to open,
 or a send was not acknowledged.`;
@@ -55,8 +56,9 @@ export class Simulator {
 
   constructor(readonly opts: SimOptions) {}
 
+  /** Unlisted (the "_"), so that the simulator's rooms stay out of everybody else's room list. */
   roomName(k: number): string {
-    return `${this.opts.prefix}-r${k}`;
+    return `${UNLISTED_PREFIX}${this.opts.prefix}-r${k}`;
   }
 
   get live(): SimClient[] {

@@ -77,6 +77,22 @@ export function isDmRoom(room: string): boolean {
   return room.startsWith(DM_PREFIX);
 }
 
+/**
+ * Rooms whose names start with "_" are unlisted: open to anyone who names them, like any public
+ * room, but ListRooms shows them to their members only. For rooms that are nobody else's
+ * business, such as the load simulator's.
+ */
+export const UNLISTED_PREFIX = "_";
+
+/**
+ * Whether ListRooms shows the room to everyone. The others (direct-message and unlisted rooms)
+ * it shows to their members only. The engines apply this rule in their own queries; the engine
+ * contract suite checks that they agree with it.
+ */
+export function isListedToAll(room: string): boolean {
+  return !isDmRoom(room) && !room.startsWith(UNLISTED_PREFIX);
+}
+
 function quote(s: string): string {
   return JSON.stringify(s.length > 80 ? s.slice(0, 80) + "…" : s);
 }

@@ -128,6 +128,23 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
       expect((await engine.rooms.list("ben", "", 100)).rooms.find((r) => r.name === "lobby")?.members).toBe(1);
     });
 
+    test("unlisted rooms (names that start with _) are listed to their members only", async () => {
+      await engine.history.append(draft("_sim-r1", "x"));
+      await engine.history.append(draft("lobby", "x"));
+      await engine.rooms.addMember("_sim-r1", "sim-u1");
+      await engine.rooms.addMember("_sim-r1", "sim-u2");
+      const names = async (user: string) => (await engine.rooms.list(user, "", 100)).rooms.map((r) => r.name);
+      expect(await names("ann")).toEqual(["lobby"]);
+      expect((await engine.rooms.list("sim-u1", "", 100)).rooms).toEqual([
+        { name: "_sim-r1", members: 2, lastSeq: 1n },
+        { name: "lobby", members: 0, lastSeq: 1n },
+      ]);
+      // Paging crosses the unlisted range the same way for members and others.
+      expect((await engine.rooms.list("sim-u2", "_sim-r1", 100)).rooms.map((r) => r.name)).toEqual(["lobby"]);
+      expect((await engine.rooms.list("sim-u2", "", 1)).next).toBe("_sim-r1");
+      expect((await engine.rooms.list("ann", "", 1)).next).toBe("");
+    });
+
     test("a room exists once it has a message: joining an empty room stores nothing", async () => {
       await engine.rooms.addMember("quiet", "ann");
       expect((await engine.rooms.list("ann", "", 100)).rooms).toEqual([]);

@@ -8,7 +8,7 @@ import type { ChatCore } from "../core/chat.ts";
 import { typingEvent } from "../core/events.ts";
 import { checkRoomAccess } from "../core/names.ts";
 import type { Bus } from "../engine/engine.ts";
-import { ASSET_PREFIX, webBundle, type WebAsset } from "../web/bundle.ts";
+import { ASSET_PREFIX, pageWithConfig, webBundle, type WebAsset } from "../web/bundle.ts";
 
 export interface HttpDeps {
   isReady: () => boolean;
@@ -48,12 +48,16 @@ const PAGE_HEADERS: Record<string, string> = {
 };
 
 function mountWebPage(app: Hono, web: WebDeps, region: string): void {
+  // What the page needs to know before its first paint: in the page itself, and at /config.json.
+  const config = { auth: web.auth.mode, region, heartbeat_seconds: web.heartbeatSeconds ?? 25 };
   // Built on the first visit, not at start: Bun.build costs the cold start tens of milliseconds
   // that no RPC needs. A failure shows on the page's routes.
+  let page: Promise<WebAsset> | undefined;
   app.get("/", async (c) => {
-    const bundle = await webBundle().catch((err: Error) => err);
-    if (bundle instanceof Error) return c.text(`the web page is unavailable: ${bundle.message}`, 500);
-    return serveAsset(c, bundle.page, PAGE_HEADERS);
+    page ??= webBundle().then((bundle) => pageWithConfig(bundle.page, config));
+    const asset = await page.catch((err: Error) => err);
+    if (asset instanceof Error) return c.text(`the web page is unavailable: ${asset.message}`, 500);
+    return serveAsset(c, asset, PAGE_HEADERS);
   });
 
   app.get(`${ASSET_PREFIX}*`, async (c) => {
@@ -65,7 +69,7 @@ function mountWebPage(app: Hono, web: WebDeps, region: string): void {
 
   app.get("/config.json", (c) => {
     c.header("cache-control", "no-cache");
-    return c.json({ auth: web.auth.mode, region, heartbeat_seconds: web.heartbeatSeconds ?? 25 });
+    return c.json(config);
   });
 
   const lastTyping = new Map<string, number>();

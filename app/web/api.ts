@@ -3,13 +3,19 @@
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../gen/chat/v1/chat_pb.ts";
+import { CONFIG_META, type ServerConfig } from "./page-config.ts";
 
-/** GET /config.json: how this server signs people in. */
-export interface ServerConfig {
-  auth: "dev" | "jwt";
-  region: string;
-  /** How often an idle stream gets a heartbeat event. */
-  heartbeat_seconds?: number;
+export type { ServerConfig };
+
+/** The config the server put in the page (see pageWithConfig in bundle.ts), if it did. */
+export function pageConfig(): ServerConfig | undefined {
+  const content = document.querySelector<HTMLMetaElement>(`meta[name="${CONFIG_META}"]`)?.content;
+  try {
+    const c = content ? JSON.parse(content) : undefined;
+    return c?.auth === "dev" || c?.auth === "jwt" ? c : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Dev mode: a name (the x-user header). Otherwise a token (authorization: Bearer). */

@@ -5,6 +5,7 @@
 // the page itself is revalidated.
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { CONFIG_META, type ServerConfig } from "./page-config.ts";
 
 export interface WebAsset {
   body: Uint8Array;
@@ -66,4 +67,19 @@ export async function buildWebBundle(): Promise<WebBundle> {
   }
   if (!page) throw new Error("the web page did not build: no HTML in the output");
   return { page, assets };
+}
+
+/**
+ * The page with the server's config in a meta tag, so that it can show the sign-in card on its
+ * first paint instead of waiting for /config.json. A meta tag, not an inline script: the page's
+ * CSP allows no inline script.
+ */
+export function pageWithConfig(page: WebAsset, config: ServerConfig): WebAsset {
+  const attr = JSON.stringify(config).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  const html = new TextDecoder().decode(page.body);
+  const at = html.indexOf("</head>");
+  if (at < 0) throw new Error("the web page has no </head>");
+  const body = new TextEncoder().encode(`${html.slice(0, at)}<meta name="${CONFIG_META}" content="${attr}">${html.slice(at)}`);
+  const gzip = page.gzip ? gzipSync(body, { level: 9 }) : undefined;
+  return { ...page, body, gzip };
 }

@@ -15,6 +15,7 @@ import {
   isTransient,
   loadCredentials,
   newId,
+  pageConfig,
   saveCredentials,
   sendTyping,
   tokenSubject,
@@ -28,6 +29,7 @@ import { Live, type LiveStatus } from "./live.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
+  loading: $("loading"),
   signin: $("signin"),
   signinForm: $<HTMLFormElement>("signin-form"),
   signinIntro: $("signin-intro"),
@@ -673,6 +675,7 @@ function signOut(notice?: string): void {
 // Start
 
 function showSignin(error = ""): void {
+  ui.loading.hidden = true;
   ui.app.hidden = true;
   ui.signin.hidden = false;
   const dev = config.auth === "dev";
@@ -699,6 +702,7 @@ async function start(c: Credentials): Promise<void> {
     // The server is away: go on, the live feed retries.
   }
   saveCredentials(c);
+  ui.loading.hidden = true;
   ui.signin.hidden = true;
   ui.app.hidden = false;
   renderMe();
@@ -810,11 +814,16 @@ function wire(): void {
 
 async function boot(): Promise<void> {
   wire();
-  try {
-    const res = await fetch("/config.json", { cache: "no-store" });
-    if (res.ok) config = await res.json();
-  } catch {
-    // Assume the defaults; the first call will tell.
+  // The server puts its config in the page, so the first paint need not wait for a request.
+  const inPage = pageConfig();
+  if (inPage) config = inPage;
+  else {
+    try {
+      const res = await fetch("/config.json", { cache: "no-store" });
+      if (res.ok) config = await res.json();
+    } catch {
+      // Assume the defaults; the first call will tell.
+    }
   }
   const notice = sessionStorage.getItem(NOTICE_KEY) ?? "";
   sessionStorage.removeItem(NOTICE_KEY);

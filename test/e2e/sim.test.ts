@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { FileSink } from "bun";
 import type { SimSummary } from "../../app/cli/sim-report.ts";
+import { chatClient, transport } from "../support/clients.ts";
 import { ROOT, startServer, type ServerProcess } from "../support/server.ts";
 import { TEST_SECRET } from "../support/tokens.ts";
 
@@ -63,7 +64,7 @@ function expectClean(s: SimSummary, clients: number, perClient: number) {
 describe("edgechat sim --json", () => {
   for (const protocol of ["grpc", "connect", "grpc-web", "websocket"]) {
     test(`${protocol}: 20 clients in 3 rooms, nothing lost, duplicated or out of order`, async () => {
-      const run = await sim(["--url", server.url, "--json", "--clients", "20", "--rooms", "3", "--rate", "5", "--duration", "3", "--protocol", protocol]);
+      const run = await sim(["--url", server.url, "--json", "--clients", "20", "--rooms", "3", "--rate", "5", "--duration", "3", "--protocol", protocol, "--prefix", `sim-${protocol}`]);
       expect(run.code).toBe(0);
       const s = JSON.parse(run.out.trim()) as SimSummary; // stdout is the one JSON object
       expect(s.protocol).toBe(protocol);
@@ -73,6 +74,12 @@ describe("edgechat sim --json", () => {
       expect(s.delivered).toBeLessThanOrEqual(s.sent * 7);
       // The progress line, once a second on a pipe.
       expect(run.err).toMatch(/^\[ +\d+ s\] sessions 20 {2}sent \d+ \(\d+\/s\) {2}acked \d+ {2}delivered \d+/m);
+      // Its rooms are unlisted: they stay out of everybody else's room list.
+      const client = chatClient(transport(server.url, "connect"));
+      const listed = await client.listRooms({}, { headers: { "x-user": "bystander" } });
+      expect(listed.rooms.filter((r) => r.name.includes("sim-"))).toEqual([]);
+      const own = await client.listRooms({}, { headers: { "x-user": `sim-${protocol}-u0` } });
+      expect(own.rooms.map((r) => r.name)).toContain(`_sim-${protocol}-r0`);
     }, 30_000);
   }
 

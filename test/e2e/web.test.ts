@@ -151,6 +151,39 @@ test(
 );
 
 test(
+  "the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting",
+  async () => {
+    const tab = await open();
+    // /config.json never answers: the page must not need it.
+    let asked = 0;
+    await tab.page.route("**/config.json", () => void asked++);
+    await tab.page.goto(server.url, { waitUntil: "load" });
+    expect(await tab.page.getByLabel("Your name").isVisible()).toBe(true);
+    expect(await tab.page.locator("#loading").isVisible()).toBe(false);
+    expect(asked).toBe(0);
+
+    await tab.page.getByLabel("Your name").fill("dora");
+    await tab.page.getByRole("button", { name: "Sign in" }).click();
+    await live(tab.page);
+    // Signed in, the page waits for the server's first answer: held here, it says so meanwhile.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await tab.page.route("**/chat.v1.ChatService/ListRooms", async (route) => {
+      await released;
+      await route.continue();
+    });
+    await tab.page.reload({ waitUntil: "load" });
+    await tab.page.locator("#loading", { hasText: "Connecting" }).waitFor();
+    expect(await tab.page.locator("#signin").isVisible()).toBe(false);
+    release();
+    await live(tab.page);
+    expect(await tab.page.locator("#loading").isVisible()).toBe(false);
+    await tab.context.close();
+  },
+  60_000,
+);
+
+test(
   "the server's rate limit shows next to the box",
   async () => {
     // A server of its own with a tight limit: one message a second, no bursts.

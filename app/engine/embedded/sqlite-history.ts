@@ -283,18 +283,25 @@ export const READ_SQL = {
   lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
   readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
   readBefore: `SELECT ${COLS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-  // One page of rooms by name: the public ones (the two ranges around "dm:", so that other
-  // people's direct-message rooms are never even read) and the caller's own direct-message rooms
-  // (through members_by_user). ":" + 1 is ";", so [dm:, dm;) is exactly the names that start with "dm:";
-  // "dm;" itself is no room name (";" is not in the alphabet). One bound per range, so that SQLite
-  // seeks to it rather than reading from the start and filtering.
+  // One page of rooms by name, per isListedToAll (core/names.ts): the rooms listed to all (the
+  // ranges around "_" and "dm:", so that other people's direct-message and unlisted rooms are
+  // never even read), and the caller's own direct-message and unlisted rooms (through
+  // members_by_user). ":" + 1 is ";", so [dm:, dm;) is exactly the names that start with "dm:";
+  // "_" + 1 is "`", so [_, `) is the names that start with "_"; neither ";" nor "`" is in the
+  // alphabet. One bound per range, so that SQLite seeks to it rather than reading from the start
+  // and filtering.
   listRooms: `SELECT name, last_seq, (SELECT count(*) FROM members m WHERE m.room = name) AS members FROM (
-      SELECT name, last_seq FROM rooms WHERE name > ?1 AND name < 'dm:'
+      SELECT name, last_seq FROM rooms WHERE name > ?1 AND name < '_'
+      UNION ALL
+      SELECT name, last_seq FROM rooms WHERE name > max(?1, '\`') AND name < 'dm:'
       UNION ALL
       SELECT name, last_seq FROM rooms WHERE name > max(?1, 'dm;')
       UNION ALL
       SELECT r.name, r.last_seq FROM members u JOIN rooms r ON r.name = u.room
         WHERE u.user = ?2 AND u.room > ?1 AND u.room >= 'dm:' AND u.room < 'dm;'
+      UNION ALL
+      SELECT r.name, r.last_seq FROM members u JOIN rooms r ON r.name = u.room
+        WHERE u.user = ?2 AND u.room > ?1 AND u.room >= '_' AND u.room < '\`'
     ) ORDER BY name LIMIT ?3`,
 } as const;
 

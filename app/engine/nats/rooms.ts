@@ -9,6 +9,7 @@ import type { KV } from "@nats-io/kv";
 import type { RoomDirectory, RoomPage } from "../engine.ts";
 import type { Logger } from "../../log.ts";
 import type { SeqFloor } from "./history.ts";
+import { isListedToAll } from "../../core/names.ts";
 import { token, untoken } from "./names.ts";
 import type { Conn } from "./conn.ts";
 import type { Io } from "./setup.ts";
@@ -47,26 +48,34 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
   }
 
   /**
-   * Reads every key of the bucket and pages in memory: a KV bucket lists keys in no order, so a
-   * page costs the whole directory's keys (the embedded store reads only the page).
+   * A KV bucket lists keys in no order, so a page costs the names of every room (the "r." keys,
+   * filtered on the server) plus the caller's own memberships ("m.*.<user>"), never the other
+   * members of any room; then one listing of members per room on the page. The embedded store
+   * reads only the page.
    */
   async list(user: string, after: string, limit: number): Promise<RoomPage> {
-    const names = new Set<string>();
-    const members = new Map<string, number>();
-    const joined = new Set<string>();
-    for await (const key of await this.conn.retry(() => this.io().rooms.keys(), "room directory listing")) {
-      const [kind, r, u] = key.split(".");
-      const room = untoken(r);
-      names.add(room);
-      if (kind !== "m") continue;
-      members.set(room, (members.get(room) ?? 0) + 1);
-      if (untoken(u) === user) joined.add(room);
+    const keys = (filter: string) => this.conn.retry(() => this.io().rooms.keys(filter), "room directory listing");
+    const visible: string[] = [];
+    for await (const key of await keys("r.*")) {
+      const room = untoken(key.slice(2));
+      if (room > after && isListedToAll(room)) visible.push(room);
+    }
+    for await (const key of await keys(`m.*.${token(user)}`)) {
+      const room = untoken(key.split(".")[1]);
+      // A member key exists only for a room that exists (addMember): no need to look.
+      if (room > after && !isListedToAll(room)) visible.push(room);
     }
     // Bytewise order, as the embedded store's: code units compare the same for these names.
-    const visible = [...names].filter((n) => n > after && (!n.startsWith("dm:") || joined.has(n))).sort();
+    visible.sort();
     const page = visible.slice(0, limit);
-    const rooms = await Promise.all(page.map(async (name) => ({ name, members: members.get(name) ?? 0, lastSeq: await this.lastSeq(name) })));
+    const rooms = await mapLimited(page, 16, async (name) => ({ name, members: await this.memberCount(name), lastSeq: await this.lastSeq(name) }));
     return { rooms, next: visible.length > limit ? page[page.length - 1] : "" };
+  }
+
+  private async memberCount(room: string): Promise<number> {
+    let n = 0;
+    for await (const _ of await this.conn.retry(() => this.io().rooms.keys(`m.${token(room)}.*`), "room directory listing")) n++;
+    return n;
   }
 
   async get(room: string): Promise<number> {
@@ -121,4 +130,18 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
       await rooms.put(roomKey(room), String(seq));
     }
   }
+}
+
+/** `f` over `items`, at most `n` at a time, results in order. */
+async function mapLimited<T, R>(items: T[], n: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
 }
