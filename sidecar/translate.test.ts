@@ -24,6 +24,16 @@ bun_jsc_heap_size_bytes 6000000
 # HELP bun_jsc_heap_capacity_bytes Heap capacity.
 # TYPE bun_jsc_heap_capacity_bytes gauge
 bun_jsc_heap_capacity_bytes 9000000
+# TYPE bun_resident_js_heap_bytes gauge
+bun_resident_js_heap_bytes 9000000
+# TYPE bun_resident_buffers_bytes gauge
+bun_resident_buffers_bytes 1000000
+# TYPE bun_resident_native_bytes gauge
+bun_resident_native_bytes 20000000
+# TYPE bun_resident_stack_bytes gauge
+bun_resident_stack_bytes 135168
+# TYPE bun_resident_other_bytes gauge
+bun_resident_other_bytes 30000000
 # HELP bun_mimalloc_allocations_total Allocations.
 # TYPE bun_mimalloc_allocations_total counter
 bun_mimalloc_allocations_total 1000
@@ -56,6 +66,11 @@ test("go_* families are read from the server's series, under client_golang's nam
     ["go_gc_duration_seconds_count", "", 60],
   ]);
   expect(get("go_info")?.samples[0].labels.version).toBe("bun1.4.5");
+  // Go's identity: sys is the sum of the seven *_sys parts (two of which Bun does not have: 0).
+  const value = (name: string) => get(name)?.samples[0].value;
+  const parts = ["heap", "stack", "mspan", "mcache", "buck_hash", "gc", "other"].map((p) => value(`go_memstats_${p}_sys_bytes`));
+  expect(parts).toEqual([9000000, 135168, 20000000, 1000000, 0, 0, 30000000]);
+  expect(value("go_memstats_sys_bytes")).toBe(60135168);
   // Families whose source is absent are left out, never invented.
   expect(get("go_memstats_heap_released_bytes")).toBeUndefined();
 });

@@ -55,7 +55,11 @@ function read(byName: Map<string, MetricFamily>, from: Source, goName: string): 
     // Summary and histogram samples carry the family name as a prefix (_sum, _count, _bucket).
     return f.samples.map((s) => ({ ...s, name: goName + s.name.slice(from.length) }));
   }
-  const [a, b] = from.minus.map((n) => byName.get(n)?.samples[0]);
-  if (!a || !b) return [];
-  return [{ name: goName, labels: {}, value: a.value - b.value }];
+  if ("zero" in from) return byName.has(from.beside) ? [{ name: goName, labels: {}, value: 0 }] : [];
+  const values = ("sum" in from ? from.sum : from.minus).map((n) => byName.get(n)?.samples[0]?.value);
+  if (values.some((v) => v === undefined)) return [];
+  const [first, second] = values as number[];
+  // A difference of byte counts read at slightly different moments: never below 0.
+  const value = "sum" in from ? (values as number[]).reduce((x, y) => x + y, 0) : Math.max(0, first - second);
+  return [{ name: goName, labels: {}, value }];
 }
