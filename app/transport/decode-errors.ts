@@ -7,6 +7,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { encodeEnvelope, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { encodeGrpcMessage } from "./wire-rules.ts";
 
 const PARSE = /^parse binary: /;
 
@@ -66,7 +67,7 @@ async function rewrite(res: UniversalServerResponse): Promise<UniversalServerRes
     const e = t && decodeError(Number(t.get("grpc-status")), decodeURIComponent(t.get("grpc-message") ?? ""));
     if (t && e) {
       t.set("grpc-status", String(e.code));
-      t.set("grpc-message", encodeURIComponent(e.rawMessage));
+      t.set("grpc-message", encodeGrpcMessage(e.rawMessage));
     }
     return res;
   }
@@ -94,7 +95,7 @@ function rewriteGrpcWebTrailer(chunk: Uint8Array): Uint8Array {
   const e = decodeError(Number(t.get("grpc-status")), decodeURIComponent(t.get("grpc-message") ?? ""));
   if (!e) return chunk;
   t.set("grpc-status", String(e.code));
-  t.set("grpc-message", encodeURIComponent(e.rawMessage));
+  t.set("grpc-message", encodeGrpcMessage(e.rawMessage));
   return encodeEnvelope(trailerFlag, trailerSerialize(t));
 }
 

@@ -23,6 +23,7 @@ import { asConnectError } from "../core/events.ts";
 import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { envelope, framesOf } from "./event-frames.ts";
+import { encodeGrpcMessage, parseTimeout, requestFlagsError } from "./wire-rules.ts";
 
 const SERVICE = "chat.v1.ChatService";
 const GRPC_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
@@ -284,9 +285,9 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Prom
       size += chunk.length;
       if (expected < 0 && size >= 5) {
         const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        // Flag bits other than compression are reserved (gRPC's HTTP/2 spec): refused as Connect does.
-        if (head[0] & 0xfe) return fail(new ConnectError(`invalid envelope flags ${head[0]}: only the compressed bit (1) is defined for a request`, Code.InvalidArgument));
-        if (head[0] & 1) return fail(new ConnectError("the request message is compressed but grpc-encoding names no compression", Code.InvalidArgument));
+        // Only requests without grpc-encoding come here (takeGrpcStream).
+        const flagsError = requestFlagsError(head[0], false, "grpc-encoding");
+        if (flagsError) return fail(flagsError);
         expected = head.readUInt32BE(1);
         if (expected > maxBytes) return fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted));
       }
@@ -308,25 +309,6 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Prom
     stream.once("end", onEnd);
     stream.once("close", onClose);
   });
-}
-
-const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
-/** The grpc-timeout header in milliseconds: 1 to 8 digits and a unit (H, M, S, m, u, n). */
-export function parseTimeout(value: string | string[] | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(String(value));
-  if (!m) throw new ConnectError(`invalid grpc-timeout "${value}": expected 1 to 8 digits and a unit (H, M, S, m, u, n)`, Code.InvalidArgument);
-  return Number(m[1]) * TIMEOUT_UNITS_MS[m[2]];
-}
-
-/** grpc-message is percent-encoded: every byte outside printable ASCII, and "%" itself (gRPC's HTTP/2 spec). */
-export function encodeGrpcMessage(message: string): string {
-  let out = "";
-  for (const byte of new TextEncoder().encode(message)) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
 }
 
 /** The request's headers as auth reads them, without copying them into a fetch Headers. */

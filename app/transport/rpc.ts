@@ -18,6 +18,7 @@ import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/re
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
 import { createHttpApp } from "./http.ts";
 import { authInterceptor, drainInterceptor } from "./interceptors.ts";
+import { applyWireRules } from "./connect-wire.ts";
 import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./decode-errors.ts";
 import { rawContextValues } from "./raw.ts";
 import { registerChatV1 } from "./services/chat-v1.ts";
@@ -52,6 +53,7 @@ export function createRpcHandler(o: RpcOptions): (req: any, res: any) => void {
       file_grpc_reflection_v1alpha_reflection,
     ]);
     mapUnaryDecodeErrors(router);
+    applyWireRules(router);
     o.metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
   };
   // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).

@@ -8,7 +8,7 @@ import http2 from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { ChatEventSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import { ChatEventSchema, ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { envelope } from "../../app/transport/event-frames.ts";
 import { chatClient, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
@@ -208,6 +208,80 @@ describe("the direct path and the Connect path serve Subscribe alike", () => {
       // A stream that had started: the status is in trailers, after its events.
       expect(c.trailers?.["grpc-status"]).toBe(String(Code.DeadlineExceeded));
       expect(c.events().slice(0, 2).map((e) => e.kind.case)).toEqual(["ready", "joined"]);
+    }
+  });
+});
+
+/**
+ * One call with a body built by hand, in any protocol; resolves with the status as the protocol
+ * carries it: gRPC trailers (or headers), a gRPC-Web trailer envelope, a Connect end-stream JSON.
+ */
+async function exchange(path: string, contentType: string, body: Uint8Array, headers: Record<string, string> = {}) {
+  const req = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", "x-user": "eve", ...headers });
+  req.on("error", () => {});
+  let head: http2.IncomingHttpHeaders = {};
+  let trailers: http2.IncomingHttpHeaders = {};
+  const chunks: Buffer[] = [];
+  req.on("response", (h) => (head = h));
+  req.on("trailers", (t) => (trailers = t));
+  req.on("data", (c: Buffer) => chunks.push(c));
+  const ended = new Promise<void>((resolve) => req.on("close", resolve));
+  // Leave the request open for a stream: the answer must not wait for the client's end.
+  req.write(body);
+  if (!contentType.startsWith("application/connect") && !path.endsWith("/Chat")) req.end();
+  await Promise.race([ended, Bun.sleep(5000)]);
+  req.close();
+  const data = Buffer.concat(chunks);
+  const frames: { flags: number; data: Buffer }[] = [];
+  for (let at = 0; at + 5 <= data.length; ) {
+    const len = data.readUInt32BE(at + 1);
+    frames.push({ flags: data[at], data: data.subarray(at + 5, at + 5 + len) });
+    at += 5 + len;
+  }
+  if (contentType.startsWith("application/connect")) {
+    const end = frames.find((f) => f.flags & 2);
+    const error = end ? (JSON.parse(end.data.toString()) as { error?: { code: string; message: string } }).error : undefined;
+    return { code: error?.code, message: error?.message };
+  }
+  const t = contentType.startsWith("application/grpc-web")
+    ? Object.fromEntries(
+        (frames.find((f) => f.flags & 0x80)?.data.toString() ?? "")
+          .split("\r\n")
+          .filter(Boolean)
+          .map((l) => [l.slice(0, l.indexOf(":")).trim(), l.slice(l.indexOf(":") + 1).trim()]),
+      )
+    : trailers["grpc-status"] !== undefined ? trailers : head;
+  const code = Number(t["grpc-status"]);
+  return { code: code === Code.InvalidArgument ? "invalid_argument" : String(code), message: decodeURIComponent(String(t["grpc-message"] ?? "")) };
+}
+
+describe("a bad request envelope gets the same answer on every path and protocol", () => {
+  const send = toBinary(SendRequestSchema, create(SendRequestSchema, { target: { case: "room", value: "envelopes" }, text: "x" }));
+  const ping = toBinary(ChatRequestSchema, create(ChatRequestSchema, { kind: { case: "ping", value: { nonce: "1" } } }));
+  const calls = [
+    ["gRPC Send (direct)", `${SERVICE}/Send`, "application/grpc", send],
+    ["gRPC Chat (Connect)", `${SERVICE}/Chat`, "application/grpc", ping],
+    ["gRPC-Web Send", `${SERVICE}/Send`, "application/grpc-web+proto", send],
+    ["gRPC-Web Subscribe", `${SERVICE}/Subscribe`, "application/grpc-web+proto", toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: ["envelopes"] }))],
+    ["Connect Chat", `${SERVICE}/Chat`, "application/connect+proto", ping],
+  ] as const;
+
+  test("reserved flag bits (gRPC-Web's trailer flag 0x80 too): InvalidArgument naming them", async () => {
+    for (const [what, path, type, body] of calls) {
+      expect([what, await exchange(path, type, envelope(body, 0x80))]).toEqual([
+        what,
+        { code: "invalid_argument", message: "invalid envelope flags 128: only the compressed bit (1) is defined for a request" },
+      ]);
+    }
+  });
+
+  test("the compressed bit without a compression: InvalidArgument naming the protocol's header", async () => {
+    for (const [what, path, type, body] of calls) {
+      const header = type.startsWith("application/connect") ? "connect-content-encoding" : "grpc-encoding";
+      expect([what, await exchange(path, type, envelope(body, 1))]).toEqual([
+        what,
+        { code: "invalid_argument", message: `the request message is compressed but ${header} names no compression` },
+      ]);
     }
   });
 });

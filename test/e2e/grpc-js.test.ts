@@ -220,17 +220,17 @@ describe("chat.v1.ChatService over grpc-js", () => {
   test("status codes: INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED", async () => {
     const bad = await failure(unary(chat, "History", { room: "café ☕" }, asUser("fay")));
     expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
-    // grpc-message is percent-encoded on the wire; non-ASCII comes back intact. (Not asserted:
-    // ":" ";" "," etc. come back as "%3A" "%3B" "%2C", because connect-node encodes them with
-    // encodeURIComponent and grpc-js decodes with decodeURI, which leaves reserved characters.)
-    expect(bad.details).toContain('(got "café ☕")');
+    // grpc-message is percent-encoded on the wire per the gRPC spec (only bytes outside printable
+    // ASCII, and "%"), so non-ASCII and ":" ";" "," all come back intact through grpc-js.
+    expect(bad.details).toBe('room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got "café ☕")');
 
     const unsorted = await failure(unary(chat, "History", { room: "dm:zed:amy" }, asUser("amy")));
     expect(unsorted.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(unsorted.details).toStartWith('"dm:zed:amy" is not a direct-message room: use dm:<a>:<b>');
 
     const denied = await failure(unary(chat, "History", { room: "dm:gus:hal" }, asUser("fay")));
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(denied.details).toContain("two other users");
+    expect(denied.details).toBe('room "dm:gus:hal" is a direct conversation between two other users');
 
     for (const [method, req] of [
       ["History", { room: "lobby" }],

@@ -1,7 +1,8 @@
-// The direct gRPC path's header handling: grpc-timeout and grpc-message (gRPC over HTTP/2 spec).
+// The wire rules both request paths apply: request envelope flags, grpc-timeout and grpc-message
+// (gRPC over HTTP/2 spec).
 import { describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeGrpcMessage, parseTimeout } from "./grpc-direct.ts";
+import { encodeGrpcMessage, parseTimeout, requestFlagsError } from "./wire-rules.ts";
 
 function thrown(f: () => unknown): ConnectError {
   try {
@@ -65,5 +66,24 @@ describe("encodeGrpcMessage", () => {
       expect(/^[\x20-\x7e]*$/.test(encoded)).toBe(true);
       expect(decodeURIComponent(encoded)).toBe(s);
     }
+  });
+});
+
+describe("requestFlagsError", () => {
+  test("no flags, or the compressed bit with a compression named: fine", () => {
+    expect(requestFlagsError(0, false, "grpc-encoding")).toBeUndefined();
+    expect(requestFlagsError(1, true, "grpc-encoding")).toBeUndefined();
+  });
+
+  test("any other bit, gRPC-Web's trailer flag included: InvalidArgument naming the flags", () => {
+    for (const flags of [0x80, 0x02, 0x81, 0xff]) {
+      const e = requestFlagsError(flags, true, "grpc-encoding")!;
+      expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, `invalid envelope flags ${flags}: only the compressed bit (1) is defined for a request`]);
+    }
+  });
+
+  test("compressed without a compression: InvalidArgument naming the protocol's header", () => {
+    const e = requestFlagsError(1, false, "connect-content-encoding")!;
+    expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, "the request message is compressed but connect-content-encoding names no compression"]);
   });
 });
