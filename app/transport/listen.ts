@@ -42,13 +42,19 @@ export interface ListenOptions {
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** Streams open at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const MAX_CONCURRENT_STREAMS = 1000;
+
 export async function listen(handler: Handler, opts: ListenOptions): Promise<Listener> {
   const h2sessions = new Set<http2.Http2Session>();
   const sockets = new Set<net.Socket>();
   const guard = new ConnectionGuard(opts.guard);
   /** The cleartext socket being handed to the HTTP/2 server: its "session" event comes synchronously. */
   let handing: net.Socket | undefined;
-  const h2opts = { settings: { maxConcurrentStreams: 1000 }, noDelay: true };
+  // A stream past the limit gets REFUSED_STREAM and the others go on (RFC 9113 5.1.2). Node's and
+  // Bun's default ends the connection after 100 refusals, before the streams within the limit were
+  // answered; a client that overshoots by as many streams as the limit is cut off.
+  const h2opts = { settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS }, maxSessionRejectedStreams: MAX_CONCURRENT_STREAMS, noDelay: true };
   let front: net.Server;
   let h1: http.Server | undefined;
   let h2: http2.Http2Server | http2.Http2SecureServer;

@@ -5,7 +5,12 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import http2 from "node:http2";
 import net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SubscribeRequestSchema } from "../../app/gen/chat/v1/chat_pb.ts";
+import { envelope } from "../../app/transport/event-frames.ts";
+import { MAX_CONCURRENT_STREAMS } from "../../app/transport/listen.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { eventually } from "../support/wait.ts";
 import { scrape } from "../support/metrics.ts";
 
 let server: ServerProcess;
@@ -121,3 +126,56 @@ test("a client that resets streams is refused across reconnects, by address; oth
   expect(m.get('edgechat_connections_refused_total{reason="penalized"}')).toBeGreaterThanOrEqual(again ? 1 : 0);
   await healthy();
 }, 20_000);
+
+test("streams past the concurrent-stream limit are refused one by one; the streams within it are answered", async () => {
+  const fresh = await startServer();
+  try {
+    // Raw frames: an HTTP/2 client library would wait for a free slot rather than overshoot.
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port: fresh.port, localAddress: "127.0.0.6" });
+      s.once("connect", () => resolve(s));
+      s.once("error", reject);
+    });
+    const frame = (type: number, flags: number, id: number, payload: Uint8Array) => {
+      const b = Buffer.alloc(9 + payload.length);
+      b.writeUIntBE(payload.length, 0, 3);
+      b[3] = type;
+      b[4] = flags;
+      b.writeUInt32BE(id, 5);
+      b.set(payload, 9);
+      return b;
+    };
+    // HPACK literals without indexing (0x00, name, value); 0x83 0x86 are :method POST, :scheme http.
+    const literal = (n: string, v: string) => Buffer.concat([Buffer.from([0x00, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)]);
+    const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: ["crowded"] }));
+    const N = MAX_CONCURRENT_STREAMS + 100;
+    const out = [Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0, new Uint8Array())];
+    for (let i = 0; i < N; i++) {
+      const id = 1 + 2 * i;
+      // A user per stream, so that no per-user rate ends a stream early and frees its slot.
+      const head = [literal(":path", "/chat.v1.ChatService/Subscribe"), literal(":authority", "x"), literal("content-type", "application/grpc"), literal("te", "trailers"), literal("x-user", `crowd-${i}`)];
+      out.push(frame(1, 4, id, Buffer.concat([Buffer.from([0x83, 0x86]), ...head])), frame(0, 1, id, envelope(body)));
+    }
+    let pending = Buffer.alloc(0);
+    const answered = new Set<number>();
+    const refused = new Set<number>();
+    let goaway = false;
+    sock.on("data", (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+      while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+        const len = pending.readUIntBE(0, 3);
+        const id = pending.readUInt32BE(5) & 0x7fffffff;
+        if (pending[3] === 1) answered.add(id);
+        if (pending[3] === 3 && pending.readUInt32BE(9) === http2.constants.NGHTTP2_REFUSED_STREAM) refused.add(id);
+        if (pending[3] === 7) goaway = true;
+        pending = pending.subarray(9 + len);
+      }
+    });
+    sock.write(Buffer.concat(out));
+    await eventually(() => answered.size + refused.size >= N || goaway || sock.destroyed, 15_000, "an answer for every stream");
+    expect({ answered: answered.size, refused: refused.size, goaway }).toEqual({ answered: MAX_CONCURRENT_STREAMS, refused: 100, goaway: false });
+    sock.destroy();
+  } finally {
+    await fresh.stop();
+  }
+}, 30_000);
