@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
+import net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import {
@@ -547,6 +548,55 @@ describe("a consumer that never reads (session queue of 50)", () => {
       slow.dispose();
       late.dispose();
       await closeAll(lateAgain, slowAgain, h);
+    },
+    30_000,
+  );
+
+  test(
+    "Connect over HTTP/1.1 and HTTP/2: a reader that stops is cut off, and the server lets go of its connection",
+    async () => {
+      const room = "flood-connect";
+      const body = envelope(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] })));
+      // HTTP/2: a Connect stream that is never read.
+      const session = http2.connect(server.url);
+      session.on("error", () => {});
+      const h2 = session.request({ ":method": "POST", ":path": "/chat.v1.ChatService/Subscribe", "content-type": "application/connect+proto", "x-user": "stops2" });
+      h2.on("error", () => {});
+      h2.pause();
+      h2.end(body);
+      // HTTP/1.1: the same on a socket of its own, never read.
+      const h1 = net.connect(server.port, "127.0.0.1");
+      h1.on("error", () => {});
+      h1.pause();
+      h1.write(`POST /chat.v1.ChatService/Subscribe HTTP/1.1\r\nhost: x\r\ncontent-type: application/connect+proto\r\nx-user: stops1\r\ncontent-length: ${body.length}\r\n\r\n`);
+      h1.write(body);
+      const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
+      await eventually(async () => (await online()).join() === "stops1,stops2", 5000, "both in the room");
+      const local = await new Promise<number>((resolve) => (h1.localPort ? resolve(h1.localPort) : h1.once("connect", () => resolve(h1.localPort!))));
+      // Whether a process holds the server's side of the connection from client port `port`
+      // (/proc/net/tcp and tcp6: local and remote address, ..., inode in field 9; 0 for an orphan).
+      const held = (port: number) => {
+        const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+        const rows = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((f) => readFileSync(f, "utf8").split("\n").map((l) => l.trim().split(/\s+/)));
+        const row = rows.find((f) => f[1]?.endsWith(`:${hex(server.port)}`) && f[2]?.endsWith(`:${hex(port)}`));
+        return row !== undefined && row[9] !== "0";
+      };
+      expect(held(local)).toBe(true);
+
+      // More than the kernel's socket buffers hold (megabytes on loopback), so that the queue fills.
+      const pad = "·".repeat(1500);
+      for (let sent = 0; sent < 4000; sent += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, as(`flooder${i % 5}`))));
+      }
+      await eventually(async () => (await online()).length === 0, 5000, "both sessions to end");
+      // HTTP/2: the stream is reset. HTTP/1.1 has no reset: the server closes the socket. The
+      // client, not reading, cannot see that; the server's side of the connection shows it: no
+      // longer held by the process (an orphan in the kernel, inode 0, or gone).
+      await eventually(() => h2.closed, 5000, "the HTTP/2 stream to be reset");
+      expect(h2.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      await eventually(() => !held(local), 5000, "the server to let go of the HTTP/1.1 connection");
+      h1.destroy();
+      session.destroy();
     },
     30_000,
   );
