@@ -212,6 +212,17 @@ test("a full NATS outage: sends fail fast with UNAVAILABLE and readiness drops; 
   expect(after!.seq).toBe(before + 1n);
 }, 90_000);
 
+test("the cluster runs deploy/nats/nats.conf: a client without its password is refused", async () => {
+  const { connect } = await import("@nats-io/transport-node");
+  const node = cluster.nodes[1];
+  const err = await connect({ servers: `127.0.0.1:${node.port}`, reconnect: false, timeout: 5000 }).then(
+    async (nc) => (await nc.close(), undefined),
+    (e: Error) => e,
+  );
+  expect(String(err)).toMatch(/Authorization Violation/i);
+  expect(node.url).toMatch(/^nats:\/\/edgechat:[^@]+@127\.0\.0\.1:/);
+});
+
 test("NATS unreachable at start: the server starts, is not ready and says why, then becomes ready", async () => {
   const port = await freePort();
   const s = await startServer(env("nrt", `nats://127.0.0.1:${port}`));

@@ -31,6 +31,9 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
+/** The config every node of the deployed cluster runs (deploy/nats/fly.toml). */
+export const DEPLOYED_CONFIG = join(import.meta.dir, "../../deploy/nats/nats.conf");
+
 const running = new Set<Subprocess>();
 // `bun test` does not run "exit" handlers reliably, so files call stop() in afterAll too.
 process.on("exit", () => {
@@ -46,23 +49,41 @@ export async function startNats(port?: number): Promise<NatsCluster> {
 export async function startCluster(size = 3, firstPort?: number): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), "edgechat-nats-"));
   const ports = await Promise.all(Array.from({ length: size }, async (_, i) => ({ client: (i === 0 && firstPort) || (await freePort()), route: await freePort(), http: await freePort() })));
+  // A cluster runs the deployment's own config (deploy/nats/nats.conf), filled in as fly.toml
+  // does on Fly, with loopback addresses; a single server a minimal config without auth.
+  const password = crypto.randomUUID();
+  const env: Record<string, string>[] = [];
   const nodes: NatsNode[] = ports.map((p, i) => {
     const name = `n${i + 1}`;
-    const routes = ports.filter((_, j) => j !== i).map((o) => `"nats-route://127.0.0.1:${o.route}"`);
+    if (size > 1) {
+      env.push({
+        FLY_MACHINE_ID: name,
+        NATS_HOST: "127.0.0.1",
+        NATS_CLIENT_PORT: String(p.client),
+        NATS_HTTP_PORT: String(p.http),
+        NATS_CLUSTER_PORT: String(p.route),
+        NATS_STORE_DIR: join(dir, name),
+        NATS_PASSWORD: password,
+        ...Object.fromEntries(ports.map((o, j) => [`NATS_ROUTE_${j + 1}`, `nats-route://127.0.0.1:${o.route}`])),
+      });
+      return { name, port: p.client, url: `nats://edgechat:${password}@127.0.0.1:${p.client}`, monitorUrl: `http://127.0.0.1:${p.http}`, proc: undefined, log: "" };
+    }
+    env.push({});
     const conf = [
       `server_name: ${name}`,
       `listen: "127.0.0.1:${p.client}"`,
       `http: "127.0.0.1:${p.http}"`,
       `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 256MB, max_file_store: 2GB }`,
-      size > 1 ? `cluster { name: edgechat, listen: "127.0.0.1:${p.route}", routes: [${routes.join(", ")}] }` : "",
     ].join("\n");
     writeFileSync(join(dir, `${name}.conf`), conf);
     return { name, port: p.client, url: `nats://127.0.0.1:${p.client}`, monitorUrl: `http://127.0.0.1:${p.http}`, proc: undefined, log: "" };
   });
+  const configOf = (node: NatsNode) => (size > 1 ? DEPLOYED_CONFIG : join(dir, `${node.name}.conf`));
 
   const start = async (node: NatsNode) => {
     node.log = "";
-    const proc = Bun.spawn(["nats-server", "-c", join(dir, `${node.name}.conf`)], { stdout: "pipe", stderr: "pipe" });
+    const i = nodes.indexOf(node);
+    const proc = Bun.spawn(["nats-server", "-c", configOf(node)], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", ...env[i] } });
     node.proc = proc;
     running.add(proc);
     void proc.exited.then(() => running.delete(proc));
