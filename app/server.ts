@@ -11,6 +11,7 @@ import { listen } from "./transport/listen.ts";
 import { takeGrpcStream, type GrpcDirectOptions } from "./transport/grpc-direct.ts";
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { createReadiness } from "./transport/readiness.ts";
+import type { RpcHandler } from "./transport/rpc.ts";
 
 /** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
 const RPC_LOAD_DELAY_MS = 100;
@@ -71,12 +72,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // (transport/rpc.ts): by the first request that needs them, which waits, or RPC_LOAD_DELAY_MS
   // after listening, whichever comes first. Not at once: loading blocks the event loop for tens of
   // milliseconds, and the first gRPC Send or Subscribe, which does not need it, would wait too.
-  let rpc: ((req: any, res: any) => void) | undefined;
+  let rpc: RpcHandler | undefined;
   let loadRpc!: () => void;
   const rpcLoaded = new Promise<void>((resolve) => (loadRpc = resolve))
     .then(() => import("./transport/rpc.ts"))
     .then((m) => {
-      rpc = m.createRpcHandler({
+      const loaded = m.createRpcHandler({
         core: core!,
         auth,
         bus: engine.bus,
@@ -88,6 +89,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         isDraining: () => draining,
         onAuthFailure,
       });
+      listener.setStreamingRequests(loaded.streamingRequests);
+      rpc = loaded;
     });
 
   // One listener for every call ("close" comes once), rather than a closure per call.
@@ -107,9 +110,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     stream?.once("finish", () => {
       if (!stream.closed && !req.readableEnded) stream.close(0);
     });
-    if (rpc) return rpc(req, res);
+    if (rpc) return rpc.handle(req, res);
     loadRpc();
-    void rpcLoaded.then(() => rpc!(req, res));
+    void rpcLoaded.then(() => rpc!.handle(req, res));
   };
 
   const direct: GrpcDirectOptions = {

@@ -10,6 +10,10 @@
 // - HTTP/2: a connection without a stream is told to go away (GOAWAY) after `idleTimeoutMs`; one
 //   with streams is pinged every `pingIntervalMs`, and destroyed if the ping is not answered: a
 //   quiet stream is fine, a dead peer is not.
+// - HTTP/2 request bodies: a stream of a call that takes one request message (unary, server
+//   streaming) must have its whole body within `headersTimeoutMs`, or it is reset: otherwise a
+//   client could hold a thousand streams per connection with half a message each. Streams of
+//   calls whose requests stream (Chat) may be quiet for as long as they like.
 // - Stream churn: HTTP/2 streams are counted per address across connections; an address that
 //   opens more than `maxStreams` in a window is refused for `penaltyMs`, its open HTTP/2
 //   connections included. This is what stops a rapid-reset client (HEADERS then RST_STREAM, as
@@ -40,7 +44,18 @@ export interface GuardOptions {
   onRefused?(reason: RefusalReason, address: string): void;
 }
 
-export type RefusalReason = "max_connections" | "max_per_address" | "penalized" | "headers_timeout" | "idle_timeout" | "ping_timeout" | "stream_rate";
+export type RefusalReason =
+  | "max_connections"
+  | "max_per_address"
+  | "penalized"
+  | "headers_timeout"
+  | "body_timeout"
+  | "idle_timeout"
+  | "ping_timeout"
+  | "stream_rate";
+
+/** Whether a path's requests stream (client or bidi streaming); undefined while the routes are not known yet. */
+export type StreamingRequests = (path: string) => boolean | undefined;
 
 interface Conn {
   address: string;
@@ -66,12 +81,23 @@ export class ConnectionGuard {
   private readonly pinger: ReturnType<typeof setInterval>;
   private readonly windowMs: number;
   private readonly penaltyMs: number;
+  /** HTTP/2 streams whose request body has not ended yet, with when it must have. */
+  private readonly bodies = new Map<http2.ServerHttp2Stream, { path: string; due: number }>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+  private streamingRequests: StreamingRequests = () => undefined;
 
   constructor(private readonly opts: GuardOptions) {
     this.windowMs = opts.windowMs ?? 10_000;
     this.penaltyMs = opts.penaltyMs ?? 30_000;
     this.pinger = setInterval(() => this.pingAll(), opts.pingIntervalMs);
     this.pinger.unref?.();
+    this.sweeper = setInterval(() => this.sweepBodies(), Math.min(1000, opts.headersTimeoutMs));
+    this.sweeper.unref?.();
+  }
+
+  /** Tells the guard which paths take streaming requests (known once the RPC routes are loaded). */
+  setStreamingRequests(f: StreamingRequests): void {
+    this.streamingRequests = f;
   }
 
   /** A new TCP (or TLS) connection: false, having destroyed it, when a cap refuses it. */
@@ -131,15 +157,41 @@ export class ConnectionGuard {
   }
 
   /** A new HTTP/2 stream: the connection is busy until it closes. */
-  stream(stream: http2.ServerHttp2Stream): void {
+  stream(stream: http2.ServerHttp2Stream, path: string): void {
     const c = this.sessions.get(stream.session as http2.Http2Session);
     if (!c) return;
     c.busy++;
     clearTimeout(c.timer);
     streamOwners.set(stream, [this, c]);
-    // A shared listener, not a closure per stream: a stream costs the guard one WeakMap entry.
+    // Shared listeners, not closures per stream: a stream costs the guard one WeakMap entry.
     stream.on("close", onStreamClose);
+    if (!stream.readableEnded && !stream.endAfterHeaders) {
+      this.bodies.set(stream, { path, due: Date.now() + this.opts.headersTimeoutMs });
+      stream.once("end", onStreamBodyEnd);
+    }
     this.countStream(c.address);
+  }
+
+  bodyEnded(stream: http2.ServerHttp2Stream): void {
+    this.bodies.delete(stream);
+  }
+
+  private sweepBodies(): void {
+    const now = Date.now();
+    for (const [stream, b] of this.bodies) {
+      if (stream.closed || stream.destroyed || stream.readableEnded) {
+        this.bodies.delete(stream);
+        continue;
+      }
+      if (now < b.due) continue;
+      const streaming = this.streamingRequests(b.path);
+      if (streaming === undefined) continue; // asked again at the next sweep
+      this.bodies.delete(stream);
+      if (streaming) continue;
+      const owner = streamOwners.get(stream);
+      this.opts.onRefused?.("body_timeout", owner?.[1].address ?? "");
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
   }
 
   /** Stops guarding a connection (a WebSocket took it). */
@@ -153,6 +205,7 @@ export class ConnectionGuard {
 
   close(): void {
     clearInterval(this.pinger);
+    clearInterval(this.sweeper);
     for (const c of this.conns.values()) clearTimeout(c.timer);
   }
 
@@ -232,5 +285,9 @@ export class ConnectionGuard {
 const streamOwners = new WeakMap<http2.ServerHttp2Stream, [ConnectionGuard, Conn]>();
 function onStreamClose(this: http2.ServerHttp2Stream) {
   const owner = streamOwners.get(this);
+  owner?.[0].bodyEnded(this);
   owner?.[0].streamClosed(owner[1]);
+}
+function onStreamBodyEnd(this: http2.ServerHttp2Stream) {
+  streamOwners.get(this)?.[0].bodyEnded(this);
 }

@@ -6,7 +6,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { readFileSync } from "node:fs";
-import { ConnectionGuard, type GuardOptions } from "./connection-guard.ts";
+import { ConnectionGuard, type GuardOptions, type StreamingRequests } from "./connection-guard.ts";
 
 type Handler = (req: any, res: any) => void;
 
@@ -19,6 +19,8 @@ export interface Listener {
    * idle HTTP/1.1 sockets end), and destroys whatever is still open after `graceMs`.
    */
   close(graceMs: number): Promise<void>;
+  /** Which paths take streaming requests, for the guard's request-body deadline. */
+  setStreamingRequests(f: StreamingRequests): void;
 }
 
 export interface ListenOptions {
@@ -92,7 +94,7 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
     });
   }
   divertStreams(h2, (stream, headers) => {
-    guard.stream(stream);
+    guard.stream(stream, String(headers[":path"] ?? ""));
     return opts.takeStream?.(stream, headers) ?? false;
   });
   h2.on("session", (s: http2.Http2Session) => {
@@ -119,6 +121,7 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
 
   return {
     port: address.port,
+    setStreamingRequests: (f) => guard.setStreamingRequests(f),
     stopAccepting() {
       front.close();
       for (const s of h2sessions) if (!s.closed && !s.destroyed) s.goaway?.();

@@ -39,8 +39,15 @@ export interface RpcOptions {
   onAuthFailure(err: ConnectError, protocol: string): void;
 }
 
-/** The request handler (node:http and node:http2 compatibility API) for Connect and Hono. */
-export function createRpcHandler(o: RpcOptions): (req: any, res: any) => void {
+export interface RpcHandler {
+  /** The request handler (node:http and node:http2 compatibility API) for Connect and Hono. */
+  handle(req: any, res: any): void;
+  /** Whether a path is a method whose requests stream (client or bidi streaming). */
+  streamingRequests(path: string): boolean;
+}
+
+export function createRpcHandler(o: RpcOptions): RpcHandler {
+  const streaming = new Set<string>();
   const routes = (router: ConnectRouter) => {
     registerChatV1(router, o.core);
     registerLegacyChat(router, o.core);
@@ -55,6 +62,9 @@ export function createRpcHandler(o: RpcOptions): (req: any, res: any) => void {
     mapUnaryDecodeErrors(router);
     applyWireRules(router);
     o.metrics.grpc.initialize([...new Set(router.handlers.map((h) => h.service))]);
+    for (const h of router.handlers) {
+      if (h.method.methodKind === "client_streaming" || h.method.methodKind === "bidi_streaming") streaming.add(h.requestPath);
+    }
   };
   // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).
   const http = createHttpApp({
@@ -62,11 +72,12 @@ export function createRpcHandler(o: RpcOptions): (req: any, res: any) => void {
     region: o.region,
     web: { auth: o.auth, core: o.core, bus: o.bus, heartbeatSeconds: o.heartbeatSeconds },
   });
-  return connectNodeAdapter({
+  const handle = connectNodeAdapter({
     routes,
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
     readMaxBytes: o.maxRequestBytes,
     contextValues: rawContextValues,
     interceptors: [o.metrics.grpc.interceptor, drainInterceptor(o.isDraining), authInterceptor(o.auth, o.onAuthFailure), decodeErrorInterceptor()],
   });
+  return { handle, streamingRequests: (path) => streaming.has(path) };
 }

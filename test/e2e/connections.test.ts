@@ -98,6 +98,38 @@ test("an HTTP/2 connection without streams is told to go away after the idle tim
   session.destroy();
 }, 15_000);
 
+test("HTTP/2 requests that take one message must arrive whole in time; a Chat stream may stay quiet", async () => {
+  const session = http2.connect(server.url, { createConnection: () => net.connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.7" }) });
+  session.on("error", () => {});
+  const open = (path: string, type: string) => {
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": type, te: "trailers", "x-user": "half" });
+    req.on("error", () => {});
+    const ended = new Promise<number>((resolve) => req.on("close", () => resolve(req.rstCode ?? -1)));
+    return { req, ended };
+  };
+  const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: ["half"] }));
+  // Half a message each, and never the rest: gRPC Subscribe (the direct path), gRPC-Web History
+  // (Connect), and a Connect unary call whose body never comes at all.
+  const grpc = open("/chat.v1.ChatService/Subscribe", "application/grpc");
+  grpc.req.write(envelope(body).subarray(0, 7));
+  const web = open("/chat.v1.ChatService/History", "application/grpc-web+proto");
+  web.req.write(new Uint8Array([0, 0, 0, 0, 9, 0x0a]));
+  const connect = open("/chat.v1.ChatService/ListRooms", "application/proto");
+  // A Chat stream that sends nothing: a client that only listens is a client.
+  const chat = open("/chat.v1.ChatService/Chat", "application/grpc");
+  const started = Date.now();
+  for (const call of [grpc, web, connect]) expect(await call.ended).toBe(http2.constants.NGHTTP2_CANCEL);
+  // The server's headers timeout is 2 s; the guard looks once a second.
+  expect(Date.now() - started).toBeLessThan(5000);
+  await Bun.sleep(1500);
+  expect(chat.req.closed).toBe(false);
+  const m = await scrape(server.metricsUrl);
+  expect(m.get('edgechat_connections_refused_total{reason="body_timeout"}')).toBe(3);
+  chat.req.close();
+  session.destroy();
+  await healthy();
+}, 20_000);
+
 test("a client that resets streams is refused across reconnects, by address; others are not", async () => {
   const open = () => {
     const session = http2.connect(server.url, { createConnection: () => net.connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.5" }) });
