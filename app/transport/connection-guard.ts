@@ -22,6 +22,9 @@
 //   under Bun a reset that arrives before the handler has answered often reads as a request that
 //   ended, not as an aborted stream (measured).
 //
+// The rules are the same over TLS: there the protocol is known only after the handshake, so a new
+// connection starts with the headers timeout, and an HTTP/2 session replaces it with its own.
+//
 // node:http's own headersTimeout and keepAliveTimeout are not enforced under Bun (measured: a
 // trickle stayed open past 75 s), so the rules are kept here, the same for both protocols.
 import type http from "node:http";
@@ -78,6 +81,8 @@ export class ConnectionGuard {
   private readonly conns = new Map<net.Socket, Conn>();
   private readonly addresses = new Map<string, AddressState>();
   private readonly sessions = new WeakMap<http2.Http2Session, Conn>();
+  /** By the peer's address and port: under Bun a TLS session's socket is not the accepted socket. */
+  private readonly byPeer = new Map<string, Conn>();
   private readonly pinger: ReturnType<typeof setInterval>;
   private readonly windowMs: number;
   private readonly penaltyMs: number;
@@ -116,16 +121,22 @@ export class ConnectionGuard {
     a.connections++;
     const c: Conn = { address, socket, busy: 0 };
     this.conns.set(socket, c);
+    const peer = peerKey(socket);
+    this.byPeer.set(peer, c);
     socket.once("close", () => {
       clearTimeout(c.timer);
       this.conns.delete(socket);
+      if (this.byPeer.get(peer) === c) this.byPeer.delete(peer);
       a.connections--;
       this.forgetAddressIfIdle(address, a);
     });
     return true;
   }
 
-  /** The connection speaks HTTP/1.1: it has `headersTimeoutMs` for each request head. */
+  /**
+   * The connection speaks HTTP/1.1, or (TLS) has not said which protocol yet: it has
+   * `headersTimeoutMs` for each request head; an HTTP/2 session replaces that with its own rules.
+   */
   http1(socket: net.Socket): void {
     const c = this.conns.get(socket);
     if (c) this.arm(c, this.opts.headersTimeoutMs, "headers_timeout");
@@ -149,7 +160,7 @@ export class ConnectionGuard {
 
   /** The connection speaks HTTP/2: streams are counted, and the session is closed when idle. */
   http2(session: http2.Http2Session, socket: net.Socket | undefined): void {
-    const c = socket && this.conns.get(socket);
+    const c = (socket && this.conns.get(socket)) || (session.socket && this.byPeer.get(peerKey(session.socket)));
     if (!c) return;
     c.session = session;
     this.sessions.set(session, c);
@@ -280,6 +291,10 @@ export class ConnectionGuard {
     const now = Date.now();
     if (a.connections === 0 && a.penalizedUntil <= now && (a.streams === 0 || now - a.windowStart > this.windowMs)) this.addresses.delete(address);
   }
+}
+
+function peerKey(socket: { remoteAddress?: string; remotePort?: number }): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 const streamOwners = new WeakMap<http2.ServerHttp2Stream, [ConnectionGuard, Conn]>();

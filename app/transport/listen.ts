@@ -103,7 +103,8 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
     s.on("close", () => h2sessions.delete(s));
     s.on("error", opts.onError);
   });
-  if (opts.tls) front.on("connection", (socket: net.Socket) => guard.admit(socket));
+  // TLS: the first request head (HTTP/1.1) or the HTTP/2 session must come in time, as in cleartext.
+  if (opts.tls) front.on("connection", (socket: net.Socket) => guard.admit(socket) && guard.http1(socket));
   front.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));

@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import http2 from "node:http2";
 import { join } from "node:path";
+import tls from "node:tls";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { ChatService } from "../../app/gen/chat/v1/chat_pb.ts";
@@ -11,9 +13,10 @@ import { startServer, type ServerProcess } from "../support/server.ts";
 let server: ServerProcess;
 let ca: Buffer;
 let caPath: string;
+let dir: string;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "edgechat-tls-"));
+  dir = mkdtempSync(join(tmpdir(), "edgechat-tls-"));
   const made = Bun.spawnSync([
     "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
     "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
@@ -50,3 +53,37 @@ test("ALPN offers h2 and http/1.1 to plain HTTPS clients", () => {
   expect(version("--http1.1")).toBe("200 1.1");
   expect(version("--http2")).toBe("200 2");
 });
+
+test("the connection rules hold over TLS too: a silent connection, an idle HTTP/2 one, a half-sent request", async () => {
+  const strict = await startServer({
+    EDGECHAT_TLS_CERT: join(dir, "cert.pem"),
+    EDGECHAT_TLS_KEY: join(dir, "key.pem"),
+    EDGECHAT_HEADERS_TIMEOUT_SECONDS: "1",
+    EDGECHAT_IDLE_TIMEOUT_SECONDS: "1",
+  });
+  try {
+    const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, Bun.sleep(ms).then(() => "too late" as const)]);
+    // Handshake done, then nothing: closed at the headers timeout.
+    const silent = tls.connect({ host: "127.0.0.1", port: strict.port, ca, servername: "localhost", ALPNProtocols: ["http/1.1"] });
+    silent.on("error", () => {});
+    await new Promise((resolve) => silent.once("secureConnect", resolve));
+    expect(await within(new Promise((resolve) => silent.once("close", () => resolve("closed"))), 5000)).toBe("closed");
+
+    // HTTP/2 without a stream: GOAWAY at the idle timeout.
+    const idle = http2.connect(`https://localhost:${strict.port}`, { ca });
+    idle.on("error", () => {});
+    expect(await within(new Promise((resolve) => idle.once("goaway", () => resolve("goaway"))), 5000)).toBe("goaway");
+    idle.destroy();
+
+    // Half a request message on HTTP/2: the stream is reset at the headers timeout.
+    const busy = http2.connect(`https://localhost:${strict.port}`, { ca });
+    busy.on("error", () => {});
+    const req = busy.request({ ":method": "POST", ":path": "/chat.v1.ChatService/Send", "content-type": "application/grpc", te: "trailers", "x-user": "half" });
+    req.on("error", () => {});
+    req.write(new Uint8Array([0, 0, 0, 0, 9, 0x0a]));
+    expect(await within(new Promise((resolve) => req.once("close", () => resolve(req.rstCode))), 5000)).toBe(http2.constants.NGHTTP2_CANCEL);
+    busy.destroy();
+  } finally {
+    await strict.stop();
+  }
+}, 20_000);
