@@ -24,6 +24,7 @@ import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
+import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 type RateKind = "send" | "join" | "read";
@@ -99,7 +100,7 @@ export class ChatCore {
 
   /** Opens a session: the user is online and gets its direct messages from now on. */
   async open(user: string, protocol: string): Promise<Session> {
-    if (this.draining) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+    if (this.draining) throw drainRefusal();
     const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, this.sessionHooks);
     this.sessions.add(s);
     this.observer.sessionOpened(protocol);
@@ -200,7 +201,7 @@ export class ChatCore {
     }
     const feed = new RoomFeed(room, s, this.opts.engine.history, (err) => {
       this.logFail("history read", err);
-      void this.close(s, new ConnectError("history is unavailable; reconnect and resume with since_seq", Code.Unavailable));
+      void this.close(s, historyUnavailable());
     });
     s.feeds.set(room, feed);
     try {
@@ -318,7 +319,7 @@ export class ChatCore {
     this.draining = true;
     clearInterval(this.timer);
     this.presence.close();
-    const err = new ConnectError("server is shutting down; reconnect and resume with since_seq", Code.Unavailable);
+    const err = drainEnd();
     await Promise.all([...this.sessions].map((s) => this.close(s, err)));
   }
 

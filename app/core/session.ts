@@ -4,9 +4,10 @@
 //
 // Tens of thousands of sessions sit idle on one small machine, so a session allocates little: no
 // closure of its own, its maps and promises only once something needs them.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { RoomFeed } from "./room-feed.ts";
+import { fellBehind } from "./advice.ts";
 
 /** What the core hears from all of its sessions: one object shared by all, not closures per session. */
 export interface SessionHooks {
@@ -71,13 +72,7 @@ export class Session {
   push(event: ChatEvent): boolean {
     if (this.isEnded) return false;
     if (this.pending >= this.limit) {
-      this.end(
-        new ConnectError(
-          `this stream fell ${this.limit} events behind and was closed; reconnect and resume with since_seq`,
-          Code.ResourceExhausted,
-        ),
-        true,
-      );
+      this.end(fellBehind(this.limit), true);
       return false;
     }
     this.queue.push(event);

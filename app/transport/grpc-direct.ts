@@ -24,6 +24,7 @@ import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { envelope, framesOf } from "./event-frames.ts";
 import { encodeGrpcMessage, parseTimeout, requestFlagsError } from "./wire-rules.ts";
+import { drainRefusal } from "../core/advice.ts";
 
 const SERVICE = "chat.v1.ChatService";
 const GRPC_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
@@ -61,7 +62,7 @@ export function takeGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.I
 
 /** What every call does first: drain, deadline, auth, then its one request message. */
 async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
-  if (opts.isDraining()) throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+  if (opts.isDraining()) throw drainRefusal();
   // The deadline counts from the call's start, whatever it waits for.
   const deadlineMs = parseTimeout(headers["grpc-timeout"]);
   if (deadlineMs !== undefined) call.failAfter(deadlineMs);

@@ -1,8 +1,9 @@
 // Cross-cutting rules applied to every chat RPC, whatever the protocol.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
 import { userKey } from "./context.ts";
 import { protocolOfHeader } from "./protocol.ts";
+import { drainRefusal } from "../core/advice.ts";
 
 /** Services that need a user; health checks and reflection stay open for probes and tooling. */
 const AUTHENTICATED = new Set(["chat.v1.ChatService", "chat.ChatService"]);
@@ -25,7 +26,7 @@ export function authInterceptor(auth: Authenticator, onFailure?: (err: ConnectEr
 export function drainInterceptor(isDraining: () => boolean): Interceptor {
   return (next) => async (req) => {
     if (isDraining() && req.service.typeName !== "grpc.health.v1.Health") {
-      throw new ConnectError("server is shutting down; connect to another instance", Code.Unavailable);
+      throw drainRefusal();
     }
     return next(req);
   };

@@ -26,6 +26,7 @@ import { checkUserId } from "../core/names.ts";
 import type { Session } from "../core/session.ts";
 import { ChatEventSchema, ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { Logger } from "../log.ts";
+import { drainEnd, drainRefusal } from "../core/advice.ts";
 
 export const WS_PATH = "/ws";
 /** The protocol label of WebSocket sessions in metrics. */
@@ -117,7 +118,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
     async drain(ms) {
       clearInterval(pinger);
-      const err = new ConnectError("server is shutting down; reconnect and resume with since_seq", Code.Unavailable);
+      const err = drainEnd();
       for (const c of conns) c.closeIfNoSession(err);
       if (conns.size > 0) {
         await new Promise<void>((resolve) => {
@@ -169,7 +170,7 @@ class Connection {
       this.enqueue(() => this.onFrame(data, isBinary));
     });
     if (opts.isDraining()) {
-      return this.fail(new ConnectError("server is shutting down; connect to another instance", Code.Unavailable));
+      return this.fail(drainRefusal());
     }
     const headers = headersOf(this.req);
     if (opts.auth.mode === "jwt" ? headers.has("authorization") : headers.has("x-user")) {

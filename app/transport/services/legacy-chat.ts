@@ -14,6 +14,7 @@ import type { Session } from "../../core/session.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
 import { streamSession } from "../session-stream.ts";
+import { forLegacyClient } from "../../core/advice.ts";
 
 export const SERVER_USER = "Server";
 const HINT = "You have no chat partner yet: type `list` to see who is online, then `connect <id>`.";
@@ -44,9 +45,7 @@ export function registerLegacyChat(router: ConnectRouter, core: ChatCore): void 
         }
       } catch (err) {
         // Old clients know nothing of since_seq: tell them what they can do.
-        const e = asConnectError(err);
-        if (e.code === Code.Unavailable) throw new ConnectError(`${e.rawMessage.split(";")[0]}; reconnect, then connect to your partner again`, Code.Unavailable);
-        throw err;
+        throw forLegacyClient(asConnectError(err));
       }
     },
   });
