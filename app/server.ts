@@ -8,7 +8,7 @@ import { ChatCore } from "./core/chat.ts";
 import type { Engine } from "./engine/engine.ts";
 import { createEmbeddedEngine } from "./engine/embedded/index.ts";
 import { listen } from "./transport/listen.ts";
-import { takeGrpcStream, type GrpcDirectOptions } from "./transport/grpc-direct.ts";
+import { takeDirectStream, type GrpcDirectOptions } from "./transport/direct.ts";
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { createReadiness } from "./transport/readiness.ts";
 import type { RpcHandler } from "./transport/rpc.ts";
@@ -117,9 +117,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const direct: GrpcDirectOptions = {
     core,
-    authenticate: (h) =>
+    authenticate: (h, protocol) =>
       auth.authenticate(h).catch((err) => {
-        if (err instanceof ConnectError) onAuthFailure(err, "grpc");
+        if (err instanceof ConnectError) onAuthFailure(err, protocol);
         throw err;
       }),
     isDraining: () => draining,
@@ -160,9 +160,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     },
     upgrade: gateway,
-    // The hot path: gRPC Send and Subscribe served on the HTTP/2 stream, without Connect (grpc-direct.ts).
+    // The hot path: Subscribe and Send served on the HTTP/2 stream, without Connect (direct.ts).
     takeStream: (stream, headers) => {
-      if (!takeGrpcStream(stream, headers, direct)) return false;
+      if (!takeDirectStream(stream, headers, direct)) return false;
       track(stream);
       return true;
     },

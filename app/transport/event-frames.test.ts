@@ -1,8 +1,8 @@
 // The shared event frames: one encoding per event, in the 5-byte length-prefixed framing of gRPC.
 import { expect, test } from "bun:test";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
-import { framesOf, frameOf } from "./event-frames.ts";
+import { framesOf, frameOf, jsonOf } from "./event-frames.ts";
 
 function message(seq: number, text: string): ChatEvent {
   return create(ChatEventSchema, { kind: { case: "message", value: { id: `m${seq}`, room: "lobby", seq: BigInt(seq), from: "ann", text } } });
@@ -81,4 +81,18 @@ test("framesOf: one event is that event's frame; none is empty", () => {
   const event = message(9, "only");
   expect(framesOf([event])).toBe(frameOf(event));
   expect(framesOf([]).length).toBe(0);
+});
+
+test("the JSON codec: the event's protobuf JSON, framed, made once and shared with the WebSocket text", () => {
+  const event = message(4, "héllo");
+  const frame = frameOf(event, "json");
+  expect(frame[0]).toBe(0);
+  const text = new TextDecoder().decode(frame.subarray(5));
+  expect(new DataView(frame.buffer, frame.byteOffset).getUint32(1)).toBe(frame.length - 5);
+  expect(fromJsonString(ChatEventSchema, text)).toEqual(event);
+  expect(text).toBe(jsonOf(event));
+  expect(frameOf(event, "json")).toBe(frame);
+  expect(jsonOf(event)).toBe(jsonOf(event));
+  // Each codec keeps its own frame.
+  expect(frameOf(event, "proto")).not.toEqual(frame);
 });

@@ -1,26 +1,45 @@
 // Events on the wire in the length-prefixed framing that gRPC, gRPC-Web and the Connect streaming
-// protocol share for binary messages: a flags byte (0), a 4-byte big-endian length, the protobuf.
-// One room event goes to every member's stream as the same object, so its frame is encoded once
-// and shared, however many streams write it.
-import { toBinary } from "@bufbuild/protobuf";
+// protocol share: a flags byte (0), a 4-byte big-endian length, the message in the call's codec
+// (protobuf binary, or protobuf JSON for the +json content types). One room event goes to every
+// member's stream as the same object, so each of its encodings is made once and shared, however
+// many streams write it.
+import { toBinary, toJsonString } from "@bufbuild/protobuf";
 import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 
-const frames = new WeakMap<ChatEvent, Uint8Array>();
+export type Codec = "proto" | "json";
 
-/** The event's frame, encoded on first use. */
-export function frameOf(event: ChatEvent): Uint8Array {
-  let frame = frames.get(event);
+const encoder = new TextEncoder();
+const frames: Record<Codec, WeakMap<ChatEvent, Uint8Array>> = { proto: new WeakMap(), json: new WeakMap() };
+const jsonTexts = new WeakMap<ChatEvent, string>();
+
+/** The event as protobuf JSON text, made on first use (the WebSocket gateway sends it as is). */
+export function jsonOf(event: ChatEvent): string {
+  let text = jsonTexts.get(event);
+  if (text === undefined) {
+    text = toJsonString(ChatEventSchema, event);
+    jsonTexts.set(event, text);
+  }
+  return text;
+}
+
+/** The event's frame in `codec`, encoded on first use. */
+export function frameOf(event: ChatEvent, codec: Codec = "proto"): Uint8Array {
+  let frame = frames[codec].get(event);
   if (!frame) {
-    frame = envelope(toBinary(ChatEventSchema, event));
-    frames.set(event, frame);
+    frame = envelope(codec === "proto" ? toBinary(ChatEventSchema, event) : encoder.encode(jsonOf(event)));
+    frames[codec].set(event, frame);
   }
   return frame;
 }
 
 /** Several events' frames as one buffer, for one write. */
-export function framesOf(events: ChatEvent[]): Uint8Array {
-  if (events.length === 1) return frameOf(events[0]);
-  const parts = events.map(frameOf);
+export function framesOf(events: ChatEvent[], codec: Codec = "proto"): Uint8Array {
+  if (events.length === 1) return frameOf(events[0], codec);
+  const parts = events.map((e) => frameOf(e, codec));
+  return concat(parts);
+}
+
+export function concat(parts: Uint8Array[]): Uint8Array {
   let size = 0;
   for (const p of parts) size += p.length;
   const out = new Uint8Array(size);

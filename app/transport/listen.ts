@@ -32,7 +32,7 @@ export interface ListenOptions {
   guard: GuardOptions;
   /**
    * Sees each new HTTP/2 stream before the request handler; returns true for a stream it serves
-   * itself, on the stream API (see grpc-direct.ts). The others get the request handler.
+   * itself, on the stream API (see direct.ts). The others get the request handler.
    */
   takeStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   /** HTTP/1.1 upgrade requests (WebSocket): `accepts` picks them, `handle` takes their socket. */

@@ -1,4 +1,4 @@
-// Every request on the public port that the direct gRPC path (grpc-direct.ts) does not take: the
+// Every request on the public port that the direct path (direct.ts) does not take: the
 // RPCs through Connect (connect-node's adapter: Connect, gRPC, gRPC-Web; chat.v1 and the legacy
 // chat.ChatService, health, reflection), and Hono as its fallback (/healthz, /readyz, the web page).
 // The server loads this module only once its port is open (server.ts): connect-node, Hono and the

@@ -1,5 +1,5 @@
 // Rules of the gRPC and Connect wire that both request paths apply, so that the same input gets
-// the same answer whichever path serves it: the direct gRPC path (grpc-direct.ts) calls them
+// the same answer whichever path serves it: the direct path (direct.ts) calls them
 // itself, the Connect path gets them through connect-wire.ts.
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -42,4 +42,18 @@ export function encodeGrpcMessage(message: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
   }
   return out;
+}
+
+/** A code as the Connect protocol spells it on the wire: "invalid_argument". */
+export function codeName(code: Code): string {
+  return (Code[code] ?? "unknown").replace(/[A-Z]/g, (ch, i) => (i ? "_" : "") + ch.toLowerCase());
+}
+
+/** The connect-timeout-ms header in milliseconds: 1 to 10 digits (Connect's protocol). */
+export function parseConnectTimeout(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(String(value))) {
+    throw new ConnectError(`invalid connect-timeout-ms "${value}": expected 1 to 10 digits`, Code.InvalidArgument);
+  }
+  return Number(value);
 }

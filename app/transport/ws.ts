@@ -15,7 +15,7 @@
 import type http from "node:http";
 import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
-import { fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
@@ -24,7 +24,8 @@ import type { ChatCore } from "../core/chat.ts";
 import { asConnectError, errorEvent } from "../core/events.ts";
 import { checkUserId } from "../core/names.ts";
 import type { Session } from "../core/session.ts";
-import { ChatEventSchema, ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { jsonOf } from "./event-frames.ts";
 import type { Logger } from "../log.ts";
 import { drainEnd, drainRefusal } from "../core/advice.ts";
 
@@ -363,7 +364,7 @@ class Connection {
   }
 
   private send(e: ChatEvent): void {
-    this.ws.send(toJsonString(ChatEventSchema, e));
+    this.ws.send(jsonOf(e));
   }
 
   /**

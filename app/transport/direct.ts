@@ -1,19 +1,20 @@
-// gRPC's two hot calls, Send and Subscribe, served on the HTTP/2 stream itself rather than through
-// Connect. They are where a chat server spends its time and memory: a Send per message, and one
-// long Subscribe stream per client, fed every event of its rooms. Through Connect each call builds
-// Node-style request and response objects and a chain of async generators, each event of a stream
-// passes that chain per subscriber (serialize, envelope, write and wait), is encoded once per
-// subscriber and leaves as its own HTTP/2 frame; an idle stream holds about 30 KiB of heap
-// (measured). Here an event is encoded once for all streams (event-frames.ts), what a stream has
-// queued in one turn of the event loop leaves in one write, and an open call holds only its session
-// and its stream.
+// The hot calls served on the HTTP/2 stream itself rather than through Connect: Subscribe in
+// every protocol (gRPC, gRPC-Web and the Connect streaming protocol, binary or JSON), and Send in
+// the enveloped ones (gRPC, gRPC-Web). They are where a chat server spends its time and memory: a
+// Send per message, and one long Subscribe stream per client, fed every event of its rooms.
+// Through Connect each call builds Node-style request and response objects and a chain of async
+// generators, each event of a stream passes that chain per subscriber (serialize, envelope, write
+// and wait), is encoded once per subscriber and leaves as its own HTTP/2 frame; an idle stream
+// holds about 30 KiB of heap (measured). Here an event is encoded once per codec for all streams
+// (event-frames.ts), what a stream has queued in one turn of the event loop leaves in one write,
+// and an open call holds only its session and its stream.
 //
-// Only the common form comes here: POST with application/grpc or application/grpc+proto and no
-// request compression. Everything else (Connect, gRPC-Web, JSON, compressed requests, the other
-// RPCs) goes through Connect as before; the rules are the same on both paths: auth, drain,
-// deadlines, the request size limit, metrics, error codes and messages.
+// What the protocols do differently (content types, deadline header, where the status goes) is in
+// wire-formats.ts; the rules they share (envelope flags, grpc-message, timeouts) in wire-rules.ts,
+// the same ones the Connect path applies. Requests with compressed messages, Connect unary calls
+// and the other RPCs go through Connect as before.
 import type http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
 import type { HeaderSource } from "../core/auth.ts";
@@ -22,12 +23,12 @@ import type { Session, SessionSink } from "../core/session.ts";
 import { asConnectError } from "../core/events.ts";
 import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
-import { envelope, framesOf } from "./event-frames.ts";
-import { encodeGrpcMessage, parseTimeout, requestFlagsError } from "./wire-rules.ts";
+import { concat, envelope, framesOf } from "./event-frames.ts";
+import { wireOf, type Wire } from "./wire-formats.ts";
+import { requestFlagsError } from "./wire-rules.ts";
 import { drainRefusal } from "../core/advice.ts";
 
 const SERVICE = "chat.v1.ChatService";
-const GRPC_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
 /** How long an ended stream may take to deliver its final status before it is reset. */
 const STUCK_GRACE_MS = 2000;
 const ENHANCE_YOUR_CALM = 0xb;
@@ -36,7 +37,7 @@ const ignore = () => {};
 export interface GrpcDirectOptions {
   core: ChatCore;
   /** The caller's user from the request headers (dev mode: x-user); throws Unauthenticated. */
-  authenticate(headers: HeaderSource): Promise<string | undefined>;
+  authenticate(headers: HeaderSource, protocol: string): Promise<string | undefined>;
   isDraining(): boolean;
   /** Starts counting a call of `method` ("unary" or "server_streaming" as `kind`). */
   metrics(method: string, kind: string): CallMetrics;
@@ -45,56 +46,58 @@ export interface GrpcDirectOptions {
 }
 
 /**
- * Serves a new HTTP/2 stream if it is a gRPC Send or Subscribe in the common form; returns false,
- * having touched nothing, for any other stream.
+ * Serves a new HTTP/2 stream if it is a Subscribe or Send this path takes; returns false, having
+ * touched nothing, for any other stream.
  */
-export function takeGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): boolean {
+export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): boolean {
   if (headers[":method"] !== "POST") return false;
-  const type = headers["content-type"];
-  const encoding = headers["grpc-encoding"];
-  if (typeof type !== "string" || !GRPC_TYPES.has(type) || (encoding !== undefined && encoding !== "identity")) return false;
+  const wire = wireOf(headers["content-type"]);
+  if (!wire) return false;
+  const encoding = headers[wire.encodingHeader];
+  if (encoding !== undefined && encoding !== "identity") return false;
   const path = headers[":path"];
-  if (path === `/${SERVICE}/Send`) void serveSend(new GrpcCall(stream, type, opts.metrics("Send", "unary")), headers, opts);
-  else if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(new GrpcCall(stream, type, opts.metrics("Subscribe", "server_streaming")), headers, opts);
+  if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(new DirectCall(stream, wire, opts.metrics("Subscribe", "server_streaming")), headers, opts);
+  else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(new DirectCall(stream, wire, opts.metrics("Send", "unary")), headers, opts);
   else return false;
   return true;
 }
 
 /** What every call does first: drain, deadline, auth, then its one request message. */
-async function accept<T extends DescMessage>(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
+async function accept<T extends DescMessage>(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
   if (opts.isDraining()) throw drainRefusal();
   // The deadline counts from the call's start, whatever it waits for.
-  const deadlineMs = parseTimeout(headers["grpc-timeout"]);
+  const deadlineMs = call.wire.timeoutMs((name) => headers[name]);
   if (deadlineMs !== undefined) call.failAfter(deadlineMs);
-  const user = await opts.authenticate(new H2Headers(headers));
+  const user = await opts.authenticate(new H2Headers(headers), call.wire.name);
   if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
-  const body = await readOneMessage(call.h2, opts.maxRequestBytes);
+  const body = await readOneMessage(call.h2, opts.maxRequestBytes, call.wire.encodingHeader);
   call.metrics.received();
   let req: MessageShape<T>;
   try {
-    req = fromBinary(schema, body);
+    req = call.wire.codec === "proto" ? fromBinary(schema, body) : fromJsonString(schema, new TextDecoder("utf-8", { fatal: true }).decode(body), { ignoreUnknownFields: true });
   } catch (err) {
     throw requestDecodeError((err as Error).message);
   }
   return { user, req };
 }
 
-async function serveSend(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
     const { user, req } = await accept(call, headers, opts, SendRequestSchema);
     const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-    const message = await opts.core.send(user, target, req.text, req.clientMsgId, "grpc");
-    call.reply(toBinary(SendResponseSchema, create(SendResponseSchema, { message })));
+    const message = await opts.core.send(user, target, req.text, req.clientMsgId, call.wire.name);
+    const res = create(SendResponseSchema, { message });
+    call.reply(call.wire.codec === "proto" ? toBinary(SendResponseSchema, res) : new TextEncoder().encode(toJsonString(SendResponseSchema, res)));
   } catch (err) {
     failCall(call, err, opts);
   }
 }
 
-async function serveSubscribe(call: GrpcCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+async function serveSubscribe(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
     const { user, req } = await accept(call, headers, opts, SubscribeRequestSchema);
     if (call.gone || call.finished) return;
-    const session = await opts.core.subscribe(user, "grpc", req.rooms, req.sinceSeq);
+    const session = await opts.core.subscribe(user, call.wire.name, req.rooms, req.sinceSeq);
     // Canceled, or past its deadline, while joining.
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session);
@@ -103,14 +106,14 @@ async function serveSubscribe(call: GrpcCall, headers: http2.IncomingHttpHeaders
   }
 }
 
-function failCall(call: GrpcCall, err: unknown, opts: GrpcDirectOptions): void {
+function failCall(call: DirectCall, err: unknown, opts: GrpcDirectOptions): void {
   const e = asConnectError(err);
   if (e.code === Code.Internal) opts.onError(err);
   call.fail(e);
 }
 
-/** One call on its HTTP/2 stream: headers, the response or batched frames, the status in trailers. */
-class GrpcCall implements SessionSink {
+/** One call on its HTTP/2 stream: headers, the response or batched frames, then the status. */
+class DirectCall implements SessionSink {
   private status: ConnectError | undefined;
   private headersSent = false;
   private blocked = false;
@@ -121,14 +124,19 @@ class GrpcCall implements SessionSink {
 
   constructor(
     readonly h2: http2.ServerHttp2Stream,
-    private readonly contentType: string,
+    readonly wire: Wire,
     readonly metrics: CallMetrics,
   ) {
     calls.set(h2, this);
     h2.on("error", ignore);
     // "on", not "once": each comes at most once, and once() would wrap each in a closure.
     h2.on("close", onStreamClose);
-    h2.on("wantTrailers", onWantTrailers);
+    if (wire.trailers) h2.on("wantTrailers", onWantTrailers);
+  }
+
+  private respond(): void {
+    this.h2.respond({ ":status": 200, "content-type": this.wire.contentType }, { waitForTrailers: this.wire.trailers });
+    this.headersSent = true;
   }
 
   get gone(): boolean {
@@ -143,8 +151,7 @@ class GrpcCall implements SessionSink {
   /** A unary call's response message, then status OK. */
   reply(message: Uint8Array): void {
     if (this.gone || this.ended) return;
-    this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
-    this.headersSent = true;
+    this.respond();
     this.metrics.sent();
     this.end(undefined, envelope(message));
   }
@@ -162,8 +169,7 @@ class GrpcCall implements SessionSink {
   stream(core: ChatCore, s: Session): void {
     this.core = core;
     this.session = s;
-    this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
-    this.headersSent = true;
+    this.respond();
     s.attach(this);
     this.flush();
   }
@@ -180,7 +186,7 @@ class GrpcCall implements SessionSink {
       const events = s.take();
       if (events.length > 0) {
         this.metrics.sent(events.length);
-        if (!this.h2.write(framesOf(events))) {
+        if (!this.h2.write(framesOf(events, this.wire.codec))) {
           this.blocked = true;
           this.h2.once("drain", onStreamDrain);
         }
@@ -199,8 +205,7 @@ class GrpcCall implements SessionSink {
   fail(err: ConnectError): void {
     if (this.gone || this.ended) return;
     if (!this.headersSent) {
-      this.h2.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
-      this.headersSent = true;
+      this.respond();
       // The client may still be sending (a request over the size limit): the call is over, so
       // end the stream with RST_STREAM NO_ERROR (RFC 9113 section 8.1) rather than read the rest.
       if (!this.h2.readableEnded) this.h2.once("finish", onFinishEarly);
@@ -209,8 +214,7 @@ class GrpcCall implements SessionSink {
   }
 
   trailers(): void {
-    const e = this.status;
-    this.h2.sendTrailers(e ? { "grpc-status": String(e.code), "grpc-message": encodeGrpcMessage(e.rawMessage) } : { "grpc-status": "0" });
+    this.h2.sendTrailers(this.wire.trailerFields(this.status));
   }
 
   /** The stream closed: after the status, or because the client canceled or the connection went. */
@@ -226,7 +230,10 @@ class GrpcCall implements SessionSink {
     clearTimeout(this.timer);
     this.status = err;
     this.metrics.finish(goCode(err));
-    if (last) this.h2.end(last);
+    // gRPC's status follows in trailers; the others' is the body's last frame.
+    const end = this.wire.endFrame(err);
+    const tail = last && end ? concat([last, end]) : (last ?? end);
+    if (tail) this.h2.end(tail);
     else this.h2.end();
     // A client that stopped reading cannot take the trailers: reset its stream after a grace period.
     if (err && this.blocked) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
@@ -235,7 +242,7 @@ class GrpcCall implements SessionSink {
 
 // The stream's listeners are shared functions, not closures per call: an idle Subscribe costs
 // a few hundred bytes less, times tens of thousands.
-const calls = new WeakMap<http2.ServerHttp2Stream, GrpcCall>();
+const calls = new WeakMap<http2.ServerHttp2Stream, DirectCall>();
 function onStreamClose(this: http2.ServerHttp2Stream) {
   calls.get(this)?.closed();
 }
@@ -254,10 +261,10 @@ function resetIfOpen(h2: http2.ServerHttp2Stream) {
 
 // Calls with something to write are flushed together once the current turn of the event loop is
 // done, so that every event it produced (a group commit's batch of messages, say) leaves in one write.
-let due = new Set<GrpcCall>();
+let due = new Set<DirectCall>();
 let scheduled = false;
 
-function writeSoon(call: GrpcCall): void {
+function writeSoon(call: DirectCall): void {
   due.add(call);
   if (scheduled) return;
   scheduled = true;
@@ -272,7 +279,7 @@ function flushDue(): void {
 }
 
 /** Reads the request's single length-prefixed message, refusing one over `maxBytes` as soon as its prefix says so. */
-function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Promise<Uint8Array> {
+function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encodingHeader: string): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -286,8 +293,8 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number): Prom
       size += chunk.length;
       if (expected < 0 && size >= 5) {
         const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        // Only requests without grpc-encoding come here (takeGrpcStream).
-        const flagsError = requestFlagsError(head[0], false, "grpc-encoding");
+        // Only requests without a compression come here (takeDirectStream).
+        const flagsError = requestFlagsError(head[0], false, encodingHeader);
         if (flagsError) return fail(flagsError);
         expected = head.readUInt32BE(1);
         if (expected > maxBytes) return fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted));

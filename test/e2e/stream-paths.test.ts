@@ -1,0 +1,124 @@
+// Subscribe over every protocol and codec, through both paths, with connect-node's own clients:
+// without request compression a stream is served directly on HTTP/2 (app/transport/direct.ts);
+// with gzip it goes through connect-node. A client must not be able to tell them apart: the same
+// events in the same order, the same errors with the same codes and texts, the same deadline end.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { ChatService, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import { startServer, type ServerProcess } from "../support/server.ts";
+import { scrape } from "../support/metrics.ts";
+import { eventually } from "../support/wait.ts";
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServer({ EDGECHAT_RATE_PER_SECOND: "0", EDGECHAT_JOIN_RATE_PER_SECOND: "0" });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+type Protocol = "grpc" | "grpc-web" | "connect";
+const PROTOCOLS: Protocol[] = ["grpc", "grpc-web", "connect"];
+
+function client(protocol: Protocol, binary: boolean, viaConnect: boolean) {
+  const opts = { baseUrl: server.url, httpVersion: "2" as const, useBinaryFormat: binary, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+  const t = protocol === "grpc" ? createGrpcTransport(opts) : protocol === "grpc-web" ? createGrpcWebTransport(opts) : createConnectTransport(opts);
+  return createClient(ChatService, t);
+}
+
+const as = (user: string, timeoutMs?: number) => ({ headers: { "x-user": user }, timeoutMs });
+
+/** Subscribes, lets `act` post, and returns what the stream saw until it ended or `until` said enough. */
+async function subscribe(c: ReturnType<typeof client>, user: string, rooms: string[], act: () => Promise<unknown>, until: (e: ChatEvent[]) => boolean, timeoutMs?: number) {
+  const events: ChatEvent[] = [];
+  const abort = new AbortController();
+  let error: ConnectError | undefined;
+  const reading = (async () => {
+    try {
+      for await (const e of c.subscribe({ rooms }, { ...as(user, timeoutMs), signal: abort.signal })) {
+        events.push(e);
+        if (until(events)) abort.abort();
+      }
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (e.code !== Code.Canceled) error = e;
+    }
+  })();
+  // The stream is in its rooms once it has its first event (a joined per room comes first).
+  for (let i = 0; i < 200 && events.length === 0 && !error; i++) await Bun.sleep(10);
+  await act();
+  await Promise.race([reading, Bun.sleep(5000)]);
+  abort.abort();
+  return { events, error };
+}
+
+/** What a client sees of an event, without what differs from run to run (ids, times). */
+const shape = (e: ChatEvent) =>
+  e.kind.case === "message" ? `message ${e.kind.value.room} ${e.kind.value.seq} ${e.kind.value.from}: ${e.kind.value.text}` : e.kind.case === "joined" ? `joined ${e.kind.value.room}` : e.kind.case === "ready" ? "ready" : (e.kind.case ?? "");
+
+describe.each(PROTOCOLS)("%s", (protocol) => {
+  for (const binary of [true, false]) {
+    const codec = binary ? "binary" : "JSON";
+
+    test(`${codec}: the same events, in the same order, directly and through Connect`, async () => {
+      const seen: string[][] = [];
+      for (const viaConnect of [false, true]) {
+        const room = `paths-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
+        const c = client(protocol, binary, viaConnect);
+        const sender = client("connect", true, false);
+        const { events, error } = await subscribe(
+          c,
+          "reader",
+          [room],
+          async () => {
+            for (const text of ["one", "twö", "three"]) await sender.send({ target: { case: "room", value: room }, text }, as("writer"));
+          },
+          (es) => es.filter((e) => e.kind.case === "message").length === 3,
+        );
+        expect(error).toBeUndefined();
+        seen.push(events.map(shape).filter((s) => !s.startsWith("presence")).map((s) => s.replace(room, "ROOM")));
+      }
+      expect(seen[0]).toEqual(["ready", "joined ROOM", "message ROOM 1 writer: one", "message ROOM 2 writer: twö", "message ROOM 3 writer: three"]);
+      expect(seen[1]).toEqual(seen[0]);
+    });
+
+    test(`${codec}: the same refusals: a bad room, another pair's DM, no user, a deadline`, async () => {
+      const outcomes: string[][] = [];
+      for (const viaConnect of [false, true]) {
+        const c = client(protocol, binary, viaConnect);
+        const run = async (user: string, rooms: string[], timeoutMs?: number) => {
+          const { error } = await subscribe(c, user, rooms, async () => {}, () => false, timeoutMs);
+          return error ? `${Code[error.code]}: ${error.rawMessage}` : "no error";
+        };
+        const anonymous = await (async () => {
+          try {
+            for await (const _ of c.subscribe({ rooms: ["x"] })) break;
+            return "no error";
+          } catch (err) {
+            const e = ConnectError.from(err);
+            return `${Code[e.code]}: ${e.rawMessage}`;
+          }
+        })();
+        outcomes.push([await run("dora", ["café au lait"]), await run("dora", ["dm:amy:zed"]), anonymous, await run("dora", ["slow"], 300)]);
+      }
+      expect(outcomes[0][0]).toStartWith("InvalidArgument: room name must be");
+      expect(outcomes[0][1]).toBe('PermissionDenied: room "dm:amy:zed" is a direct conversation between two other users');
+      expect(outcomes[0][2]).toStartWith("Unauthenticated: no user");
+      expect(outcomes[0][3]).toBe("DeadlineExceeded: the operation timed out");
+      expect(outcomes[1]).toEqual(outcomes[0]);
+    });
+  }
+});
+
+test("the direct path counts its streams by protocol, as the Connect path does", async () => {
+  // Every stream above has ended: none stays counted open, whichever path served it.
+  await eventually(async () => {
+    const m = await scrape(server.metricsUrl);
+    return ["grpc", "grpc_web", "connect"].every((p) => m.get(`edgechat_sessions_open{protocol="${p}"}`) === 0);
+  }, 5000, "no session left open");
+  const m = await scrape(server.metricsUrl);
+  const started = (type: string) => m.get(`grpc_server_started_total{grpc_type="${type}",grpc_service="chat.v1.ChatService",grpc_method="Subscribe"}`) ?? 0;
+  // 3 protocols x 2 codecs x 2 paths x (1 + 3 refusals that reach the method) at least.
+  expect(started("server_stream")).toBeGreaterThanOrEqual(36);
+});
