@@ -16,7 +16,7 @@
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
+import { ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
 import type { HeaderSource } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Session, SessionSink } from "../core/session.ts";
@@ -57,28 +57,67 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   if (encoding !== undefined && encoding !== "identity") return false;
   const path = headers[":path"];
   if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(new DirectCall(stream, wire, opts.metrics("Subscribe", "server_streaming")), headers, opts);
+  else if (path === `/${SERVICE}/Chat`) void serveChat(new DirectCall(stream, wire, opts.metrics("Chat", "bidi_streaming")), headers, opts);
   else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(new DirectCall(stream, wire, opts.metrics("Send", "unary")), headers, opts);
   else return false;
   return true;
 }
 
-/** What every call does first: drain, deadline, auth, then its one request message. */
-async function accept<T extends DescMessage>(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
+/** What every call does first: drain, deadline, auth; returns the user. */
+async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string> {
   if (opts.isDraining()) throw drainRefusal();
   // The deadline counts from the call's start, whatever it waits for.
   const deadlineMs = call.wire.timeoutMs((name) => headers[name]);
   if (deadlineMs !== undefined) call.failAfter(deadlineMs);
   const user = await opts.authenticate(new H2Headers(headers), call.wire.name);
   if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+  return user;
+}
+
+/** begin(), then the call's one request message. */
+async function accept<T extends DescMessage>(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
+  const user = await begin(call, headers, opts);
   const body = await readOneMessage(call.h2, opts.maxRequestBytes, call.wire.encodingHeader);
   call.metrics.received();
-  let req: MessageShape<T>;
+  return { user, req: decode(call.wire, schema, body) };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decode<T extends DescMessage>(wire: Wire, schema: T, body: Uint8Array): MessageShape<T> {
   try {
-    req = call.wire.codec === "proto" ? fromBinary(schema, body) : fromJsonString(schema, new TextDecoder("utf-8", { fatal: true }).decode(body), { ignoreUnknownFields: true });
+    // Unknown JSON fields are ignored, as connect-es does on the Connect path.
+    return wire.codec === "proto" ? fromBinary(schema, body) : fromJsonString(schema, utf8.decode(body), { ignoreUnknownFields: true });
   } catch (err) {
     throw requestDecodeError((err as Error).message);
   }
-  return { user, req };
+}
+
+/**
+ * A Chat stream: the session's events go out as on Subscribe, its requests are read as they come
+ * and handled one at a time, in order, so that acks keep the send order. The client's half-close
+ * ends the stream with OK once what is queued is written.
+ */
+async function serveChat(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+  let session: Session | undefined;
+  try {
+    const user = await begin(call, headers, opts);
+    if (call.gone || call.finished) return;
+    session = await opts.core.open(user, call.wire.name);
+    if (call.gone || call.finished) return void opts.core.close(session);
+    call.stream(opts.core, session);
+    for await (const body of readMessages(call.h2, opts.maxRequestBytes, call.wire.encodingHeader)) {
+      call.metrics.received();
+      if (session.closed) return;
+      await opts.core.handle(session, decode(call.wire, ChatRequestSchema, body));
+    }
+    session.end();
+  } catch (err) {
+    if (!session) return failCall(call, err, opts);
+    const e = asConnectError(err);
+    if (e.code === Code.Internal) opts.onError(err);
+    await opts.core.close(session, e);
+  }
 }
 
 async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
@@ -204,12 +243,7 @@ class DirectCall implements SessionSink {
   /** Ends the call with `err`, with or without a response before it. */
   fail(err: ConnectError): void {
     if (this.gone || this.ended) return;
-    if (!this.headersSent) {
-      this.respond();
-      // The client may still be sending (a request over the size limit): the call is over, so
-      // end the stream with RST_STREAM NO_ERROR (RFC 9113 section 8.1) rather than read the rest.
-      if (!this.h2.readableEnded) this.h2.once("finish", onFinishEarly);
-    }
+    if (!this.headersSent) this.respond();
     this.end(err);
   }
 
@@ -235,6 +269,10 @@ class DirectCall implements SessionSink {
     const tail = last && end ? concat([last, end]) : (last ?? end);
     if (tail) this.h2.end(tail);
     else this.h2.end();
+    // The client may still be sending (a request over the size limit, a Chat stream the server
+    // ended): the call is over, so end the stream with RST_STREAM NO_ERROR once the response is
+    // out (RFC 9113 section 8.1) rather than read the rest.
+    if (!this.h2.readableEnded) this.h2.once("finish", onFinishEarly);
     // A client that stopped reading cannot take the trailers: reset its stream after a grace period.
     if (err && this.blocked) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
   }
@@ -278,6 +316,19 @@ function flushDue(): void {
   for (const call of ready) call.flush();
 }
 
+/**
+ * The length of the message whose 5-byte prefix starts `head`: the flags must be those of an
+ * uncompressed message (only such requests come here, see takeDirectStream), the length within
+ * `maxBytes`.
+ */
+function messageLength(head: Buffer, maxBytes: number, encodingHeader: string): number {
+  const flagsError = requestFlagsError(head[0], false, encodingHeader);
+  if (flagsError) throw flagsError;
+  const length = head.readUInt32BE(1);
+  if (length > maxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
+  return length;
+}
+
 /** Reads the request's single length-prefixed message, refusing one over `maxBytes` as soon as its prefix says so. */
 function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encodingHeader: string): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
@@ -292,19 +343,18 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encod
       chunks.push(chunk);
       size += chunk.length;
       if (expected < 0 && size >= 5) {
-        const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        // Only requests without a compression come here (takeDirectStream).
-        const flagsError = requestFlagsError(head[0], false, encodingHeader);
-        if (flagsError) return fail(flagsError);
-        expected = head.readUInt32BE(1);
-        if (expected > maxBytes) return fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted));
+        try {
+          expected = messageLength(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), maxBytes, encodingHeader);
+        } catch (err) {
+          return fail(err as ConnectError);
+        }
       }
       if (expected >= 0 && size > 5 + expected) fail(new ConnectError("the call takes exactly one request message", Code.InvalidArgument));
     };
     const onEnd = () => {
       cleanup();
       if (size === 0) return reject(new ConnectError("the call needs a request message", Code.InvalidArgument));
-      if (expected < 0 || size < 5 + expected) return reject(new ConnectError("the request message was cut short", Code.InvalidArgument));
+      if (expected < 0 || size < 5 + expected) return reject(cutShort());
       resolve(Buffer.concat(chunks).subarray(5));
     };
     const onClose = () => fail(new ConnectError("the client canceled the call", Code.Canceled));
@@ -317,6 +367,66 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encod
     stream.once("end", onEnd);
     stream.once("close", onClose);
   });
+}
+
+const cutShort = () => new ConnectError("the request message was cut short", Code.InvalidArgument);
+
+/**
+ * The request's messages as they arrive. The stream is paused while messages wait to be taken,
+ * so a client that sends faster than its requests are handled is slowed by flow control. Not the
+ * stream's own async iterator: leaving that early (a bad message) destroys the stream, and with
+ * it the status the client should get.
+ */
+async function* readMessages(stream: http2.ServerHttp2Stream, maxBytes: number, encodingHeader: string): AsyncGenerator<Uint8Array> {
+  let pending: Buffer = Buffer.alloc(0);
+  const ready: Uint8Array[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const onData = (chunk: Buffer) => {
+    pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    try {
+      while (pending.length >= 5) {
+        const length = messageLength(pending, maxBytes, encodingHeader);
+        if (pending.length < 5 + length) break;
+        ready.push(pending.subarray(5, 5 + length));
+        pending = pending.subarray(5 + length);
+      }
+    } catch (err) {
+      failure = err;
+      stream.off("data", onData);
+    }
+    if (ready.length > 0) stream.pause();
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  stream.on("data", onData);
+  stream.once("end", onEnd);
+  stream.once("close", onEnd);
+  try {
+    for (;;) {
+      const message = ready.shift();
+      if (message) {
+        if (ready.length === 0 && failure === undefined) stream.resume();
+        yield message;
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) {
+        if (pending.length > 0) throw cutShort();
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    stream.off("data", onData);
+    stream.off("end", onEnd);
+    stream.off("close", onEnd);
+  }
 }
 
 /** The request's headers as auth reads them, without copying them into a fetch Headers. */

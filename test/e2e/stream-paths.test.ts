@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { ChatService, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { createWritableIterable } from "@connectrpc/connect/protocol";
+import { ChatRequestSchema, ChatService, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { scrape } from "../support/metrics.ts";
 import { eventually } from "../support/wait.ts";
@@ -110,6 +112,85 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
     });
   }
 });
+
+describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
+  for (const binary of [true, false]) {
+    const codec = binary ? "binary" : "JSON";
+
+    test(`${codec}: join, send with ack, a refused send, ping; a half-close ends it OK; the same on both paths`, async () => {
+      const seen: string[][] = [];
+      for (const viaConnect of [false, true]) {
+        const room = `chat-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
+        const requests = createWritableIterable<MessageInitShape<typeof ChatRequestSchema>>();
+        const events: string[] = [];
+        let error: ConnectError | undefined;
+        const c = client(protocol, binary, viaConnect);
+        const reading = (async () => {
+          try {
+            for await (const e of c.chat(mapRequests(requests), as("chatter"))) {
+              const k = e.kind;
+              if (k.case === "ack") events.push(`ack ${k.value.clientMsgId} seq ${k.value.message?.seq}`);
+              else if (k.case === "error") events.push(`error ${k.value.code}: ${k.value.text}`);
+              else if (k.case === "pong") events.push(`pong ${k.value.nonce}`);
+              else if (k.case === "message") events.push(`message ${k.value.seq}: ${k.value.text}`);
+              else if (k.case === "joined" || k.case === "ready") events.push(k.case);
+            }
+          } catch (err) {
+            error = ConnectError.from(err);
+          }
+        })();
+        await requests.write({ kind: { case: "join", value: { room } } });
+        await requests.write({ kind: { case: "send", value: { target: { case: "room", value: room }, text: "hello", clientMsgId: "c1" } } });
+        await requests.write({ kind: { case: "send", value: { target: { case: "room", value: "bad room!" }, text: "x", clientMsgId: "c2" } } });
+        await requests.write({ kind: { case: "ping", value: { nonce: "n1" } } });
+        for (let i = 0; i < 300 && !events.includes("pong n1"); i++) await Bun.sleep(10);
+        requests.close();
+        await Promise.race([reading, Bun.sleep(5000)]);
+        expect(error).toBeUndefined();
+        seen.push(events.map((e) => e.replace(room, "ROOM")));
+      }
+      expect(seen[0]).toEqual([
+        "ready",
+        "joined",
+        "message 1: hello",
+        "ack c1 seq 1",
+        expect.stringMatching(/^error invalid_argument: room name must be/) as unknown as string,
+        "pong n1",
+      ]);
+      expect(seen[1]).toEqual(seen[0]);
+    });
+  }
+
+  test("a request over the size limit ends the stream with ResourceExhausted on both paths", async () => {
+    const outcomes: string[] = [];
+    for (const viaConnect of [false, true]) {
+      const requests = createWritableIterable<MessageInitShape<typeof ChatRequestSchema>>();
+      const c = client(protocol, true, viaConnect);
+      let outcome = "no error";
+      const reading = (async () => {
+        try {
+          for await (const _ of c.chat(mapRequests(requests), as("big"))) {
+          }
+        } catch (err) {
+          const e = ConnectError.from(err);
+          outcome = `${Code[e.code]}: ${e.rawMessage}`;
+        }
+      })();
+      await requests.write({ kind: { case: "send", value: { target: { case: "room", value: "big" }, text: "z".repeat(70_000) } } }).catch(() => {});
+      await Promise.race([reading, Bun.sleep(5000)]);
+      requests.close();
+      outcomes.push(outcome);
+    }
+    expect(outcomes[0]).toMatch(/^ResourceExhausted: message size \d+ is larger than configured readMaxBytes 65536$/);
+    // Through gzip the limit applies to the decompressed size, and says so.
+    expect(outcomes[1]).toBe("ResourceExhausted: message is larger than configured readMaxBytes 65536 after decompression");
+  });
+});
+
+/** Requests as init shapes, made messages for the client. */
+async function* mapRequests(requests: AsyncIterable<MessageInitShape<typeof ChatRequestSchema>>) {
+  for await (const r of requests) yield create(ChatRequestSchema, r);
+}
 
 test("the direct path counts its streams by protocol, as the Connect path does", async () => {
   // Every stream above has ended: none stays counted open, whichever path served it.
