@@ -161,7 +161,7 @@ function varint(n) {
   return out;
 }
 function str(field, s) {
-  const b = Buffer.from(s);
+  const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
   return Buffer.concat([Buffer.from([(field << 3) | 2, ...varint(b.length)]), b]);
 }
 function grpcFrame(payload) {
@@ -171,6 +171,8 @@ function grpcFrame(payload) {
   return out;
 }
 const subscribeRequest = (rooms) => grpcFrame(Buffer.concat(rooms.map((r) => str(1, r))));
+/** chat.v1.ChatRequest{join: JoinRoom{room}} per room, each its own message on the Chat stream. */
+const chatJoins = (rooms) => Buffer.concat(rooms.map((r) => grpcFrame(str(1, str(1, r)))));
 const sendRequest = (room, t) => grpcFrame(Buffer.concat([str(1, room), str(3, t)]));
 
 let vpos = 0;
@@ -258,8 +260,19 @@ const hlit = (name, value) =>
     ? Buffer.concat([Buffer.from(name < 15 ? [name] : [15, name - 15]), hstr(value)])
     : Buffer.concat([Buffer.from([0]), hstr(name), hstr(value)]);
 /** :method POST (static 3), :scheme http (6), :path (4), :authority (1), content-type (31), te, x-user. */
-const requestHeaders = (path, authority, user) =>
-  Buffer.concat([Buffer.from([0x83, 0x86]), hlit(4, path), hlit(1, authority), hlit(31, "application/grpc"), hlit("te", "trailers"), hlit("x-user", user)]);
+const requestHeaders = (path, authority, user, contentType = "application/grpc") =>
+  Buffer.concat([Buffer.from([0x83, 0x86]), hlit(4, path), hlit(1, authority), hlit(31, contentType), hlit("te", "trailers"), hlit("x-user", user)]);
+
+/**
+ * The kinds of subscriber stream edgechat serves on HTTP/2, as a client opens them: the RPC, the
+ * protocol's content type, the request, and whether the request side stays open (Chat).
+ */
+const STREAMS = {
+  "grpc-subscribe": { path: SUBSCRIBE, type: "application/grpc", body: subscribeRequest, open: false },
+  "grpc-chat": { path: "/chat.v1.ChatService/Chat", type: "application/grpc", body: chatJoins, open: true },
+  "connect-subscribe": { path: SUBSCRIBE, type: "application/connect+proto", body: subscribeRequest, open: false },
+  "grpc-web-subscribe": { path: SUBSCRIBE, type: "application/grpc-web+proto", body: subscribeRequest, open: false },
+};
 const windowUpdate = (stream, n) => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n);
@@ -268,7 +281,9 @@ const windowUpdate = (stream, n) => {
 
 /** One user: its own connection, with one Subscribe stream (if it has rooms) and its Sends. */
 class GrpcUser {
-  constructor(port, user, rooms) {
+  constructor(port, user, rooms, stream = "grpc-subscribe") {
+    const kind = STREAMS[stream];
+    if (!kind) throw new Error(`unknown stream kind ${stream}`);
     this.ended = false;
     this.need = rooms.length;
     this.next = 1;
@@ -291,8 +306,8 @@ class GrpcUser {
     if (rooms.length > 0) {
       this.sub = this.next;
       this.next += 2;
-      const body = subscribeRequest(rooms);
-      out.push(h2frame(1, 4, this.sub, requestHeaders(SUBSCRIBE, `127.0.0.1:${port}`, user)), h2frame(0, 1, this.sub, body));
+      const body = kind.body(rooms);
+      out.push(h2frame(1, 4, this.sub, requestHeaders(kind.path, `127.0.0.1:${port}`, user, kind.type)), h2frame(0, kind.open ? 0 : 1, this.sub, body));
     } else s.once("connect", () => this.resolveJoined());
     s.write(Buffer.concat(out));
   }
@@ -358,7 +373,8 @@ class GrpcUser {
     while (e - s >= 5) {
       const len = buf.readUInt32BE(s + 1);
       if (e - s < 5 + len) break;
-      onEvent(this, buf, s + 5, s + 5 + len, t);
+      // Flags 0: an event; gRPC-Web's trailers (0x80) and Connect's end of stream (0x02) are not.
+      if (buf[s] === 0) onEvent(this, buf, s + 5, s + 5 + len, t);
       s += 5 + len;
     }
     if (s < e) this.msgRest = Buffer.from(buf.subarray(s, e));
@@ -493,7 +509,91 @@ class SioUser {
   }
 }
 
-const makeSub = (kind, port, user, rooms) => (kind === "socket.io" ? new SioUser(port, user, rooms) : new GrpcUser(port, user, rooms));
+// ---------------------------------------------------------------- users: edgechat's /ws gateway on a minimal websocket client
+
+/** One user: a WebSocket to /ws (protobuf JSON text frames), one join per room. */
+class WsUser {
+  constructor(port, user, rooms) {
+    this.ended = false;
+    this.need = rooms.length;
+    this.rooms = rooms;
+    this.upgraded = false;
+    this.rest = null;
+    this.joined = new Promise((resolve, reject) => ((this.resolveJoined = resolve), (this.rejectJoined = reject)));
+    const s = (this.sock = net.connect(port, "127.0.0.1"));
+    s.setNoDelay(true);
+    s.on("error", (err) => this.fail(err));
+    s.on("close", () => this.fail(new Error("socket closed")));
+    s.on("data", (chunk) => this.onData(chunk));
+    s.write(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-user: ${user}\r\n` +
+        `Sec-WebSocket-Key: ${Buffer.from(String(Math.random()).slice(2, 18).padEnd(16, "0")).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+  }
+  fail(err) {
+    if (this.ended) return;
+    this.ended = true;
+    this.rejectJoined(err);
+    this.sock.destroy();
+  }
+  onData(chunk) {
+    const t = (lastDataAt = now());
+    let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = null;
+    let p = 0;
+    if (!this.upgraded) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return void (this.rest = buf);
+      if (!buf.toString("latin1", 0, 12).startsWith("HTTP/1.1 101")) return this.fail(new Error(buf.toString("latin1", 0, end)));
+      this.upgraded = true;
+      p = end + 4;
+      for (const room of this.rooms) this.frame(1, Buffer.from(JSON.stringify({ join: { room } })));
+      if (this.need === 0) this.resolveJoined();
+    }
+    while (buf.length - p >= 2) {
+      const op = buf[p] & 15;
+      let len = buf[p + 1] & 127;
+      let h = 2;
+      if (len === 126) {
+        if (buf.length - p < 4) break;
+        len = buf.readUInt16BE(p + 2);
+        h = 4;
+      } else if (len === 127) {
+        if (buf.length - p < 10) break;
+        len = Number(buf.readBigUInt64BE(p + 2));
+        h = 10;
+      }
+      if (buf.length - p < h + len) break;
+      const s = p + h;
+      p = s + len;
+      if (op === 1) this.onEvent(buf, s, p, t);
+      else if (op === 9) this.frame(10, buf.subarray(s, p));
+      else if (op === 8) return this.fail(new Error("websocket closed by the server"));
+    }
+    if (p < buf.length) this.rest = buf.subarray(p);
+  }
+  /** One ChatEvent in protobuf JSON: {"message":{...,"text":"<ts> ..."}} or {"joined":...}. */
+  onEvent(buf, s, e, t) {
+    if (buf[s + 2] === 0x6d /* {"m */) {
+      const i = buf.indexOf('"text":"', s);
+      if (i > 0 && i < e) delivered(parseTs(buf, i + 8), t);
+    } else if (buf[s + 2] === 0x6a /* {"j */ && --this.need === 0) this.resolveJoined();
+  }
+  /** A client frame: masked (with a zero key, which leaves the payload as it is). */
+  frame(op, payload) {
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0x80 | op, 0x80 | n, 0, 0, 0, 0]) : Buffer.from([0x80 | op, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
+    this.sock.write(Buffer.concat([head, payload]));
+  }
+  close() {
+    this.ended = true;
+    this.sock.destroy();
+  }
+}
+
+/** A subscriber of a contender; edgechat's in the stream kind asked for (its gRPC Subscribe by default). */
+const makeSub = (kind, port, user, rooms, stream = "grpc-subscribe") =>
+  kind === "socket.io" ? new SioUser(port, user, rooms) : stream === "ws" ? new WsUser(port, user, rooms) : new GrpcUser(port, user, rooms, stream);
 
 /** Opens subscribers `batch` at a time; resolves once every one has joined its rooms. */
 async function openSubs(kind, port, specs, batch = 100, capMs = 120_000) {
@@ -501,7 +601,8 @@ async function openSubs(kind, port, specs, batch = 100, capMs = 120_000) {
   const end = now() + capMs;
   try {
     for (let i = 0; i < specs.length; i += batch) {
-      const part = specs.slice(i, i + batch).map(([user, rooms]) => makeSub(kind, port, user, rooms));
+      const [base, stream] = kind.split(":");
+      const part = specs.slice(i, i + batch).map(([user, rooms]) => makeSub(base, port, user, rooms, stream));
       subs.push(...part);
       await withTimeout(Promise.all(part.map((s) => s.joined)), Math.max(1000, end - now()), `opening ${specs.length} subscribers`);
     }
@@ -514,7 +615,9 @@ async function openSubs(kind, port, specs, batch = 100, capMs = 120_000) {
 
 // ---------------------------------------------------------------- senders: each server's own client library
 
-async function makeSender(kind, port, user, library = true) {
+async function makeSender(contender, port, user, library = true) {
+  // Senders are the contender's own, whatever stream kind its subscribers use ("edgechat:ws").
+  const kind = contender.split(":")[0];
   if (!library) {
     const sub = makeSub(kind, port, user, []);
     await withTimeout(sub.joined, 10_000, "sender connect");

@@ -98,14 +98,29 @@ const CONTENDERS: Contender[] = [
   {
     name: "edgechat",
     cmd: [process.execPath, edgechatEntry()],
-    env: () => ({ ...baseEnv, EDGECHAT_HOST: "127.0.0.1", EDGECHAT_RATE_PER_SECOND: "0", EDGECHAT_METRICS_ADDR: "off", LOG_LEVEL: "info" }),
+    // Every client of the bench comes from 127.0.0.1, as behind a proxy: no per-address caps.
+    env: () => ({
+      ...baseEnv,
+      EDGECHAT_HOST: "127.0.0.1",
+      EDGECHAT_RATE_PER_SECOND: "0",
+      EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS: "0",
+      EDGECHAT_MAX_STREAMS_PER_ADDRESS: "0",
+      EDGECHAT_METRICS_ADDR: "off",
+      LOG_LEVEL: "info",
+    }),
     dataDirEnv: "EDGECHAT_DATA_DIR",
   },
   { name: "grpc-js", cmd: ["node", join(ROOT, "bench/baselines/grpc-js-server.mjs")], env: () => ({ ...baseEnv }) },
   { name: "socket.io", cmd: ["node", join(ROOT, "bench/baselines/socketio-server.mjs")], env: () => ({ ...baseEnv }) },
 ];
-// Not run unless named with --contenders: Bun's node:http2 alone, a floor for edgechat (see the file).
-const OPTIONAL: Contender[] = [{ name: "bun-h2-floor", cmd: [process.execPath, join(ROOT, "bench/baselines/bun-h2-floor.ts")], env: () => ({ ...baseEnv }) }];
+// Not run unless named with --contenders: Bun's node:http2 alone, a floor for edgechat (see the file);
+// and edgechat with subscribers of another kind than gRPC Subscribe ("edgechat:<kind>", the kinds of
+// bench/loadgen.mjs: grpc-chat, connect-subscribe, grpc-web-subscribe, ws).
+const STREAM_KINDS = ["grpc-chat", "connect-subscribe", "grpc-web-subscribe", "ws"];
+const OPTIONAL: Contender[] = [
+  { name: "bun-h2-floor", cmd: [process.execPath, join(ROOT, "bench/baselines/bun-h2-floor.ts")], env: () => ({ ...baseEnv }) },
+  ...STREAM_KINDS.map((k) => ({ ...CONTENDERS[0], name: `edgechat:${k}` })),
+];
 const only = option("--contenders")?.split(",");
 const known = [...CONTENDERS, ...OPTIONAL];
 const contenders = saved ? known.filter((c) => saved.contenders.includes(c.name)) : only ? known.filter((c) => only.includes(c.name)) : CONTENDERS;
@@ -421,7 +436,10 @@ const show = (v: Figure["values"][string]) => (v === "n/a" ? "n/a" : v === null 
 const machineAfter = saved?.machine.after ?? machine();
 const stamp = started.toISOString().replace(/:/g, "-").replace(/\..*/, "");
 const command: string = saved?.command ?? `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
-const others = contenders.filter((c) => c.name !== "edgechat").map((c) => c.name);
+const isEdgechat = (name: string) => name === "edgechat" || name.startsWith("edgechat:");
+const others = contenders.filter((c) => !isEdgechat(c.name)).map((c) => c.name);
+// Every edgechat contender (each kind of subscriber stream) against every other server.
+const pairs = contenders.filter((c) => isEdgechat(c.name)).flatMap((e) => others.map((o) => [e.name, o] as const));
 
 function markdown(chartDir?: string): string {
   const out: string[] = [];
@@ -429,12 +447,12 @@ function markdown(chartDir?: string): string {
     `Run of ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, \`${command}\`: ${config.rounds} round(s), medians over the rounds.`,
     `Machine: ${machineBefore.nproc} cores (\`nproc\`), ${machineBefore.cpuModel}, ${machineBefore.memTotalMiB} MiB; load average ${machineBefore.loadavg.join(", ")} before and ${machineAfter.loadavg.join(", ")} after (1, 5, 15 min). Bun ${versions.bun}, Node ${versions.node}.`,
     "",
-    `| scenario | figure | ${contenders.map((c) => c.name).join(" | ")} | ${others.map((o) => `edgechat ÷ ${o}`).join(" | ")} |`,
-    `|---|---|${contenders.map(() => "--:").join("|")}|${others.map(() => "--:").join("|")}|`,
+    `| scenario | figure | ${contenders.map((c) => c.name).join(" | ")} | ${pairs.map(([e, o]) => `${e} ÷ ${o}`).join(" | ")} |`,
+    `|---|---|${contenders.map(() => "--:").join("|")}|${pairs.map(() => "--:").join("|")}|`,
   );
   for (const f of figures) {
     const unit = f.unit ? ` (${f.unit})` : "";
-    const ratios = others.map((o) => (f.better ? (ratio(f.values.edgechat, f.values[o]) ?? "") : ""));
+    const ratios = pairs.map(([e, o]) => (f.better ? (ratio(f.values[e], f.values[o]) ?? "") : ""));
     out.push(`| ${f.key} | ${f.figure}${unit} | ${contenders.map((c) => show(f.values[c.name])).join(" | ")} | ${ratios.join(" | ")} |`);
   }
   out.push("", "Ratios are edgechat's figure divided by the contender's: above 1 is better for edgechat on throughput, below 1 on latency, memory and time.");

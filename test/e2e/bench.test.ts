@@ -63,3 +63,31 @@ test("bench --smoke: every contender ran every scenario and produced numbers", a
   }
   expect(stdout).toContain("| scenario | figure | edgechat | grpc-js | socket.io |");
 }, 240_000);
+
+test("bench --smoke with every other kind of subscriber stream: each delivers everything, with numbers", async () => {
+  const kinds = ["edgechat:grpc-chat", "edgechat:connect-subscribe", "edgechat:grpc-web-subscribe", "edgechat:ws"];
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-bench-kinds-"));
+  try {
+    const proc = Bun.spawn([process.execPath, join(ROOT, "bench/run.ts"), "--smoke", "--scenarios", "fanout", "--contenders", kinds.join(","), "--out", dir], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    const file = readdirSync(dir).find((f) => f.endsWith(".json"));
+    expect(file, `no results written; stderr:\n${stderr}`).toBeDefined();
+    const report = JSON.parse(readFileSync(join(dir, file!), "utf8"));
+    expect(report.runs.filter((r: any) => r.error).map((r: any) => `${r.key} ${r.contender}: ${r.error}`), stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.contenders).toEqual(kinds);
+    for (const c of kinds) {
+      for (const s of report.config.fanout.subscribers) {
+        const r = report.runs.find((x: any) => x.key === `S=${s}` && x.contender === c)?.result;
+        expect(r?.saturation.deliveriesPerSec, `S=${s} ${c}`).toBeGreaterThan(0);
+        expect([c, s, r.saturation.lost + r.fixed.lost, r.subscribersEnded]).toEqual([c, s, 0, 0]);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
