@@ -592,6 +592,9 @@ class WsUser {
 }
 
 /** A subscriber of a contender; edgechat's in the stream kind asked for (its gRPC Subscribe by default). */
+/** Streams a capacity call left open (keep), until release. */
+const held = [];
+
 const makeSub = (kind, port, user, rooms, stream = "grpc-subscribe") =>
   kind === "socket.io" ? new SioUser(port, user, rooms) : stream === "ws" ? new WsUser(port, user, rooms) : new GrpcUser(port, user, rooms, stream);
 
@@ -866,6 +869,45 @@ const ops = {
     } finally {
       for (const s of subs) s.close();
     }
+  },
+
+  /**
+   * Capacity: `n` subscribers, one connection and one stream each, their kinds taken in turn from
+   * `kinds` ("grpc-subscribe", "grpc-chat", "connect-subscribe", "grpc-web-subscribe", "ws"),
+   * `perRoom` to a room; then one message to every room. Resolves with how many streams opened and
+   * how many of them got the message (test/e2e/capacity.test.ts).
+   */
+  async capacity({ port, n, perRoom, kinds, batch = 200, waitMs = 60_000, keep = false }) {
+    const subs = [];
+    const rooms = Math.ceil(n / perRoom);
+    let kept = false;
+    try {
+      for (let i = 0; i < n; i += batch) {
+        const part = [];
+        for (let j = i; j < Math.min(n, i + batch); j++) part.push(makeSub("edgechat", port, `cap-u${j}`, [`cap-r${Math.floor(j / perRoom)}`], kinds[j % kinds.length]));
+        subs.push(...part);
+        await withTimeout(Promise.all(part.map((s) => s.joined)), 60_000, `opening subscribers ${i} to ${i + part.length}`);
+      }
+      const opened = subs.filter((s) => !s.ended).length;
+      const start = now();
+      resetMeter(start, start, Infinity);
+      const sender = await makeSender("edgechat", port, "cap-sender", false);
+      for (let r = 0; r < rooms; r++) await sender.send(`cap-r${r}`, text());
+      const end = now() + waitMs;
+      while (meter.all < n && now() < end) await sleep(50);
+      sender.close();
+      // keep: the streams stay open until "release", so that the caller can measure the server with them.
+      if (keep) kept = (held.push(...subs), true);
+      return { opened, delivered: meter.all, expected: n, ended: subs.filter((s) => s.ended).length, ms: Math.round(now() - start) };
+    } finally {
+      if (!kept) for (const s of subs) s.close();
+    }
+  },
+
+  /** Closes the streams a capacity call kept open. */
+  async release() {
+    for (const s of held.splice(0)) s.close();
+    return {};
   },
 
   /** Cold start: spawn to the first successful Send, `n` times. */

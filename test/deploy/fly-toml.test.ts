@@ -47,20 +47,31 @@ test("kill_signal is what the supervisor drains on, and kill_timeout leaves room
   expect(fly.kill_timeout).toBeGreaterThan(drain);
 });
 
-test("one shared-cpu-1x machine with 256 MB, and concurrency within what the benchmark says fits", () => {
+test("one shared-cpu-1x machine with 256 MB, and concurrency as docs/deploy.md computes it from the measured cost", () => {
   const [vm] = fly.vm;
   expect(vm.size).toBe("shared-cpu-1x");
   expect(vm.memory).toBe("256mb");
   const { soft_limit, hard_limit, type } = fly.http_service.concurrency;
   expect(type).toBe("connections");
-  expect(soft_limit).toBeLessThan(hard_limit);
-  // docs/deploy.md: ~20 KiB per idle stream (bench/idle-streams.ts), ~105 MB for the two processes
-  // at rest; the hard limit must leave at least 16 MB of the 256.
-  const perStreamKiB = 20;
-  expect(105 + (hard_limit * perStreamKiB) / 1024).toBeLessThan(256 - 16);
+  // docs/deploy.md: hard_limit = (memory - at rest - a fifth of memory) / the most expensive stream's
+  // cost (bench/capacity.ts), rounded down to 500; soft_limit 3/4 of it, rounded down to 500.
   const deploy = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
-  expect(deploy).toContain(`${perStreamKiB} KiB`);
-  expect(deploy).toContain(`hard_limit = ${hard_limit}`);
+  const m = /hard_limit = \((\d+) MiB - ([\d.]+) MiB at rest - ([\d.]+) MiB headroom\) \/ ([\d.]+) KiB = /.exec(deploy);
+  expect(m).not.toBeNull();
+  const [memory, rest, headroom, perStream] = m!.slice(1).map(Number);
+  expect(`${memory}mb`).toBe(vm.memory);
+  expect(headroom).toBeCloseTo(memory / 5, 5);
+  const perKind = [...deploy.matchAll(/^\| .+ \| [\d.]+ MiB \| [\d.]+ MiB \| ([\d.]+) KiB \|$/gm)].map((x) => Number(x[1]));
+  expect(perKind.length).toBeGreaterThanOrEqual(5);
+  // The most expensive single kind (the last row is the mix).
+  expect(perStream).toBe(Math.max(...perKind.slice(0, -1)));
+  expect(hard_limit).toBe(Math.floor(((memory - rest - headroom) * 1024) / perStream / 500) * 500);
+  expect(soft_limit).toBe(Math.floor((hard_limit * 3) / 4 / 500) * 500);
+});
+
+test("behind Fly's proxy every client comes from its few addresses: no per-address caps", () => {
+  expect(fly.env.EDGECHAT_MAX_CONNECTIONS_PER_ADDRESS).toBe("0");
+  expect(fly.env.EDGECHAT_MAX_STREAMS_PER_ADDRESS).toBe("0");
 });
 
 test("the embedded store's volume is where the image keeps its data", () => {
