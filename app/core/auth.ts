@@ -35,6 +35,11 @@ const loadJose = () => (jose ??= import("jose"));
 
 /** HS256's key should be as long as its hash (RFC 7518 section 3.2): a shorter one can be guessed. */
 export const MIN_SECRET_BYTES = 32;
+
+/** A call that names no user where the server needs one (dev mode without x-user). */
+export function noUserError(): ConnectError {
+  return new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+}
 /** How far ahead of this server's clock a token's iat may be (the issuer's clock may run fast). */
 const IAT_SKEW_SECONDS = 60;
 

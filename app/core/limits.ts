@@ -3,6 +3,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 const encoder = new TextEncoder();
 
+/**
+ * How long a stream that ended with an error may take to deliver its final status before its
+ * transport gives up on the reader (an HTTP/2 reset, an HTTP/1.1 or WebSocket connection closed):
+ * the slow-consumer rule's second half, the same on every protocol.
+ */
+export const STUCK_GRACE_MS = 2000;
+
 export function checkText(text: string, maxBytes: number): string {
   if (text.length === 0) throw new ConnectError("text is empty: send 1 or more characters", Code.InvalidArgument);
   // A lone surrogate cannot be encoded as UTF-8; decoders that were lenient let one through.

@@ -27,10 +27,10 @@ import { concat, envelope, framesOf } from "./event-frames.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
 import { requestFlagsError } from "./wire-rules.ts";
 import { drainRefusal } from "../core/advice.ts";
+import { noUserError } from "../core/auth.ts";
+import { STUCK_GRACE_MS } from "../core/limits.ts";
 
 const SERVICE = "chat.v1.ChatService";
-/** How long an ended stream may take to deliver its final status before it is reset. */
-const STUCK_GRACE_MS = 2000;
 const ENHANCE_YOUR_CALM = 0xb;
 const ignore = () => {};
 
@@ -70,7 +70,7 @@ async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts:
   const deadlineMs = call.wire.timeoutMs((name) => headers[name]);
   if (deadlineMs !== undefined) call.failAfter(deadlineMs);
   const user = await opts.authenticate(new H2Headers(headers), call.wire.name);
-  if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+  if (!user) throw noUserError();
   return user;
 }
 

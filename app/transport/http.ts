@@ -9,6 +9,7 @@ import { typingEvent } from "../core/events.ts";
 import { checkRoomAccess } from "../core/names.ts";
 import type { Bus } from "../engine/engine.ts";
 import { ASSET_PREFIX, pageWithConfig, webBundle, type WebAsset } from "../web/bundle.ts";
+import { noUserError } from "../core/auth.ts";
 
 export interface HttpDeps {
   isReady: () => boolean;
@@ -76,7 +77,7 @@ function mountWebPage(app: Hono, web: WebDeps, region: string): void {
   app.post("/typing", bodyLimit({ maxSize: 1024, onError: (c) => c.json({ code: "invalid_argument", message: "request body too large" }, 413) }), async (c) => {
     try {
       const user = await web.auth.authenticate(c.req.raw.headers);
-      if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+      if (!user) throw noUserError();
       const body = (await c.req.json().catch(() => undefined)) as { room?: unknown } | undefined;
       const room = checkRoomAccess(user, typeof body?.room === "string" ? body.room : "");
       const key = `${user}\n${room}`;

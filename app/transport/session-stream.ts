@@ -3,9 +3,8 @@ import type { ChatCore } from "../core/chat.ts";
 import type { Session } from "../core/session.ts";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { resetIfStuck } from "./raw.ts";
+import { STUCK_GRACE_MS } from "../core/limits.ts";
 
-/** How long an ended stream may take to deliver its final status before it is reset. */
-const STUCK_GRACE_MS = 2000;
 
 /** Streams a session's events until it ends or the call is aborted; then closes the session. */
 export async function* streamSession(core: ChatCore, s: Session, ctx: HandlerContext): AsyncGenerator<ChatEvent> {

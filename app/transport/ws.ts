@@ -28,6 +28,7 @@ import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { jsonOf } from "./event-frames.ts";
 import type { Logger } from "../log.ts";
 import { drainEnd, drainRefusal } from "../core/advice.ts";
+import { STUCK_GRACE_MS } from "../core/limits.ts";
 
 export const WS_PATH = "/ws";
 /** The protocol label of WebSocket sessions in metrics. */
@@ -49,8 +50,6 @@ export const CloseCode = {
 const HIGH_WATER = 256 * 1024;
 /** How long a client may take to authenticate when the upgrade request carried no credentials. */
 const AUTH_TIMEOUT_MS = 10_000;
-/** How long a close frame may wait behind unread data before the socket is destroyed. */
-const STUCK_GRACE_MS = 2000;
 /** Inbound frames waiting to be handled before the socket stops being read (and after which it is read again). */
 const PAUSE_AT = 32;
 const RESUME_AT = 8;

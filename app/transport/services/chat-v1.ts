@@ -1,13 +1,12 @@
 // chat.v1.ChatService: the RPCs map one to one onto the chat core.
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
   ChatService,
   HistoryResponseSchema,
   ListOnlineResponseSchema,
   ListRoomsResponseSchema,
   SendResponseSchema,
-  type ChatEvent,
   type ChatRequest,
 } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
@@ -16,6 +15,7 @@ import { asConnectError } from "../../core/events.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
 import { streamSession } from "../session-stream.ts";
+import { noUserError } from "../../core/auth.ts";
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
@@ -55,7 +55,7 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
 
 export function requireUser(ctx: HandlerContext): string {
   const user = ctx.values.get(userKey);
-  if (!user) throw new ConnectError("no user: in dev mode, send the header `x-user: <your id>`", Code.Unauthenticated);
+  if (!user) throw noUserError();
   return user;
 }
 
