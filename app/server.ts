@@ -123,7 +123,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         throw err;
       }),
     isDraining: () => draining,
-    metrics: (method, kind) => metrics.grpc.call("chat.v1.ChatService", method, kind),
+    metrics: (service, method, kind) => metrics.grpc.call(service, method, kind),
     maxRequestBytes: config.limits.maxRequestBytes,
     onError: (err) => log.error("request failed", { err }),
   };
@@ -160,7 +160,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     },
     upgrade: gateway,
-    // The hot path: Subscribe and Send served on the HTTP/2 stream, without Connect (direct.ts).
+    // The hot path: the streams (and Send) served on the HTTP/2 stream, without Connect (direct.ts).
     takeStream: (stream, headers) => {
       if (!takeDirectStream(stream, headers, direct)) return false;
       track(stream);

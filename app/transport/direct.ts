@@ -16,7 +16,10 @@
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema } from "../gen/chat/v1/chat_pb.ts";
+import { ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { ChatMessageSchema } from "../gen/chat/chat_pb.ts";
+import { converse, identify, translate } from "./services/legacy-conversation.ts";
+import { forLegacyClient } from "../core/advice.ts";
 import type { HeaderSource } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Session, SessionSink } from "../core/session.ts";
@@ -31,6 +34,7 @@ import { noUserError } from "../core/auth.ts";
 import { STUCK_GRACE_MS } from "../core/limits.ts";
 
 const SERVICE = "chat.v1.ChatService";
+const LEGACY_SERVICE = "chat.ChatService";
 const ENHANCE_YOUR_CALM = 0xb;
 const ignore = () => {};
 
@@ -39,8 +43,8 @@ export interface GrpcDirectOptions {
   /** The caller's user from the request headers (dev mode: x-user); throws Unauthenticated. */
   authenticate(headers: HeaderSource, protocol: string): Promise<string | undefined>;
   isDraining(): boolean;
-  /** Starts counting a call of `method` ("unary" or "server_streaming" as `kind`). */
-  metrics(method: string, kind: string): CallMetrics;
+  /** Starts counting a call of `service`'s `method` (protobuf-es's method kind: "server_streaming"). */
+  metrics(service: string, method: string, kind: string): CallMetrics;
   maxRequestBytes: number;
   onError(err: unknown): void;
 }
@@ -56,20 +60,27 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   const encoding = headers[wire.encodingHeader];
   if (encoding !== undefined && encoding !== "identity") return false;
   const path = headers[":path"];
-  if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(new DirectCall(stream, wire, opts.metrics("Subscribe", "server_streaming")), headers, opts);
-  else if (path === `/${SERVICE}/Chat`) void serveChat(new DirectCall(stream, wire, opts.metrics("Chat", "bidi_streaming")), headers, opts);
-  else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(new DirectCall(stream, wire, opts.metrics("Send", "unary")), headers, opts);
+  const call = (service: string, method: string, kind: string) => new DirectCall(stream, wire, opts.metrics(service, method, kind));
+  if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(call(SERVICE, "Subscribe", "server_streaming"), headers, opts);
+  else if (path === `/${SERVICE}/Chat`) void serveChat(call(SERVICE, "Chat", "bidi_streaming"), headers, opts);
+  else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
+  else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
   else return false;
   return true;
 }
 
-/** What every call does first: drain, deadline, auth; returns the user. */
-async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string> {
+/** What every call does first: drain, deadline, auth; returns the user (if any: see serveLegacyChat). */
+async function authenticated(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string | undefined> {
   if (opts.isDraining()) throw drainRefusal();
   // The deadline counts from the call's start, whatever it waits for.
   const deadlineMs = call.wire.timeoutMs((name) => headers[name]);
   if (deadlineMs !== undefined) call.failAfter(deadlineMs);
-  const user = await opts.authenticate(new H2Headers(headers), call.wire.name);
+  return opts.authenticate(new H2Headers(headers), call.wire.name);
+}
+
+/** authenticated(), for the calls that need a user from the headers. */
+async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string> {
+  const user = await authenticated(call, headers, opts);
   if (!user) throw noUserError();
   return user;
 }
@@ -145,6 +156,54 @@ async function serveSubscribe(call: DirectCall, headers: http2.IncomingHttpHeade
   }
 }
 
+/**
+ * The old API's ChatStream (services/legacy-conversation.ts has its rules, shared with the Connect path):
+ * the first message may name the user, each event is translated for this user, and an end that
+ * tells v1 clients to resume with since_seq tells old ones what they can do instead.
+ */
+async function serveLegacyChat(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+  let session: Session | undefined;
+  try {
+    const signedIn = await authenticated(call, headers, opts);
+    const messages = readMessages(call.h2, opts.maxRequestBytes, call.wire.encodingHeader);
+    const first = await messages.next();
+    if (first.done) return call.fail(undefined);
+    call.metrics.received();
+    const firstMessage = decode(call.wire, ChatMessageSchema, first.value);
+    const user = identify(firstMessage, signedIn);
+    if (call.gone || call.finished) return;
+    session = await opts.core.open(user, call.wire.name);
+    if (call.gone || call.finished) return void opts.core.close(session);
+    call.stream(opts.core, session, legacyView(user, call.wire.codec));
+    const wire = call.wire;
+    await converse(opts.core, session, firstMessage, (async function* () {
+      for await (const body of messages) {
+        call.metrics.received();
+        yield decode(wire, ChatMessageSchema, body);
+      }
+    })());
+  } catch (err) {
+    if (!session) return failCall(call, forLegacyClient(asConnectError(err)), opts);
+    await opts.core.close(session, asConnectError(err));
+  }
+}
+
+/** How a session looks to an old client: its events translated, one encoding each (per user, so not shared). */
+function legacyView(user: string, codec: Wire["codec"]): SessionView {
+  const encoder = new TextEncoder();
+  return {
+    frames(events) {
+      const out: Uint8Array[] = [];
+      for (const e of events) {
+        const m = translate(e, user);
+        if (m) out.push(envelope(codec === "proto" ? toBinary(ChatMessageSchema, m) : encoder.encode(toJsonString(ChatMessageSchema, m))));
+      }
+      return { bytes: concat(out), count: out.length };
+    },
+    status: (err) => err && forLegacyClient(err),
+  };
+}
+
 function failCall(call: DirectCall, err: unknown, opts: GrpcDirectOptions): void {
   const e = asConnectError(err);
   if (e.code === Code.Internal) opts.onError(err);
@@ -152,8 +211,15 @@ function failCall(call: DirectCall, err: unknown, opts: GrpcDirectOptions): void
 }
 
 /** One call on its HTTP/2 stream: headers, the response or batched frames, then the status. */
+/** How a session's events and end look on the wire, when not as chat.v1 events (the old API). */
+interface SessionView {
+  frames(events: ChatEvent[]): { bytes: Uint8Array; count: number };
+  status(err: ConnectError | undefined): ConnectError | undefined;
+}
+
 class DirectCall implements SessionSink {
   private status: ConnectError | undefined;
+  private view: SessionView | undefined;
   private headersSent = false;
   private blocked = false;
   private ended = false;
@@ -205,9 +271,10 @@ class DirectCall implements SessionSink {
   }
 
   /** Streams the session's events until it ends, then ends the call with its status. */
-  stream(core: ChatCore, s: Session): void {
+  stream(core: ChatCore, s: Session, view?: SessionView): void {
     this.core = core;
     this.session = s;
+    this.view = view;
     this.respond();
     s.attach(this);
     this.flush();
@@ -224,15 +291,18 @@ class DirectCall implements SessionSink {
     if (!this.blocked) {
       const events = s.take();
       if (events.length > 0) {
-        this.metrics.sent(events.length);
-        if (!this.h2.write(framesOf(events, this.wire.codec))) {
-          this.blocked = true;
-          this.h2.once("drain", onStreamDrain);
+        const { bytes, count } = this.view ? this.view.frames(events) : { bytes: framesOf(events, this.wire.codec), count: events.length };
+        if (count > 0) {
+          this.metrics.sent(count);
+          if (!this.h2.write(bytes)) {
+            this.blocked = true;
+            this.h2.once("drain", onStreamDrain);
+          }
         }
       }
     }
     // The trailers follow the data written, or the stream is reset if its client never reads it.
-    if (s.closed && s.pending === 0) this.end(s.error);
+    if (s.closed && s.pending === 0) this.end(this.view ? this.view.status(s.error) : s.error);
   }
 
   drained(): void {
@@ -240,8 +310,8 @@ class DirectCall implements SessionSink {
     this.flush();
   }
 
-  /** Ends the call with `err`, with or without a response before it. */
-  fail(err: ConnectError): void {
+  /** Ends the call with `err` (OK without one), with or without a response before it. */
+  fail(err: ConnectError | undefined): void {
     if (this.gone || this.ended) return;
     if (!this.headersSent) this.respond();
     this.end(err);

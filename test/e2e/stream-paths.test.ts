@@ -8,6 +8,7 @@ import { compressionGzip, createConnectTransport, createGrpcTransport, createGrp
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { ChatRequestSchema, ChatService, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import { ChatMessageSchema, ChatService as LegacyChatService } from "../../app/gen/chat/chat_pb.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { scrape } from "../support/metrics.ts";
 import { eventually } from "../support/wait.ts";
@@ -186,6 +187,43 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
     expect(outcomes[1]).toBe("ResourceExhausted: message is larger than configured readMaxBytes 65536 after decompression");
   });
 });
+
+test("the old API's ChatStream: the same replies on both paths, and the half-close ends it OK", async () => {
+  const seen: string[][] = [];
+  for (const viaConnect of [false, true]) {
+    const opts = { baseUrl: server.url, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+    const old = createClient(LegacyChatService, createGrpcTransport(opts));
+    const requests = createWritableIterable<MessageInitShape<typeof ChatMessageSchema>>();
+    const replies: string[] = [];
+    let error: ConnectError | undefined;
+    const reading = (async () => {
+      try {
+        for await (const m of old.chatStream(mapLegacy(requests))) replies.push(`${m.user}: ${m.message}`);
+      } catch (err) {
+        error = ConnectError.from(err);
+      }
+    })();
+    const user = viaConnect ? "oldie2" : "oldie1";
+    await requests.write({ user, message: "connect bob smith" });
+    await requests.write({ message: `connect ${user}` });
+    await requests.write({ message: "hello?" });
+    for (let i = 0; i < 300 && replies.length < 3; i++) await Bun.sleep(10);
+    requests.close();
+    await Promise.race([reading, Bun.sleep(5000)]);
+    expect(error).toBeUndefined();
+    seen.push(replies.map((r) => r.replaceAll(user, "USER")));
+  }
+  expect(seen[0]).toEqual([
+    expect.stringMatching(/^Server: Not connected: partner id must be 1 to 64 characters/) as unknown as string,
+    "Server: Not connected: you cannot connect to yourself.",
+    "Server: You have no chat partner yet: type `list` to see who is online, then `connect <id>`.",
+  ]);
+  expect(seen[1]).toEqual(seen[0]);
+});
+
+async function* mapLegacy(requests: AsyncIterable<MessageInitShape<typeof ChatMessageSchema>>) {
+  for await (const r of requests) yield create(ChatMessageSchema, r);
+}
 
 /** Requests as init shapes, made messages for the client. */
 async function* mapRequests(requests: AsyncIterable<MessageInitShape<typeof ChatRequestSchema>>) {
