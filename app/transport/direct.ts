@@ -27,6 +27,7 @@ import { asConnectError } from "../core/events.ts";
 import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { concat, envelope, framesOf } from "./event-frames.ts";
+import { flushSoon } from "./flush-soon.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
 import { requestFlagsError } from "./wire-rules.ts";
 import { drainRefusal } from "../core/advice.ts";
@@ -281,7 +282,7 @@ class DirectCall implements SessionSink {
   }
 
   readable(): void {
-    writeSoon(this);
+    flushSoon(this);
   }
 
   /** Writes everything the session has queued as one buffer; ends the call once the session ended. */
@@ -365,25 +366,6 @@ function onFinishEarly(this: http2.ServerHttp2Stream) {
 }
 function resetIfOpen(h2: http2.ServerHttp2Stream) {
   if (!h2.closed && !h2.destroyed) h2.close(ENHANCE_YOUR_CALM);
-}
-
-// Calls with something to write are flushed together once the current turn of the event loop is
-// done, so that every event it produced (a group commit's batch of messages, say) leaves in one write.
-let due = new Set<DirectCall>();
-let scheduled = false;
-
-function writeSoon(call: DirectCall): void {
-  due.add(call);
-  if (scheduled) return;
-  scheduled = true;
-  setImmediate(flushDue);
-}
-
-function flushDue(): void {
-  scheduled = false;
-  const ready = due;
-  due = new Set();
-  for (const call of ready) call.flush();
 }
 
 /**

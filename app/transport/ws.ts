@@ -23,9 +23,10 @@ import { authFailureReason, type AuthFailure, type Authenticator } from "../core
 import type { ChatCore } from "../core/chat.ts";
 import { asConnectError, errorEvent } from "../core/events.ts";
 import { checkUserId } from "../core/names.ts";
-import type { Session } from "../core/session.ts";
+import type { Session, SessionSink } from "../core/session.ts";
 import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { jsonOf } from "./event-frames.ts";
+import { flushSoon } from "./flush-soon.ts";
 import type { Logger } from "../log.ts";
 import { drainEnd, drainRefusal } from "../core/advice.ts";
 import { STUCK_GRACE_MS } from "../core/limits.ts";
@@ -132,7 +133,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 }
 
 /** One WebSocket connection: authentication, then one chat session. */
-class Connection {
+class Connection implements SessionSink {
   private session: Session | undefined;
   /** Frames (and the header authentication) in arrival order, handled one at a time. */
   private readonly jobs: (() => Promise<void>)[] = [];
@@ -140,6 +141,7 @@ class Connection {
   private paused = false;
   /** Set once the server started closing, or the connection is gone: nothing more is handled. */
   private closing = false;
+  private blocked = false;
   private gone = false;
   private alive = true;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
@@ -316,7 +318,8 @@ class Connection {
     }
     if (this.gone || this.closing) return void this.opts.core.close(s);
     this.session = s;
-    void this.write(s);
+    s.attach(this);
+    this.flush();
   }
 
   /** A frame before the client signed in that is not an auth frame. */
@@ -332,25 +335,45 @@ class Connection {
       : 'send {"auth":{"user":"<id>"}} first, or x-user or ?user= on the upgrade';
   }
 
-  /** Writes the session's events while the socket keeps up; closes the connection when the session ends. */
-  private async write(s: Session): Promise<void> {
-    let error: ConnectError | undefined;
-    try {
-      for await (const e of s.events()) {
-        if (this.gone) return;
-        this.send(e);
-        if (this.ws.bufferedAmount >= HIGH_WATER) await this.drained(s);
+  readable(): void {
+    flushSoon(this);
+  }
+
+  /**
+   * Writes what the session has queued, corked into one write, while the socket keeps up; closes
+   * the connection once the session has ended and everything queued is written.
+   */
+  flush(): void {
+    const s = this.session;
+    if (!s || this.gone || this.closing || this.blocked) return;
+    const events = s.take();
+    if (events.length > 0) {
+      const socket = this.socket();
+      socket?.cork();
+      for (const e of events) this.send(e);
+      socket?.uncork();
+      if (this.ws.bufferedAmount >= HIGH_WATER) {
+        this.blocked = true;
+        void this.drained(s).then(() => {
+          this.blocked = false;
+          this.flush();
+        });
+        return;
       }
-    } catch (err) {
-      error = asConnectError(err);
     }
-    this.fail(error);
-    await this.opts.core.close(s);
+    if (s.closed && s.pending === 0) {
+      this.fail(s.error);
+      void this.opts.core.close(s);
+    }
+  }
+
+  private socket(): Duplex | undefined {
+    return (this.ws as unknown as { _socket?: Duplex })._socket;
   }
 
   /** Resolves once the socket has room again, the session ended or the connection is gone. */
   private async drained(s: Session): Promise<void> {
-    const socket = (this.ws as unknown as { _socket?: Duplex })._socket;
+    const socket = this.socket();
     while (this.ws.bufferedAmount >= HIGH_WATER && !this.gone && !s.closed) {
       let done!: () => void;
       const wake = new Promise<void>((resolve) => (done = resolve));
