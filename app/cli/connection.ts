@@ -2,7 +2,7 @@
 // protocol, unary calls, and the bidi Chat stream behind one small interface (the WebSocket
 // gateway included, see ws-stream.ts).
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import {
   createConnectTransport,
@@ -12,6 +12,7 @@ import {
 } from "@connectrpc/connect-node";
 import { ChatRequestSchema, ChatService, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { openWsChat } from "./ws-stream.ts";
+import { codeName } from "../core/codes.ts";
 
 export type Protocol = "grpc" | "connect" | "grpc-web" | "websocket";
 export const PROTOCOLS: Protocol[] = ["grpc", "connect", "grpc-web", "websocket"];
@@ -122,10 +123,7 @@ export function describeError(err: unknown): string {
   return `${codeName(e.code)}: ${e.rawMessage}`;
 }
 
-/** The Connect code as on the wire: "resource_exhausted". */
-export function codeName(code: Code): string {
-  return (Code[code] ?? "unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-}
+export { codeName };
 
 /** A bearer token for `user`, HS256 with `secret`. */
 export async function mintToken(user: string, secret: string, ttlSeconds: number): Promise<string> {

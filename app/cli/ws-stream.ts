@@ -3,7 +3,7 @@
 // headers (`authorization`, or `x-user` in dev mode).
 import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeFromString } from "@connectrpc/connect/protocol-connect";
+import { codeFromName } from "../core/codes.ts";
 import WebSocket from "ws";
 import { ChatEventSchema, ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { Channel } from "./channel.ts";
@@ -61,7 +61,7 @@ export function openWsChat(baseUrl: string, headers: Record<string, string>): Ch
 /** The gateway closes a failed session with the reason "<connect code>: <message>". */
 export function closeError(closeCode: number, reason: string): ConnectError {
   const m = /^([a-z_]+): (.*)$/s.exec(reason);
-  const code = m ? codeFromString(m[1]) : undefined;
+  const code = m ? codeFromName(m[1]) : undefined;
   if (m && code !== undefined) return new ConnectError(m[2], code);
   return new ConnectError(`websocket closed (${closeCode})${reason ? `: ${reason}` : ""}`, Code.Unavailable);
 }

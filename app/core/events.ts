@@ -1,7 +1,7 @@
 // Constructors for the events a session streams.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { codeName } from "./codes.ts";
 import { ChatEventSchema, PresenceAction, type ChatEvent, type Message } from "../gen/chat/v1/chat_pb.ts";
 
 export const messageEvent = (message: Message): ChatEvent =>
@@ -34,7 +34,7 @@ export const heartbeatEvent = (): ChatEvent => create(ChatEventSchema, { kind: {
 
 export const errorEvent = (err: ConnectError, clientMsgId = "", room = ""): ChatEvent =>
   create(ChatEventSchema, {
-    kind: { case: "error", value: { clientMsgId, room, code: codeToString(err.code), text: err.rawMessage } },
+    kind: { case: "error", value: { clientMsgId, room, code: codeName(err.code), text: err.rawMessage } },
   });
 
 /** Errors that are not ConnectErrors are bugs: they reach the client as Internal, without details. */

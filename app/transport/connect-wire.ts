@@ -6,8 +6,8 @@
 // - grpc-message, in gRPC trailers and gRPC-Web trailer envelopes, is re-encoded per the gRPC spec
 //   (connect-es uses encodeURIComponent).
 import type { ConnectRouter } from "@connectrpc/connect";
-import { encodeEnvelope, type UniversalHandler, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { encodeEnvelope, trailerFlag, trailerParse, trailerSerialize } from "./connect-internals.ts";
 import { encodeGrpcMessage, requestFlagsError } from "./wire-rules.ts";
 
 /** Wraps the router's handlers in place; call it last in the `routes` function, as mapUnaryDecodeErrors. */

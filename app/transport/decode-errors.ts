@@ -4,9 +4,8 @@
 // - streaming requests are decoded while the implementation reads them: an interceptor sees the error;
 // - a unary request is decoded before interceptors run: its error response is rewritten instead.
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { encodeEnvelope, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, encodeEnvelope, errorToJsonBytes, trailerFlag, trailerParse, trailerSerialize } from "./connect-internals.ts";
 import { encodeGrpcMessage } from "./wire-rules.ts";
 
 const PARSE = /^parse binary: /;

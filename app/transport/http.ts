@@ -5,6 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
+import { codeName } from "../core/codes.ts";
 import { typingEvent } from "../core/events.ts";
 import { checkRoomAccess } from "../core/names.ts";
 import type { Bus } from "../engine/engine.ts";
@@ -107,11 +108,6 @@ function serveAsset(c: Context, asset: WebAsset, extra: Record<string, string>) 
   const gzip = asset.gzip && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
   if (gzip) c.header("content-encoding", "gzip");
   return c.body((gzip ? asset.gzip : asset.body) as Uint8Array<ArrayBuffer>);
-}
-
-/** As Connect spells codes on the wire: "failed_precondition". */
-function codeName(code: Code): string {
-  return Code[code].replace(/[A-Z]/g, (ch, i) => (i ? "_" : "") + ch.toLowerCase());
 }
 
 /** Connect's HTTP status for a code. */

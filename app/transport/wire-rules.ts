@@ -44,11 +44,6 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
-/** A code as the Connect protocol spells it on the wire: "invalid_argument". */
-export function codeName(code: Code): string {
-  return (Code[code] ?? "unknown").replace(/[A-Z]/g, (ch, i) => (i ? "_" : "") + ch.toLowerCase());
-}
-
 /** The connect-timeout-ms header in milliseconds: 1 to 10 digits (Connect's protocol). */
 export function parseConnectTimeout(value: string | string[] | undefined): number | undefined {
   if (value === undefined) return undefined;

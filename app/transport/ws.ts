@@ -17,7 +17,7 @@ import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { codeName } from "../core/codes.ts";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { authFailureReason, type AuthFailure, type Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
@@ -429,7 +429,7 @@ export function closeCodeFor(error: ConnectError | undefined, draining: boolean)
 
 /** "<connect code>: <message>", cut to the 123 bytes a close frame can carry. */
 export function closeReason(error: ConnectError): string {
-  const full = `${codeToString(error.code)}: ${error.rawMessage}`;
+  const full = `${codeName(error.code)}: ${error.rawMessage}`;
   if (Buffer.byteLength(full) <= MAX_REASON_BYTES) return full;
   const chars = Array.from(full);
   while (Buffer.byteLength(chars.join("")) > MAX_REASON_BYTES - 3) chars.pop();
