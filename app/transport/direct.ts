@@ -13,6 +13,7 @@
 // wire-formats.ts; the rules they share (envelope flags, grpc-message, timeouts) in wire-rules.ts,
 // the same ones the Connect path applies. Requests with compressed messages, Connect unary calls
 // and the other RPCs go through Connect as before.
+import type http from "node:http";
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -28,6 +29,7 @@ import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { concat, envelope, framesOf } from "./event-frames.ts";
 import { flushSoon } from "./flush-soon.ts";
+import { Http1Stream } from "./http1-stream.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
 import { requestFlagsError } from "./wire-rules.ts";
 import { drainRefusal } from "../core/advice.ts";
@@ -67,6 +69,22 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
   else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
   else return false;
+  return true;
+}
+
+/**
+ * Serves an HTTP/1.1 request if it is a Subscribe in gRPC-Web or Connect (what browsers send),
+ * through the same code as on HTTP/2 (http1-stream.ts); returns false, having touched nothing, for
+ * any other request.
+ */
+export function takeHttp1Stream(req: http.IncomingMessage, res: http.ServerResponse, opts: GrpcDirectOptions): boolean {
+  if (req.method !== "POST" || req.url !== `/${SERVICE}/Subscribe`) return false;
+  const wire = wireOf(req.headers["content-type"]);
+  if (!wire || wire.trailers) return false;
+  const encoding = req.headers[wire.encodingHeader];
+  if (encoding !== undefined && encoding !== "identity") return false;
+  const stream = new Http1Stream(req, res).asStream();
+  void serveSubscribe(new DirectCall(stream, wire, opts.metrics(SERVICE, "Subscribe", "server_streaming")), req.headers, opts);
   return true;
 }
 

@@ -24,8 +24,8 @@ afterAll(async () => {
 type Protocol = "grpc" | "grpc-web" | "connect";
 const PROTOCOLS: Protocol[] = ["grpc", "grpc-web", "connect"];
 
-function client(protocol: Protocol, binary: boolean, viaConnect: boolean) {
-  const opts = { baseUrl: server.url, httpVersion: "2" as const, useBinaryFormat: binary, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+function client(protocol: Protocol, binary: boolean, viaConnect: boolean, httpVersion: "1.1" | "2" = "2") {
+  const opts = { baseUrl: server.url, httpVersion, useBinaryFormat: binary, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
   const t = protocol === "grpc" ? createGrpcTransport(opts) : protocol === "grpc-web" ? createGrpcWebTransport(opts) : createConnectTransport(opts);
   return createClient(ChatService, t);
 }
@@ -110,6 +110,47 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
       expect(outcomes[0][2]).toStartWith("Unauthenticated: no user");
       expect(outcomes[0][3]).toBe("DeadlineExceeded: the operation timed out");
       expect(outcomes[1]).toEqual(outcomes[0]);
+    });
+  }
+});
+
+describe.each(["grpc-web", "connect"] as const)("%s over HTTP/1.1 (what browsers speak)", (protocol) => {
+  for (const binary of [true, false]) {
+    const codec = binary ? "binary" : "JSON";
+
+    test(`${codec}: Subscribe gets the same events, and the same refusals, directly and through Connect`, async () => {
+      const seen: string[][] = [];
+      for (const viaConnect of [false, true]) {
+        const room = `h1-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
+        const c = client(protocol, binary, viaConnect, "1.1");
+        const sender = client("connect", true, false);
+        const { events, error } = await subscribe(
+          c,
+          "reader",
+          [room],
+          async () => {
+            for (const text of ["one", "twö"]) await sender.send({ target: { case: "room", value: room }, text }, as("writer"));
+          },
+          (es) => es.filter((e) => e.kind.case === "message").length === 2,
+        );
+        expect(error).toBeUndefined();
+        const refused = await subscribe(c, "dora", ["dm:amy:zed"], async () => {}, () => false);
+        const late = await subscribe(c, "dora", ["slow"], async () => {}, () => false, 300);
+        seen.push([
+          ...events.map(shape).filter((x) => !x.startsWith("presence")).map((x) => x.replace(room, "ROOM")),
+          `${Code[refused.error?.code ?? 0]}: ${refused.error?.rawMessage}`,
+          `${Code[late.error?.code ?? 0]}: ${late.error?.rawMessage}`,
+        ]);
+      }
+      expect(seen[0]).toEqual([
+        "ready",
+        "joined ROOM",
+        "message ROOM 1 writer: one",
+        "message ROOM 2 writer: twö",
+        'PermissionDenied: room "dm:amy:zed" is a direct conversation between two other users',
+        "DeadlineExceeded: the operation timed out",
+      ]);
+      expect(seen[1]).toEqual(seen[0]);
     });
   }
 });
