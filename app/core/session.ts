@@ -27,6 +27,7 @@ export class Session {
   lastPushAt = Date.now();
   private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
+  private behind = false;
   private head = 0;
   private sink: SessionSink | undefined;
   private roomWaiters: { need: number; resolve: () => void }[] | undefined;
@@ -72,6 +73,7 @@ export class Session {
   push(event: ChatEvent): boolean {
     if (this.isEnded) return false;
     if (this.pending >= this.limit) {
+      this.behind = true;
       this.end(fellBehind(this.limit), true);
       return false;
     }
@@ -107,6 +109,11 @@ export class Session {
 
   get error(): ConnectError | undefined {
     return this.endError;
+  }
+
+  /** Whether the session ended because its reader fell a whole queue behind. */
+  get fellBehind(): boolean {
+    return this.behind;
   }
 
   /**

@@ -13,7 +13,6 @@
 // wire-formats.ts; the rules they share (envelope flags, grpc-message, timeouts) in wire-rules.ts,
 // the same ones the Connect path applies. Requests with compressed messages, Connect unary calls
 // and the other RPCs go through Connect as before.
-import type http from "node:http";
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -29,7 +28,6 @@ import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { concat, envelope, framesOf } from "./event-frames.ts";
 import { flushSoon } from "./flush-soon.ts";
-import { Http1Stream } from "./http1-stream.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
 import { requestFlagsError } from "./wire-rules.ts";
 import { drainRefusal } from "../core/advice.ts";
@@ -69,22 +67,6 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
   else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
   else return false;
-  return true;
-}
-
-/**
- * Serves an HTTP/1.1 request if it is a Subscribe in gRPC-Web or Connect (what browsers send),
- * through the same code as on HTTP/2 (http1-stream.ts); returns false, having touched nothing, for
- * any other request.
- */
-export function takeHttp1Stream(req: http.IncomingMessage, res: http.ServerResponse, opts: GrpcDirectOptions): boolean {
-  if (req.method !== "POST" || req.url !== `/${SERVICE}/Subscribe`) return false;
-  const wire = wireOf(req.headers["content-type"]);
-  if (!wire || wire.trailers) return false;
-  const encoding = req.headers[wire.encodingHeader];
-  if (encoding !== undefined && encoding !== "identity") return false;
-  const stream = new Http1Stream(req, res).asStream();
-  void serveSubscribe(new DirectCall(stream, wire, opts.metrics(SERVICE, "Subscribe", "server_streaming")), req.headers, opts);
   return true;
 }
 
@@ -436,8 +418,9 @@ class DirectCall implements SessionSink {
     // ended): the call is over, so end the stream with RST_STREAM NO_ERROR once the response is
     // out (RFC 9113 section 8.1) rather than read the rest.
     if (!this.h2.readableEnded) this.h2.once("finish", onFinishEarly);
-    // A client that stopped reading cannot take the trailers: reset its stream after a grace period.
-    if (err && this.blocked) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
+    // A client that stopped reading cannot take the status: reset its stream after a grace period.
+    // Not only when a write is waiting now: the kernel's buffers may have taken the last writes.
+    if (err && (this.blocked || this.session?.fellBehind)) setTimeout(resetIfOpen, STUCK_GRACE_MS, this.h2).unref?.();
   }
 }
 
