@@ -515,6 +515,8 @@ class SioUser {
 class WsUser {
   constructor(port, user, rooms) {
     this.ended = false;
+    this.acks = new Map();
+    this.nextAck = 0;
     this.need = rooms.length;
     this.rooms = rooms;
     this.upgraded = false;
@@ -534,6 +536,8 @@ class WsUser {
     if (this.ended) return;
     this.ended = true;
     this.rejectJoined(err);
+    for (const w of this.acks.values()) w.reject(err);
+    this.acks.clear();
     this.sock.destroy();
   }
   onData(chunk) {
@@ -572,12 +576,32 @@ class WsUser {
     }
     if (p < buf.length) this.rest = buf.subarray(p);
   }
-  /** One ChatEvent in protobuf JSON: {"message":{...,"text":"<ts> ..."}} or {"joined":...}. */
+  /** One ChatEvent in protobuf JSON: {"message":{...,"text":"<ts> ..."}}, {"joined":...}, {"ack":...}, {"error":...}. */
   onEvent(buf, s, e, t) {
-    if (buf[s + 2] === 0x6d /* {"m */) {
+    const c = buf[s + 2];
+    if (c === 0x6d /* {"m */) {
       const i = buf.indexOf('"text":"', s);
       if (i > 0 && i < e) delivered(parseTs(buf, i + 8), t);
-    } else if (buf[s + 2] === 0x6a /* {"j */ && --this.need === 0) this.resolveJoined();
+    } else if (c === 0x6a /* {"j */) {
+      if (--this.need === 0) this.resolveJoined();
+    } else if (c === 0x61 /* {"a */ || c === 0x65 /* {"e */) {
+      const i = buf.indexOf('"clientMsgId":"', s);
+      if (i < 0 || i >= e) return;
+      const id = buf.toString("latin1", i + 15, buf.indexOf('"', i + 15));
+      const w = this.acks.get(id);
+      this.acks.delete(id);
+      if (c === 0x61) w?.resolve();
+      else w?.reject(new Error(buf.toString("utf8", s, e)));
+    }
+  }
+  /** Sends on the session; resolves once its ack arrives. */
+  send(room, t) {
+    return new Promise((resolve, reject) => {
+      if (this.ended) return reject(new Error("socket closed"));
+      const id = `w${this.nextAck++}`;
+      this.acks.set(id, { resolve, reject });
+      this.frame(1, Buffer.from(JSON.stringify({ send: { room, text: t, clientMsgId: id } })));
+    });
   }
   /** A client frame: masked (with a zero key, which leaves the payload as it is). */
   frame(op, payload) {

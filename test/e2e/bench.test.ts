@@ -64,11 +64,11 @@ test("bench --smoke: every contender ran every scenario and produced numbers", a
   expect(stdout).toContain("| scenario | figure | edgechat | grpc-js | socket.io |");
 }, 240_000);
 
-test("bench --smoke with every other kind of subscriber stream: each delivers everything, with numbers", async () => {
+test("bench --smoke with every other kind of subscriber stream: each delivers everything in fan-out and many rooms", async () => {
   const kinds = ["edgechat:grpc-chat", "edgechat:connect-subscribe", "edgechat:grpc-web-subscribe", "edgechat:ws"];
   const dir = mkdtempSync(join(tmpdir(), "edgechat-bench-kinds-"));
   try {
-    const proc = Bun.spawn([process.execPath, join(ROOT, "bench/run.ts"), "--smoke", "--scenarios", "fanout", "--contenders", kinds.join(","), "--out", dir], {
+    const proc = Bun.spawn([process.execPath, join(ROOT, "bench/run.ts"), "--smoke", "--scenarios", "fanout,rooms", "--contenders", kinds.join(","), "--out", dir], {
       cwd: ROOT,
       stdout: "pipe",
       stderr: "pipe",
@@ -86,6 +86,9 @@ test("bench --smoke with every other kind of subscriber stream: each delivers ev
         expect(r?.saturation.deliveriesPerSec, `S=${s} ${c}`).toBeGreaterThan(0);
         expect([c, s, r.saturation.lost + r.fixed.lost, r.subscribersEnded]).toEqual([c, s, 0, 0]);
       }
+      // Many rooms, where every subscriber also sends on its own stream or connection.
+      const rooms = report.runs.find((x: any) => x.key === "rooms" && x.contender === c)?.result;
+      expect([c, rooms?.deliveries > 0, rooms?.lost]).toEqual([c, true, 0]);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
