@@ -4,7 +4,7 @@
 // the machine, page cache included, not one process's RSS. Prints the table and the arithmetic of
 // fly.toml's soft_limit and hard_limit (docs/deploy.md shows them). Needs root and cgroup v1.
 //   bun bench/capacity.ts [--streams 3000]
-import { containmentUnavailable, flyCapacity, LoadGenerator, startContained, STREAM_KINDS } from "./contained.ts";
+import { containmentUnavailable, flyCapacity, LoadGen, startContained, STREAM_KINDS } from "./contained.ts";
 
 const argv = process.argv.slice(2);
 const n = Number(argv[argv.indexOf("--streams") + 1]) || 3000;
@@ -20,7 +20,7 @@ const rows: { kind: string; restMiB: number; withMiB: number; perStreamKiB: numb
 for (const kind of [...STREAM_KINDS, "mix"]) {
   // A limit far above what is measured: the point is the cost, not the ceiling.
   const server = await startContained(4 * 1024 * MiB);
-  const loadgen = new LoadGenerator();
+  const loadgen = new LoadGen();
   try {
     await Bun.sleep(2000);
     const rest = server.usage();
@@ -32,7 +32,7 @@ for (const kind of [...STREAM_KINDS, "mix"]) {
     rows.push({ kind, restMiB: +(rest / MiB).toFixed(1), withMiB: +(withStreams / MiB).toFixed(1), perStreamKiB: +((withStreams - rest) / n / 1024).toFixed(1) });
     console.error(`[capacity] ${kind}: ${JSON.stringify(rows.at(-1))}`);
   } finally {
-    loadgen.close();
+    await loadgen.close();
     await server.stop();
   }
 }

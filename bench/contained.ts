@@ -1,12 +1,13 @@
 // The production entrypoint (the supervisor and the bundle, as the image runs them) inside a cgroup
 // v1 memory controller with fly.toml's [env], and the bench's load generator beside it, outside the
-// cgroup. Shared by test/e2e/capacity.test.ts (at fly.toml's limits) and bench/capacity.ts (the
+// cgroup (loadgen-client.ts). Shared by test/e2e/capacity.test.ts (at fly.toml's limits) and bench/capacity.ts (the
 // cost of each kind of stream, which those limits are computed from).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "smol-toml";
+import { freePort } from "../test/support/prometheus.ts";
+export { LoadGen } from "./loadgen-client.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 const CGROUPS = "/sys/fs/cgroup/memory";
@@ -28,17 +29,6 @@ export function containmentUnavailable(): string {
   if (process.getuid?.() !== 0) return "not root";
   if (!existsSync(join(CGROUPS, "cgroup.procs"))) return `no cgroup v1 memory controller at ${CGROUPS}`;
   return "";
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface Contained {
@@ -122,43 +112,6 @@ export async function startContained(limitBytes: number, extraEnv: Record<string
     throw new Error(`the server did not become ready:\n${log}`);
   }
   return contained;
-}
-
-/** The bench's load generator (bench/loadgen.mjs) as a process of its own: one op at a time. */
-export class LoadGenerator {
-  private readonly proc = Bun.spawn(["node", join(ROOT, "bench/loadgen.mjs")], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  private readonly reader = this.proc.stdout.getReader();
-  private buffered = "";
-  private next = 0;
-
-  async call<T = any>(op: string, args: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    const id = ++this.next;
-    this.proc.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
-    this.proc.stdin.flush();
-    const line = await Promise.race([this.line(), Bun.sleep(timeoutMs).then(() => undefined)]);
-    if (line === undefined) throw new Error(`${op}: no answer from the load generator in ${timeoutMs} ms`);
-    const reply = JSON.parse(line);
-    if (reply.error) throw new Error(`${op}: ${reply.error}`);
-    return reply.result as T;
-  }
-
-  private async line(): Promise<string> {
-    for (;;) {
-      const nl = this.buffered.indexOf("\n");
-      if (nl >= 0) {
-        const line = this.buffered.slice(0, nl);
-        this.buffered = this.buffered.slice(nl + 1);
-        return line;
-      }
-      const { value, done } = await this.reader.read();
-      if (done) throw new Error("the load generator exited");
-      this.buffered += new TextDecoder().decode(value);
-    }
-  }
-
-  close(): void {
-    this.proc.kill("SIGKILL");
-  }
 }
 
 /** The kinds of stream a client can open on edgechat (bench/loadgen.mjs). */

@@ -403,18 +403,22 @@ class GrpcUser {
   }
 }
 
-// ---------------------------------------------------------------- users: socket.io on a minimal websocket client
+// ---------------------------------------------------------------- users on a minimal websocket client
 
-/** One user: a websocket speaking Engine.IO 4 / socket.io 5 as socket.io-client does, frames parsed by hand. */
-class SioUser {
-  constructor(port, user, rooms) {
+/**
+ * A websocket client with frames parsed by hand, for the users that speak over one: the upgrade on
+ * `path`, masked client frames (with a zero key), pings answered, and each text or binary message
+ * handed to onMessage(buf, start, end, time). A user resolves `joined` once in all its rooms, and
+ * keeps the sends waiting for their acknowledgement in `acks` (id -> done(err?)).
+ */
+class WsClient {
+  constructor(port, path, headers, rooms) {
     this.ended = false;
     this.need = rooms.length;
     this.acks = new Map();
     this.nextAck = 0;
     this.upgraded = false;
     this.rest = null;
-    this.hello = "40" + JSON.stringify({ user, rooms });
     this.joined = new Promise((resolve, reject) => ((this.resolveJoined = resolve), (this.rejectJoined = reject)));
     const s = (this.sock = net.connect(port, "127.0.0.1"));
     s.setNoDelay(true);
@@ -422,7 +426,7 @@ class SioUser {
     s.on("close", () => this.fail(new Error("socket closed")));
     s.on("data", (chunk) => this.onData(chunk));
     s.write(
-      `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headers}` +
         `Sec-WebSocket-Key: ${Buffer.from(String(Math.random()).slice(2, 18).padEnd(16, "0")).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     );
   }
@@ -434,6 +438,8 @@ class SioUser {
     this.acks.clear();
     this.sock.destroy();
   }
+  /** The upgrade was accepted. */
+  onOpen() {}
   onData(chunk) {
     const t = (lastDataAt = now());
     let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
@@ -445,6 +451,7 @@ class SioUser {
       if (!buf.toString("latin1", 0, 12).startsWith("HTTP/1.1 101")) return this.fail(new Error(buf.toString("latin1", 0, end)));
       this.upgraded = true;
       p = end + 4;
+      this.onOpen();
     }
     while (buf.length - p >= 2) {
       const op = buf[p] & 15;
@@ -462,14 +469,46 @@ class SioUser {
       if (buf.length - p < h + len) break;
       const s = p + h;
       p = s + len;
-      if (op === 1 || op === 2) this.onPacket(buf, s, p, t);
+      if (op === 1 || op === 2) this.onMessage(buf, s, p, t);
       else if (op === 9) this.frame(10, buf.subarray(s, p));
       else if (op === 8) return this.fail(new Error("websocket closed by the server"));
     }
     if (p < buf.length) this.rest = buf.subarray(p);
   }
+  /** A client frame: masked (with a zero key, which leaves the payload as it is). */
+  frame(op, payload) {
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0x80 | op, 0x80 | n, 0, 0, 0, 0]) : Buffer.from([0x80 | op, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
+    this.sock.write(Buffer.concat([head, payload]));
+  }
+  /** Sends `text`, a message acknowledged as `id`; resolves once that ack arrives. */
+  request(id, text) {
+    return new Promise((resolve, reject) => {
+      if (this.ended) return reject(new Error("socket closed"));
+      this.acks.set(id, (err) => (err ? reject(err) : resolve()));
+      this.frame(1, Buffer.from(text));
+    });
+  }
+  /** Settles the send waiting for ack `id`. */
+  acked(id, err) {
+    const done = this.acks.get(id);
+    this.acks.delete(id);
+    done?.(err);
+  }
+  close() {
+    this.ended = true;
+    this.sock.destroy();
+  }
+}
+
+/** One user: a websocket speaking Engine.IO 4 / socket.io 5 as socket.io-client does. */
+class SioUser extends WsClient {
+  constructor(port, user, rooms) {
+    super(port, "/socket.io/?EIO=4&transport=websocket", "", rooms);
+    this.hello = "40" + JSON.stringify({ user, rooms });
+  }
   /** One Engine.IO packet in buf[s, e). */
-  onPacket(buf, s, e, t) {
+  onMessage(buf, s, e, t) {
     const c0 = buf[s];
     if (c0 === 0x34 /* 4 message */) {
       const c1 = buf[s + 1];
@@ -479,105 +518,31 @@ class SioUser {
           if (i > 0 && i < e) delivered(parseTs(buf, i + 8), t);
         } else if (buf[s + 4] === 0x6a /* ["j */ && --this.need === 0) this.resolveJoined();
       } else if (c1 === 0x33 /* 3 ack */) {
-        const id = parseInt(buf.toString("latin1", s + 2, Math.min(e, s + 14)), 10);
-        const done = this.acks.get(id);
-        this.acks.delete(id);
         const body = buf.toString("latin1", s, e);
-        done?.(body.includes('"error"') ? new Error(body) : undefined);
+        this.acked(parseInt(buf.toString("latin1", s + 2, Math.min(e, s + 14)), 10), body.includes('"error"') ? new Error(body) : undefined);
       } else if (c1 === 0x30 /* 0 connect */ && this.need === 0) this.resolveJoined();
       else if (c1 === 0x34 /* 4 connect error */) this.fail(new Error(buf.toString("utf8", s, e)));
     } else if (c0 === 0x32 /* 2 ping */) this.frame(1, Buffer.from("3"));
     else if (c0 === 0x30 /* 0 open */) this.frame(1, Buffer.from(this.hello));
   }
-  /** A client frame: masked (with a zero key, which leaves the payload as it is). */
-  frame(op, payload) {
-    const n = payload.length;
-    const head = n < 126 ? Buffer.from([0x80 | op, 0x80 | n, 0, 0, 0, 0]) : Buffer.from([0x80 | op, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
-    this.sock.write(Buffer.concat([head, payload]));
-  }
   send(room, t) {
-    return new Promise((resolve, reject) => {
-      if (this.ended) return reject(new Error("socket closed"));
-      const id = this.nextAck++;
-      this.acks.set(id, (err) => (err ? reject(err) : resolve()));
-      this.frame(1, Buffer.from(`42${id}["send",${JSON.stringify({ room, text: t })}]`));
-    });
-  }
-  close() {
-    this.ended = true;
-    this.sock.destroy();
+    const id = this.nextAck++;
+    return this.request(id, `42${id}["send",${JSON.stringify({ room, text: t })}]`);
   }
 }
 
-// ---------------------------------------------------------------- users: edgechat's /ws gateway on a minimal websocket client
-
-/** One user: a WebSocket to /ws (protobuf JSON text frames), one join per room. */
-class WsUser {
+/** One user of edgechat's /ws gateway: protobuf JSON text frames, one join per room. */
+class WsUser extends WsClient {
   constructor(port, user, rooms) {
-    this.ended = false;
-    this.acks = new Map();
-    this.nextAck = 0;
-    this.need = rooms.length;
+    super(port, "/ws", `x-user: ${user}\r\n`, rooms);
     this.rooms = rooms;
-    this.upgraded = false;
-    this.rest = null;
-    this.joined = new Promise((resolve, reject) => ((this.resolveJoined = resolve), (this.rejectJoined = reject)));
-    const s = (this.sock = net.connect(port, "127.0.0.1"));
-    s.setNoDelay(true);
-    s.on("error", (err) => this.fail(err));
-    s.on("close", () => this.fail(new Error("socket closed")));
-    s.on("data", (chunk) => this.onData(chunk));
-    s.write(
-      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-user: ${user}\r\n` +
-        `Sec-WebSocket-Key: ${Buffer.from(String(Math.random()).slice(2, 18).padEnd(16, "0")).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
   }
-  fail(err) {
-    if (this.ended) return;
-    this.ended = true;
-    this.rejectJoined(err);
-    for (const w of this.acks.values()) w.reject(err);
-    this.acks.clear();
-    this.sock.destroy();
-  }
-  onData(chunk) {
-    const t = (lastDataAt = now());
-    let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
-    this.rest = null;
-    let p = 0;
-    if (!this.upgraded) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return void (this.rest = buf);
-      if (!buf.toString("latin1", 0, 12).startsWith("HTTP/1.1 101")) return this.fail(new Error(buf.toString("latin1", 0, end)));
-      this.upgraded = true;
-      p = end + 4;
-      for (const room of this.rooms) this.frame(1, Buffer.from(JSON.stringify({ join: { room } })));
-      if (this.need === 0) this.resolveJoined();
-    }
-    while (buf.length - p >= 2) {
-      const op = buf[p] & 15;
-      let len = buf[p + 1] & 127;
-      let h = 2;
-      if (len === 126) {
-        if (buf.length - p < 4) break;
-        len = buf.readUInt16BE(p + 2);
-        h = 4;
-      } else if (len === 127) {
-        if (buf.length - p < 10) break;
-        len = Number(buf.readBigUInt64BE(p + 2));
-        h = 10;
-      }
-      if (buf.length - p < h + len) break;
-      const s = p + h;
-      p = s + len;
-      if (op === 1) this.onEvent(buf, s, p, t);
-      else if (op === 9) this.frame(10, buf.subarray(s, p));
-      else if (op === 8) return this.fail(new Error("websocket closed by the server"));
-    }
-    if (p < buf.length) this.rest = buf.subarray(p);
+  onOpen() {
+    for (const room of this.rooms) this.frame(1, Buffer.from(JSON.stringify({ join: { room } })));
+    if (this.need === 0) this.resolveJoined();
   }
   /** One ChatEvent in protobuf JSON: {"message":{...,"text":"<ts> ..."}}, {"joined":...}, {"ack":...}, {"error":...}. */
-  onEvent(buf, s, e, t) {
+  onMessage(buf, s, e, t) {
     const c = buf[s + 2];
     if (c === 0x6d /* {"m */) {
       const i = buf.indexOf('"text":"', s);
@@ -588,37 +553,20 @@ class WsUser {
       const i = buf.indexOf('"clientMsgId":"', s);
       if (i < 0 || i >= e) return;
       const id = buf.toString("latin1", i + 15, buf.indexOf('"', i + 15));
-      const w = this.acks.get(id);
-      this.acks.delete(id);
-      if (c === 0x61) w?.resolve();
-      else w?.reject(new Error(buf.toString("utf8", s, e)));
+      this.acked(id, c === 0x61 ? undefined : new Error(buf.toString("utf8", s, e)));
     }
   }
   /** Sends on the session; resolves once its ack arrives. */
   send(room, t) {
-    return new Promise((resolve, reject) => {
-      if (this.ended) return reject(new Error("socket closed"));
-      const id = `w${this.nextAck++}`;
-      this.acks.set(id, { resolve, reject });
-      this.frame(1, Buffer.from(JSON.stringify({ send: { room, text: t, clientMsgId: id } })));
-    });
-  }
-  /** A client frame: masked (with a zero key, which leaves the payload as it is). */
-  frame(op, payload) {
-    const n = payload.length;
-    const head = n < 126 ? Buffer.from([0x80 | op, 0x80 | n, 0, 0, 0, 0]) : Buffer.from([0x80 | op, 0x80 | 126, n >> 8, n & 255, 0, 0, 0, 0]);
-    this.sock.write(Buffer.concat([head, payload]));
-  }
-  close() {
-    this.ended = true;
-    this.sock.destroy();
+    const id = `w${this.nextAck++}`;
+    return this.request(id, JSON.stringify({ send: { room, text: t, clientMsgId: id } }));
   }
 }
 
-/** A subscriber of a contender; edgechat's in the stream kind asked for (its gRPC Subscribe by default). */
 /** Streams a capacity call left open (keep), until release. */
 const held = [];
 
+/** A subscriber of a contender; edgechat's in the stream kind asked for (its gRPC Subscribe by default). */
 const makeSub = (kind, port, user, rooms, stream = "grpc-subscribe") =>
   kind === "socket.io" ? new SioUser(port, user, rooms) : stream === "ws" ? new WsUser(port, user, rooms) : new GrpcUser(port, user, rooms, stream);
 

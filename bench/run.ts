@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { lineChart } from "./charts.ts";
+import { LoadGen, lines } from "./loadgen-client.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const argv = process.argv.slice(2);
@@ -133,22 +134,6 @@ process.on("exit", () => {
 });
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
 
-/** Reads a stream line by line in the background. */
-function lines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-  return (async () => {
-    const decoder = new TextDecoder();
-    let buf = "";
-    for await (const chunk of stream) {
-      buf += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        onLine(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    }
-  })();
-}
-
 interface Running {
   pid: number;
   port: number;
@@ -191,64 +176,6 @@ function startContender(c: Contender): Promise<Running> {
   const dir = c.dataDirEnv ? mkdtempSync(join(tmpdir(), "edgechat-bench-")) : undefined;
   const env = { ...c.env(), PORT: "0", ...(dir ? { [c.dataDirEnv!]: dir } : {}) };
   return startProcess(c.cmd, env, "listening", dir);
-}
-
-/** The load generator: one Node process, JSON lines over stdin/stdout. */
-class LoadGen {
-  private proc!: Subprocess<"pipe", "pipe", "inherit">;
-  private next = 0;
-  private waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
-
-  constructor() {
-    this.start();
-  }
-
-  private start() {
-    const proc = Bun.spawn(["node", join(ROOT, "bench/loadgen.mjs")], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env } });
-    this.proc = proc;
-    live.add(proc);
-    void lines(proc.stdout, (l) => {
-      const { id, result, error } = JSON.parse(l);
-      const w = this.waiting.get(id);
-      this.waiting.delete(id);
-      if (error) w?.reject(new Error(error));
-      else w?.resolve(result);
-    });
-    void proc.exited.then((code) => {
-      live.delete(proc);
-      for (const w of this.waiting.values()) w.reject(new Error(`load generator exited (${code})`));
-      this.waiting.clear();
-    });
-  }
-
-  /** Runs one operation; past `timeoutMs` the load generator is replaced by a fresh one. */
-  async call<T = any>(op: string, args: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    const id = this.next++;
-    const answer = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    this.proc.stdin.write(JSON.stringify({ id, op, args }) + "\n");
-    this.proc.stdin.flush();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${op}: no answer in ${timeoutMs} ms`)), timeoutMs)));
-    try {
-      return await Promise.race([answer, timeout]);
-    } catch (err) {
-      if (String(err).includes("no answer")) {
-        this.waiting.delete(id);
-        this.proc.kill("SIGKILL");
-        await this.proc.exited;
-        this.start();
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close() {
-    this.proc.stdin.end();
-    await Promise.race([this.proc.exited, Bun.sleep(5000)]);
-    this.proc.kill("SIGKILL");
-  }
 }
 
 // ---------------------------------------------------------------- running

@@ -5,7 +5,7 @@
 // every stream gets its message. Needs root and the cgroup v1 memory controller; skipped loudly
 // without them.
 import { afterAll, expect, test } from "bun:test";
-import { containmentUnavailable, flyCapacity, LoadGenerator, startContained, STREAM_KINDS, type Contained } from "../../bench/contained.ts";
+import { containmentUnavailable, flyCapacity, LoadGen, startContained, STREAM_KINDS, type Contained } from "../../bench/contained.ts";
 
 const fly = flyCapacity();
 const why = containmentUnavailable();
@@ -15,9 +15,9 @@ if (why) {
 }
 
 let server: Contained | undefined;
-let loadgen: LoadGenerator | undefined;
+let loadgen: LoadGen | undefined;
 afterAll(async () => {
-  loadgen?.close();
+  await loadgen?.close();
   await server?.stop();
 });
 
@@ -25,7 +25,7 @@ test.skipIf(why !== "")(
   `fly.toml's ${fly.hardLimit} connections, every kind of stream, in ${fly.vmMemory}: no OOM, still ready, every stream gets its message`,
   async () => {
     server = await startContained(fly.memoryBytes);
-    loadgen = new LoadGenerator();
+    loadgen = new LoadGen();
     const result = await loadgen.call("capacity", { port: server.port, n: fly.hardLimit, perRoom: 100, kinds: STREAM_KINDS }, 240_000);
     const mib = (b: number) => (b / 1048576).toFixed(1);
     console.log(`capacity: ${JSON.stringify(result)}; peak ${mib(server.peak())} MiB of ${mib(fly.memoryBytes)} MiB, failcnt ${server.failcnt()}, oom kills ${server.oomKills()}`);

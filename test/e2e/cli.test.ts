@@ -3,10 +3,10 @@
 // online, and one of them stays in the conversation across a server restart without missing or
 // repeating a message.
 import { afterAll, describe, expect, test } from "bun:test";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { FileSink, Subprocess } from "bun";
 import { chatClient, openChat, transport } from "../support/clients.ts";
+import { freePort } from "../support/prometheus.ts";
 import { ROOT, startServer, type ServerProcess } from "../support/server.ts";
 import { TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
@@ -102,17 +102,6 @@ function chat(name: string, url: string, ...args: string[]): Cli {
 }
 
 const line = (room: string, from: string, text: string) => new RegExp(`^\\d\\d:\\d\\d \\[${room.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\] ${from}: ${text}$`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("edgechat chat", () => {
   test("two users chat in a room and by DM, see each other online, and each message shows once", async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { ChatRequestSchema, ChatService, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { ChatMessageSchema, ChatService as LegacyChatService } from "../../app/gen/chat/chat_pb.ts";
@@ -171,7 +171,7 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
         const c = client(protocol, binary, viaConnect);
         const reading = (async () => {
           try {
-            for await (const e of c.chat(mapRequests(requests), as("chatter"))) {
+            for await (const e of c.chat(made(ChatRequestSchema, requests), as("chatter"))) {
               const k = e.kind;
               if (k.case === "ack") events.push(`ack ${k.value.clientMsgId} seq ${k.value.message?.seq}`);
               else if (k.case === "error") events.push(`error ${k.value.code}: ${k.value.text}`);
@@ -213,7 +213,7 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
       let outcome = "no error";
       const reading = (async () => {
         try {
-          for await (const _ of c.chat(mapRequests(requests), as("big"))) {
+          for await (const _ of c.chat(made(ChatRequestSchema, requests), as("big"))) {
           }
         } catch (err) {
           const e = ConnectError.from(err);
@@ -241,7 +241,7 @@ test("the old API's ChatStream: the same replies on both paths, and the half-clo
     let error: ConnectError | undefined;
     const reading = (async () => {
       try {
-        for await (const m of old.chatStream(mapLegacy(requests))) replies.push(`${m.user}: ${m.message}`);
+        for await (const m of old.chatStream(made(ChatMessageSchema, requests))) replies.push(`${m.user}: ${m.message}`);
       } catch (err) {
         error = ConnectError.from(err);
       }
@@ -264,13 +264,9 @@ test("the old API's ChatStream: the same replies on both paths, and the half-clo
   expect(seen[1]).toEqual(seen[0]);
 });
 
-async function* mapLegacy(requests: AsyncIterable<MessageInitShape<typeof ChatMessageSchema>>) {
-  for await (const r of requests) yield create(ChatMessageSchema, r);
-}
-
-/** Requests as init shapes, made messages for the client. */
-async function* mapRequests(requests: AsyncIterable<MessageInitShape<typeof ChatRequestSchema>>) {
-  for await (const r of requests) yield create(ChatRequestSchema, r);
+/** Requests written as init shapes, made messages of `schema` for the client. */
+async function* made<T extends DescMessage>(schema: T, requests: AsyncIterable<MessageInitShape<T>>) {
+  for await (const r of requests) yield create(schema, r);
 }
 
 test("the direct path counts its streams by protocol, as the Connect path does", async () => {

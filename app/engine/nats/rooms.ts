@@ -11,6 +11,7 @@ import type { Logger } from "../../log.ts";
 import type { SeqFloor } from "./history.ts";
 import { isListedToAll } from "../../core/names.ts";
 import { token, untoken } from "./names.ts";
+import { mapLimit } from "./reads.ts";
 import type { Conn } from "./conn.ts";
 import type { Io } from "./setup.ts";
 
@@ -68,7 +69,7 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     // Bytewise order, as the embedded store's: code units compare the same for these names.
     visible.sort();
     const page = visible.slice(0, limit);
-    const rooms = await mapLimited(page, 16, async (name) => ({ name, members: await this.memberCount(name), lastSeq: await this.lastSeq(name) }));
+    const rooms = await mapLimit(page, 16, async (name) => ({ name, members: await this.memberCount(name), lastSeq: await this.lastSeq(name) }));
     return { rooms, next: visible.length > limit ? page[page.length - 1] : "" };
   }
 
@@ -130,18 +131,4 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
       await rooms.put(roomKey(room), String(seq));
     }
   }
-}
-
-/** `f` over `items`, at most `n` at a time, results in order. */
-async function mapLimited<T, R>(items: T[], n: number, f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
 }
