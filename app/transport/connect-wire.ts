@@ -8,6 +8,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { encodeEnvelope, trailerFlag, trailerParse, trailerSerialize } from "./connect-internals.ts";
+import { decodeError } from "./decode-errors.ts";
 import { encodeGrpcMessage, requestFlagsError } from "./wire-rules.ts";
 
 /** Wraps the router's handlers in place; call it last in the `routes` function, as mapUnaryDecodeErrors. */
@@ -15,7 +16,7 @@ export function applyWireRules(router: ConnectRouter): void {
   const handlers = router.handlers;
   for (let i = 0; i < handlers.length; i++) {
     const h = handlers[i];
-    const wrapped = async (req: UniversalServerRequest) => reencodeGrpcMessage(await h(checkRequestEnvelopes(req)));
+    const wrapped = async (req: UniversalServerRequest) => rewriteGrpcStatus(await h(checkRequestEnvelopes(req)));
     handlers[i] = Object.assign(wrapped, h) as UniversalHandler;
   }
 }
@@ -64,40 +65,43 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, compressed: bo
   }
 }
 
-function reencodeGrpcMessage(res: UniversalServerResponse): UniversalServerResponse {
+function rewriteGrpcStatus(res: UniversalServerResponse): UniversalServerResponse {
   const type = res.header?.get("content-type") ?? "";
   if (type.startsWith("application/grpc-web")) {
-    return res.body ? { ...res, body: mapChunks(res.body, reencodeTrailerEnvelope) } : res;
+    return res.body ? { ...res, body: mapChunks(res.body, rewriteTrailerEnvelope) } : res;
   }
   if (!type.startsWith("application/grpc")) return res;
   // A status in the headers (trailers-only) is final now; a streaming call's trailer is set when
   // its body ends, before the adapter writes it.
-  reencodeIn(res.header);
-  reencodeIn(res.trailer);
-  return res.body ? { ...res, body: afterLast(res.body, () => reencodeIn(res.trailer)) } : res;
+  rewriteStatus(res.header);
+  rewriteStatus(res.trailer);
+  return res.body ? { ...res, body: afterLast(res.body, () => rewriteStatus(res.trailer)) } : res;
 }
 
-function reencodeIn(h: Headers | undefined): void {
+/**
+ * A status as this server writes it, whoever wrote it first: a request connect-es could not decode
+ * gets InvalidArgument (decodeError), and grpc-message is percent-encoded per the gRPC spec
+ * (connect-es's is encodeURIComponent's). Returns whether anything changed.
+ */
+function rewriteStatus(h: Headers | undefined): boolean {
   const m = h?.get("grpc-message");
-  if (h && m) h.set("grpc-message", reencode(m));
-}
-
-/** connect-es's encodeURIComponent spelling, decoded and encoded per the gRPC spec. */
-function reencode(value: string): string {
+  if (!h || !m) return false;
+  let message: string;
   try {
-    return encodeGrpcMessage(decodeURIComponent(value));
+    message = decodeURIComponent(m);
   } catch {
-    return value; // not percent-encoding: leave it
+    return false; // not percent-encoding: leave it
   }
+  const e = decodeError(Number(h.get("grpc-status")), message);
+  if (e) h.set("grpc-status", String(e.code));
+  h.set("grpc-message", encodeGrpcMessage(e ? e.rawMessage : message));
+  return true;
 }
 
-function reencodeTrailerEnvelope(chunk: Uint8Array): Uint8Array {
+function rewriteTrailerEnvelope(chunk: Uint8Array): Uint8Array {
   if (chunk.byteLength < 5 || chunk[0] !== trailerFlag) return chunk;
   const t = trailerParse(chunk.subarray(5));
-  const m = t.get("grpc-message");
-  if (!m) return chunk;
-  t.set("grpc-message", reencode(m));
-  return encodeEnvelope(trailerFlag, trailerSerialize(t));
+  return rewriteStatus(t) ? encodeEnvelope(trailerFlag, trailerSerialize(t)) : chunk;
 }
 
 async function* mapChunks(body: AsyncIterable<Uint8Array>, f: (chunk: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {

@@ -2,16 +2,16 @@
 // client's fault: it gets InvalidArgument. @connectrpc/connect's binary codec reports every decode
 // failure as Internal "parse binary: ...", so this maps it, whatever the protocol:
 // - streaming requests are decoded while the implementation reads them: an interceptor sees the error;
-// - a unary request is decoded before interceptors run: its error response is rewritten instead.
+// - a unary request is decoded before interceptors run: its error response is rewritten instead
+//   (the Connect protocol's JSON body here; gRPC and gRPC-Web trailers in connect-wire.ts).
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, encodeEnvelope, errorToJsonBytes, trailerFlag, trailerParse, trailerSerialize } from "./connect-internals.ts";
-import { encodeGrpcMessage } from "./wire-rules.ts";
+import { codeToHttpStatus, errorToJsonBytes } from "./connect-internals.ts";
 
 const PARSE = /^parse binary: /;
 
 /** The InvalidArgument for a decode failure, or undefined for any other error. */
-function decodeError(code: Code | number, message: string): ConnectError | undefined {
+export function decodeError(code: Code | number, message: string): ConnectError | undefined {
   if (code !== Code.Internal || !PARSE.test(message)) return undefined;
   return requestDecodeError(message.replace(PARSE, ""));
 }
@@ -55,21 +55,8 @@ export function mapUnaryDecodeErrors(router: ConnectRouter): void {
 }
 
 async function rewrite(res: UniversalServerResponse): Promise<UniversalServerResponse> {
+  // gRPC and gRPC-Web carry the status in trailers, which connect-wire.ts rewrites for every call.
   const type = res.header?.get("content-type") ?? "";
-  if (type.startsWith("application/grpc-web")) {
-    // The status is in a trailer envelope, the only one of an error response.
-    return { ...res, body: res.body && mapFirst(res.body, rewriteGrpcWebTrailer) };
-  }
-  if (type.startsWith("application/grpc")) {
-    // The trailers are final once a unary handler has resolved.
-    const t = res.trailer;
-    const e = t && decodeError(Number(t.get("grpc-status")), decodeURIComponent(t.get("grpc-message") ?? ""));
-    if (t && e) {
-      t.set("grpc-status", String(e.code));
-      t.set("grpc-message", encodeGrpcMessage(e.rawMessage));
-    }
-    return res;
-  }
   if (res.status !== codeToHttpStatus(Code.Internal) || !res.body || !type.startsWith("application/json")) return res;
   // Connect unary: the error is the JSON body.
   const chunks: Uint8Array[] = [];
@@ -86,24 +73,6 @@ async function rewrite(res: UniversalServerResponse): Promise<UniversalServerRes
   const body = errorToJsonBytes(e, undefined);
   res.header?.set("content-length", String(body.byteLength));
   return { ...res, status: codeToHttpStatus(e.code), body: once(body) };
-}
-
-function rewriteGrpcWebTrailer(chunk: Uint8Array): Uint8Array {
-  if (chunk.byteLength < 5 || chunk[0] !== trailerFlag) return chunk;
-  const t = trailerParse(chunk.subarray(5));
-  const e = decodeError(Number(t.get("grpc-status")), decodeURIComponent(t.get("grpc-message") ?? ""));
-  if (!e) return chunk;
-  t.set("grpc-status", String(e.code));
-  t.set("grpc-message", encodeGrpcMessage(e.rawMessage));
-  return encodeEnvelope(trailerFlag, trailerSerialize(t));
-}
-
-async function* mapFirst(body: AsyncIterable<Uint8Array>, f: (chunk: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {
-  let first = true;
-  for await (const chunk of body) {
-    yield first ? f(chunk) : chunk;
-    first = false;
-  }
 }
 
 async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
