@@ -2,7 +2,9 @@
 import { expect, test } from "bun:test";
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
-import { framesOf, frameOf, jsonOf } from "./event-frames.ts";
+import http from "node:http";
+import { WebSocketServer } from "ws";
+import { framesOf, frameOf, jsonOf, wsFrameOf, wsFramesOf } from "./event-frames.ts";
 
 function message(seq: number, text: string): ChatEvent {
   return create(ChatEventSchema, { kind: { case: "message", value: { id: `m${seq}`, room: "lobby", seq: BigInt(seq), from: "ann", text } } });
@@ -95,4 +97,31 @@ test("the JSON codec: the event's protobuf JSON, framed, made once and shared wi
   expect(jsonOf(event)).toBe(jsonOf(event));
   // Each codec keeps its own frame.
   expect(frameOf(event, "proto")).not.toEqual(frame);
+});
+
+test("WebSocket frames: a WebSocket client nobody here wrote (Bun's) reads each length form (7, 16 and 64-bit) as the event's JSON text", async () => {
+  const events = [message(1, "hi"), message(2, "é".repeat(300)), message(3, "x".repeat(70_000))];
+  expect(events.map((e) => wsFrameOf(e)[1])).toEqual([jsonOf(events[0]).length, 126, 127]);
+  // The frames go straight onto the upgraded socket, as the gateway writes them.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const server = http.createServer();
+  server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, () => socket.write(wsFramesOf(events))));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`);
+    const texts = await new Promise<unknown[]>((resolve, reject) => {
+      const got: unknown[] = [];
+      client.onmessage = (m) => {
+        if (got.push(m.data) === events.length) resolve(got);
+      };
+      client.onerror = () => reject(new Error("the client refused the frames"));
+    });
+    client.close();
+    expect(texts).toEqual(events.map(jsonOf));
+  } finally {
+    server.close();
+  }
+  // Made once per event, shared by every connection.
+  expect(wsFrameOf(events[0])).toBe(wsFrameOf(events[0]));
+  expect(wsFramesOf([events[1]])).toBe(wsFrameOf(events[1]));
 });

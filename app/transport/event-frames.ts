@@ -11,6 +11,7 @@ export type Codec = "proto" | "json";
 const encoder = new TextEncoder();
 const frames: Record<Codec, WeakMap<ChatEvent, Uint8Array>> = { proto: new WeakMap(), json: new WeakMap() };
 const jsonTexts = new WeakMap<ChatEvent, string>();
+const wsFrames = new WeakMap<ChatEvent, Uint8Array>();
 
 /** The event as protobuf JSON text, made on first use (the WebSocket gateway sends it as is). */
 export function jsonOf(event: ChatEvent): string {
@@ -30,6 +31,39 @@ export function frameOf(event: ChatEvent, codec: Codec = "proto"): Uint8Array {
     frames[codec].set(event, frame);
   }
   return frame;
+}
+
+/**
+ * The event as a WebSocket text frame from server to client (RFC 6455 section 5.2: FIN, opcode 1,
+ * no mask), made on first use. Every connection in the room sends the same bytes, where the ws
+ * library's send() would encode the text to UTF-8 and frame it again for each connection.
+ */
+export function wsFrameOf(event: ChatEvent): Uint8Array {
+  let frame = wsFrames.get(event);
+  if (!frame) {
+    const payload = encoder.encode(jsonOf(event));
+    const n = payload.length;
+    const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+    frame = new Uint8Array(head + n);
+    const view = new DataView(frame.buffer);
+    frame[0] = 0x81;
+    if (head === 2) frame[1] = n;
+    else if (head === 4) {
+      frame[1] = 126;
+      view.setUint16(2, n);
+    } else {
+      frame[1] = 127;
+      view.setBigUint64(2, BigInt(n));
+    }
+    frame.set(payload, head);
+    wsFrames.set(event, frame);
+  }
+  return frame;
+}
+
+/** Several events' WebSocket frames as one buffer, for one write. */
+export function wsFramesOf(events: ChatEvent[]): Uint8Array {
+  return events.length === 1 ? wsFrameOf(events[0]) : concat(events.map(wsFrameOf));
 }
 
 /** Several events' frames as one buffer, for one write. */

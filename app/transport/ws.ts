@@ -25,7 +25,7 @@ import { asConnectError, errorEvent } from "../core/events.ts";
 import { checkUserId } from "../core/names.ts";
 import type { Session, SessionSink } from "../core/session.ts";
 import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
-import { jsonOf } from "./event-frames.ts";
+import { jsonOf, wsFramesOf } from "./event-frames.ts";
 import { flushSoon } from "./flush-soon.ts";
 import type { Logger } from "../log.ts";
 import { drainEnd, drainRefusal } from "../core/advice.ts";
@@ -86,6 +86,7 @@ export interface Gateway {
 }
 
 export function createGateway(opts: GatewayOptions): Gateway {
+  // No compression: Connection.flush writes shared frames onto the socket beside ws.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, clientTracking: false, perMessageDeflate: false });
   const conns = new Set<Connection>();
   let allClosed: (() => void) | undefined;
@@ -103,7 +104,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       if (!isWebSocketUpgrade(req)) return refuse(socket, 400, "only WebSocket upgrades are served, at " + WS_PATH);
       if (pathOf(req.url) !== WS_PATH) return refuse(socket, 404, `no WebSocket endpoint at ${pathOf(req.url)}; use ${WS_PATH}`);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const c = new Connection(ws, req, opts);
+        const c = new Connection(ws, socket, req, opts);
         conns.add(c);
         ws.once("close", () => {
           conns.delete(c);
@@ -149,6 +150,8 @@ class Connection implements SessionSink {
 
   constructor(
     private readonly ws: WebSocket,
+    /** The upgraded socket, which ws writes to as well: events go onto it directly (flush). */
+    private readonly socket: Duplex,
     private readonly req: http.IncomingMessage,
     private readonly opts: GatewayOptions,
   ) {
@@ -340,18 +343,20 @@ class Connection implements SessionSink {
   }
 
   /**
-   * Writes what the session has queued, corked into one write, while the socket keeps up; closes
-   * the connection once the session has ended and everything queued is written.
+   * Writes what the session has queued in one write while the socket keeps up; closes the
+   * connection once the session has ended and everything queued is written. The frames are the
+   * room's shared ones (event-frames.ts), written to the socket itself rather than through
+   * ws.send(), which would encode and frame each event again for every connection. That keeps the
+   * frames in order with what ws writes (pings, the close frame) because ws writes synchronously
+   * too, as long as it compresses nothing (perMessageDeflate is off), and ws's bufferedAmount
+   * counts these bytes as its own.
    */
   flush(): void {
     const s = this.session;
     if (!s || this.gone || this.closing || this.blocked) return;
     const events = s.take();
     if (events.length > 0) {
-      const socket = this.socket();
-      socket?.cork();
-      for (const e of events) this.send(e);
-      socket?.uncork();
+      this.socket.write(wsFramesOf(events));
       if (this.ws.bufferedAmount >= HIGH_WATER) {
         this.blocked = true;
         void this.drained(s).then(() => {
@@ -367,21 +372,17 @@ class Connection implements SessionSink {
     }
   }
 
-  private socket(): Duplex | undefined {
-    return (this.ws as unknown as { _socket?: Duplex })._socket;
-  }
-
   /** Resolves once the socket has room again, the session ended or the connection is gone. */
   private async drained(s: Session): Promise<void> {
-    const socket = this.socket();
+    const socket = this.socket;
     while (this.ws.bufferedAmount >= HIGH_WATER && !this.gone && !s.closed) {
       let done!: () => void;
       const wake = new Promise<void>((resolve) => (done = resolve));
       const timer = setTimeout(done, 50);
-      socket?.once("drain", done);
+      socket.once("drain", done);
       await Promise.race([wake, s.ended, this.closed]);
       clearTimeout(timer);
-      socket?.off("drain", done);
+      socket.off("drain", done);
     }
   }
 
