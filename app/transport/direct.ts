@@ -11,8 +11,10 @@
 //
 // What the protocols do differently (content types, deadline header, where the status goes) is in
 // wire-formats.ts; the rules they share (envelope flags, grpc-message, timeouts) in wire-rules.ts,
-// the same ones the Connect path applies. Requests with compressed messages, Connect unary calls
-// and the other RPCs go through Connect as before.
+// the same ones the Connect path applies; compressed requests are decompressed by connect-node's
+// own algorithms (request-compression.ts), and responses are not compressed (each event's frames
+// are shared, and the protocols let a server answer uncompressed). Connect unary calls, the other
+// RPCs, HTTP/1.1 streams and requests in a compression connect-node does not know go through Connect.
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -29,7 +31,8 @@ import { requestDecodeError } from "./decode-errors.ts";
 import { concat, envelope, framesOf } from "./event-frames.ts";
 import { flushSoon } from "./flush-soon.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
-import { requestFlagsError } from "./wire-rules.ts";
+import { COMPRESSED, requestFlagsError } from "./wire-rules.ts";
+import { decompress, decompresses } from "./request-compression.ts";
 import { drainRefusal } from "../core/advice.ts";
 import { noUserError } from "../core/auth.ts";
 import { STUCK_GRACE_MS } from "../core/limits.ts";
@@ -59,9 +62,10 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   const wire = wireOf(headers["content-type"]);
   if (!wire) return false;
   const encoding = headers[wire.encodingHeader];
-  if (encoding !== undefined && encoding !== "identity") return false;
+  const compression = encoding === undefined || encoding === "identity" ? undefined : encoding;
+  if (compression !== undefined && (typeof compression !== "string" || !decompresses(compression))) return false;
   const path = headers[":path"];
-  const call = (service: string, method: string, kind: string) => new DirectCall(stream, wire, opts.metrics(service, method, kind));
+  const call = (service: string, method: string, kind: string) => new DirectCall(stream, wire, compression, opts.metrics(service, method, kind));
   if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(call(SERVICE, "Subscribe", "server_streaming"), headers, opts);
   else if (path === `/${SERVICE}/Chat`) void serveChat(call(SERVICE, "Chat", "bidi_streaming"), headers, opts);
   else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
@@ -89,12 +93,18 @@ async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts:
 /** begin(), then the call's one request message. */
 async function accept<T extends DescMessage>(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
   const user = await begin(call, headers, opts);
-  const body = await readOneMessage(call.h2, opts.maxRequestBytes, call.wire.encodingHeader);
+  const framed = await readOneMessage(call.h2, opts.maxRequestBytes, call);
   call.metrics.received();
-  return { user, req: decode(call.wire, schema, body) };
+  return { user, req: decode(call.wire, schema, await payloadOf(framed, call, opts)) };
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A framed request message's payload, decompressed if its flags say it is compressed. */
+function payloadOf(framed: Uint8Array, call: DirectCall, opts: GrpcDirectOptions): Uint8Array | Promise<Uint8Array> {
+  const body = framed.subarray(5);
+  return framed[0] & COMPRESSED && call.compression ? decompress(call.compression, body, opts.maxRequestBytes) : body;
+}
 
 function decode<T extends DescMessage>(wire: Wire, schema: T, body: Uint8Array): MessageShape<T> {
   try {
@@ -149,9 +159,9 @@ class ChatRequests {
     this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     try {
       while (this.pending.length >= 5) {
-        const length = messageLength(this.pending, this.opts.maxRequestBytes, this.call.wire.encodingHeader);
+        const length = messageLength(this.pending, this.opts.maxRequestBytes, this.call);
         if (this.pending.length < 5 + length) break;
-        this.ready.push(this.pending.subarray(5, 5 + length));
+        this.ready.push(this.pending.subarray(0, 5 + length));
         this.pending = this.pending.subarray(5 + length);
       }
     } catch (err) {
@@ -172,8 +182,10 @@ class ChatRequests {
     if (this.busy) return;
     this.busy = true;
     try {
-      for (let body = this.ready.shift(); body; body = this.ready.shift()) {
+      for (let framed = this.ready.shift(); framed; framed = this.ready.shift()) {
         this.call.metrics.received();
+        if (this.session.closed) return;
+        const body = await payloadOf(framed, this.call, this.opts);
         if (this.session.closed) return;
         await this.opts.core.handle(this.session, decode(this.call.wire, ChatRequestSchema, body));
       }
@@ -240,11 +252,11 @@ async function serveLegacyChat(call: DirectCall, headers: http2.IncomingHttpHead
   let session: Session | undefined;
   try {
     const signedIn = await authenticated(call, headers, opts);
-    const messages = readMessages(call.h2, opts.maxRequestBytes, call.wire.encodingHeader);
+    const messages = readMessages(call.h2, opts.maxRequestBytes, call);
     const first = await messages.next();
     if (first.done) return call.fail(undefined);
     call.metrics.received();
-    const firstMessage = decode(call.wire, ChatMessageSchema, first.value);
+    const firstMessage = decode(call.wire, ChatMessageSchema, await payloadOf(first.value, call, opts));
     const user = identify(firstMessage, signedIn);
     if (call.gone || call.finished) return;
     session = await opts.core.open(user, call.wire.name);
@@ -252,9 +264,9 @@ async function serveLegacyChat(call: DirectCall, headers: http2.IncomingHttpHead
     call.stream(opts.core, session, legacyView(user, call.wire.codec));
     const wire = call.wire;
     await converse(opts.core, session, firstMessage, (async function* () {
-      for await (const body of messages) {
+      for await (const framed of messages) {
         call.metrics.received();
-        yield decode(wire, ChatMessageSchema, body);
+        yield decode(wire, ChatMessageSchema, await payloadOf(framed, call, opts));
       }
     })());
   } catch (err) {
@@ -305,6 +317,8 @@ class DirectCall implements SessionSink {
   constructor(
     readonly h2: http2.ServerHttp2Stream,
     readonly wire: Wire,
+    /** The compression the request's messages may use (its encoding header), if any. */
+    readonly compression: string | undefined,
     readonly metrics: CallMetrics,
   ) {
     calls.set(h2, this);
@@ -444,20 +458,22 @@ function resetIfOpen(h2: http2.ServerHttp2Stream) {
 }
 
 /**
- * The length of the message whose 5-byte prefix starts `head`: the flags must be those of an
- * uncompressed message (only such requests come here, see takeDirectStream), the length within
- * `maxBytes`.
+ * The length of the message whose 5-byte prefix starts `head`: the flags must be valid for the
+ * call (compressed only if the request names a compression), the length within `maxBytes`.
  */
-function messageLength(head: Buffer, maxBytes: number, encodingHeader: string): number {
-  const flagsError = requestFlagsError(head[0], false, encodingHeader);
+function messageLength(head: Buffer, maxBytes: number, call: DirectCall): number {
+  const flagsError = requestFlagsError(head[0], call.compression !== undefined, call.wire.encodingHeader);
   if (flagsError) throw flagsError;
   const length = head.readUInt32BE(1);
   if (length > maxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
   return length;
 }
 
-/** Reads the request's single length-prefixed message, refusing one over `maxBytes` as soon as its prefix says so. */
-function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encodingHeader: string): Promise<Uint8Array> {
+/**
+ * Reads the request's single length-prefixed message, with its prefix, refusing one over
+ * `maxBytes` as soon as its prefix says so.
+ */
+function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, call: DirectCall): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -471,7 +487,7 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encod
       size += chunk.length;
       if (expected < 0 && size >= 5) {
         try {
-          expected = messageLength(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), maxBytes, encodingHeader);
+          expected = messageLength(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), maxBytes, call);
         } catch (err) {
           return fail(err as ConnectError);
         }
@@ -482,7 +498,7 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encod
       cleanup();
       if (size === 0) return reject(new ConnectError("the call needs a request message", Code.InvalidArgument));
       if (expected < 0 || size < 5 + expected) return reject(cutShort());
-      resolve(Buffer.concat(chunks).subarray(5));
+      resolve(Buffer.concat(chunks));
     };
     const onClose = () => fail(new ConnectError("the client canceled the call", Code.Canceled));
     const cleanup = () => {
@@ -499,12 +515,12 @@ function readOneMessage(stream: http2.ServerHttp2Stream, maxBytes: number, encod
 const cutShort = () => new ConnectError("the request message was cut short", Code.InvalidArgument);
 
 /**
- * The request's messages as they arrive. The stream is paused while messages wait to be taken,
+ * The request's messages as they arrive, each with its prefix. The stream is paused while messages wait to be taken,
  * so a client that sends faster than its requests are handled is slowed by flow control. Not the
  * stream's own async iterator: leaving that early (a bad message) destroys the stream, and with
  * it the status the client should get.
  */
-async function* readMessages(stream: http2.ServerHttp2Stream, maxBytes: number, encodingHeader: string): AsyncGenerator<Uint8Array> {
+async function* readMessages(stream: http2.ServerHttp2Stream, maxBytes: number, call: DirectCall): AsyncGenerator<Uint8Array> {
   let pending: Buffer = Buffer.alloc(0);
   const ready: Uint8Array[] = [];
   let ended = false;
@@ -514,9 +530,9 @@ async function* readMessages(stream: http2.ServerHttp2Stream, maxBytes: number, 
     pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
     try {
       while (pending.length >= 5) {
-        const length = messageLength(pending, maxBytes, encodingHeader);
+        const length = messageLength(pending, maxBytes, call);
         if (pending.length < 5 + length) break;
-        ready.push(pending.subarray(5, 5 + length));
+        ready.push(pending.subarray(0, 5 + length));
         pending = pending.subarray(5 + length);
       }
     } catch (err) {

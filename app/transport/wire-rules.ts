@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
 /** The only flag a request envelope may carry, on every protocol that envelopes requests. */
-const COMPRESSED = 0x01;
+export const COMPRESSED = 0x01;
 
 /**
  * Whether a request envelope's flags are acceptable: only the compressed bit is defined for a

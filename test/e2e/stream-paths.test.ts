@@ -1,7 +1,8 @@
-// Subscribe over every protocol and codec, through both paths, with connect-node's own clients:
-// without request compression a stream is served directly on HTTP/2 (app/transport/direct.ts);
-// with gzip it goes through connect-node. A client must not be able to tell them apart: the same
-// events in the same order, the same errors with the same codes and texts, the same deadline end.
+// Subscribe, Chat and the old ChatStream over every protocol and codec, with connect-node's own
+// clients, with and without gzip-compressed requests: on HTTP/2 all of them are served directly
+// (app/transport/direct.ts, which decompresses with connect-node's algorithms); HTTP/1.1 streams
+// (browsers) go through connect-node. A client must not be able to tell any of them apart: the
+// same events in the same order, the same errors with the same codes and texts, the same deadline end.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -24,8 +25,8 @@ afterAll(async () => {
 type Protocol = "grpc" | "grpc-web" | "connect";
 const PROTOCOLS: Protocol[] = ["grpc", "grpc-web", "connect"];
 
-function client(protocol: Protocol, binary: boolean, viaConnect: boolean, httpVersion: "1.1" | "2" = "2") {
-  const opts = { baseUrl: server.url, httpVersion, useBinaryFormat: binary, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+function client(protocol: Protocol, binary: boolean, gzipped: boolean, httpVersion: "1.1" | "2" = "2") {
+  const opts = { baseUrl: server.url, httpVersion, useBinaryFormat: binary, ...(gzipped ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
   const t = protocol === "grpc" ? createGrpcTransport(opts) : protocol === "grpc-web" ? createGrpcWebTransport(opts) : createConnectTransport(opts);
   return createClient(ChatService, t);
 }
@@ -64,11 +65,11 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
   for (const binary of [true, false]) {
     const codec = binary ? "binary" : "JSON";
 
-    test(`${codec}: the same events, in the same order, directly and through Connect`, async () => {
+    test(`${codec}: the same events, in the same order, with and without gzip`, async () => {
       const seen: string[][] = [];
-      for (const viaConnect of [false, true]) {
-        const room = `paths-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
-        const c = client(protocol, binary, viaConnect);
+      for (const gzipped of [false, true]) {
+        const room = `paths-${protocol}-${codec}-${gzipped ? "gzip" : "plain"}`;
+        const c = client(protocol, binary, gzipped);
         const sender = client("connect", true, false);
         const { events, error } = await subscribe(
           c,
@@ -88,8 +89,8 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
 
     test(`${codec}: the same refusals: a bad room, another pair's DM, no user, a deadline`, async () => {
       const outcomes: string[][] = [];
-      for (const viaConnect of [false, true]) {
-        const c = client(protocol, binary, viaConnect);
+      for (const gzipped of [false, true]) {
+        const c = client(protocol, binary, gzipped);
         const run = async (user: string, rooms: string[], timeoutMs?: number) => {
           const { error } = await subscribe(c, user, rooms, async () => {}, () => false, timeoutMs);
           return error ? `${Code[error.code]}: ${error.rawMessage}` : "no error";
@@ -114,17 +115,16 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
   }
 });
 
-// HTTP/1.1 streams (browsers) go through Connect whether compressed or not, for now: the same
-// answers with and without gzip all the same.
+// HTTP/1.1 streams (browsers) go through Connect, compressed or not: the same answers as on HTTP/2.
 describe.each(["grpc-web", "connect"] as const)("%s over HTTP/1.1 (what browsers speak)", (protocol) => {
   for (const binary of [true, false]) {
     const codec = binary ? "binary" : "JSON";
 
     test(`${codec}: Subscribe gets the same events and refusals with and without gzip`, async () => {
       const seen: string[][] = [];
-      for (const viaConnect of [false, true]) {
-        const room = `h1-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
-        const c = client(protocol, binary, viaConnect, "1.1");
+      for (const gzipped of [false, true]) {
+        const room = `h1-${protocol}-${codec}-${gzipped ? "gzip" : "plain"}`;
+        const c = client(protocol, binary, gzipped, "1.1");
         const sender = client("connect", true, false);
         const { events, error } = await subscribe(
           c,
@@ -161,14 +161,14 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
   for (const binary of [true, false]) {
     const codec = binary ? "binary" : "JSON";
 
-    test(`${codec}: join, send with ack, a refused send, ping; a half-close ends it OK; the same on both paths`, async () => {
+    test(`${codec}: join, send with ack, a refused send, ping; a half-close ends it OK; the same with and without gzip`, async () => {
       const seen: string[][] = [];
-      for (const viaConnect of [false, true]) {
-        const room = `chat-${protocol}-${codec}-${viaConnect ? "connect" : "direct"}`;
+      for (const gzipped of [false, true]) {
+        const room = `chat-${protocol}-${codec}-${gzipped ? "gzip" : "plain"}`;
         const requests = createWritableIterable<MessageInitShape<typeof ChatRequestSchema>>();
         const events: string[] = [];
         let error: ConnectError | undefined;
-        const c = client(protocol, binary, viaConnect);
+        const c = client(protocol, binary, gzipped);
         const reading = (async () => {
           try {
             for await (const e of c.chat(made(ChatRequestSchema, requests), as("chatter"))) {
@@ -205,11 +205,11 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
     });
   }
 
-  test("a request over the size limit ends the stream with ResourceExhausted on both paths", async () => {
+  test("a request over the size limit ends the stream with ResourceExhausted, with and without gzip", async () => {
     const outcomes: string[] = [];
-    for (const viaConnect of [false, true]) {
+    for (const gzipped of [false, true]) {
       const requests = createWritableIterable<MessageInitShape<typeof ChatRequestSchema>>();
-      const c = client(protocol, true, viaConnect);
+      const c = client(protocol, true, gzipped);
       let outcome = "no error";
       const reading = (async () => {
         try {
@@ -231,10 +231,10 @@ describe.each(PROTOCOLS)("Chat over %s", (protocol) => {
   });
 });
 
-test("the old API's ChatStream: the same replies on both paths, and the half-close ends it OK", async () => {
+test("the old API's ChatStream: the same replies with and without gzip, and the half-close ends it OK", async () => {
   const seen: string[][] = [];
-  for (const viaConnect of [false, true]) {
-    const opts = { baseUrl: server.url, ...(viaConnect ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+  for (const gzipped of [false, true]) {
+    const opts = { baseUrl: server.url, ...(gzipped ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
     const old = createClient(LegacyChatService, createGrpcTransport(opts));
     const requests = createWritableIterable<MessageInitShape<typeof ChatMessageSchema>>();
     const replies: string[] = [];
@@ -246,7 +246,7 @@ test("the old API's ChatStream: the same replies on both paths, and the half-clo
         error = ConnectError.from(err);
       }
     })();
-    const user = viaConnect ? "oldie2" : "oldie1";
+    const user = gzipped ? "oldie2" : "oldie1";
     await requests.write({ user, message: "connect bob smith" });
     await requests.write({ message: `connect ${user}` });
     await requests.write({ message: "hello?" });
@@ -269,7 +269,7 @@ async function* made<T extends DescMessage>(schema: T, requests: AsyncIterable<M
   for await (const r of requests) yield create(schema, r);
 }
 
-test("the direct path counts its streams by protocol, as the Connect path does", async () => {
+test("streams are counted by protocol, whichever path served them", async () => {
   // Every stream above has ended: none stays counted open, whichever path served it.
   await eventually(async () => {
     const m = await scrape(server.metricsUrl);
@@ -277,6 +277,6 @@ test("the direct path counts its streams by protocol, as the Connect path does",
   }, 5000, "no session left open");
   const m = await scrape(server.metricsUrl);
   const started = (type: string) => m.get(`grpc_server_started_total{grpc_type="${type}",grpc_service="chat.v1.ChatService",grpc_method="Subscribe"}`) ?? 0;
-  // 3 protocols x 2 codecs x 2 paths x (1 + 3 refusals that reach the method) at least.
+  // 3 protocols x 2 codecs x plain and gzip x (1 + 3 refusals that reach the method) at least.
   expect(started("server_stream")).toBeGreaterThanOrEqual(36);
 });
