@@ -8,7 +8,7 @@ import { ChatCore } from "./core/chat.ts";
 import type { Engine } from "./engine/engine.ts";
 import { createEmbeddedEngine } from "./engine/embedded/index.ts";
 import { listen } from "./transport/listen.ts";
-import { takeDirectStream, type GrpcDirectOptions } from "./transport/direct.ts";
+import { takeDirectStream, takeHttp1Stream, type GrpcDirectOptions } from "./transport/direct.ts";
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { createReadiness } from "./transport/readiness.ts";
 import type { RpcHandler } from "./transport/rpc.ts";
@@ -103,6 +103,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
   const handler = (req: any, res: any) => {
     track(res);
+    // HTTP/1.1 streams (browsers) take the direct path too; HTTP/2 ones never come here.
+    if (!req.stream && takeHttp1Stream(req, res, direct)) return;
     // The response is complete but the client is still sending (a request refused before it was
     // read, like one over the size limit): the call is over, so end the HTTP/2 stream with
     // RST_STREAM NO_ERROR (RFC 9113 section 8.1) instead of leaving it open until the client goes.

@@ -29,13 +29,18 @@ afterEach(async () => {
 function collect(s: Session) {
   const events: ChatEvent[] = [];
   const box: { error?: ConnectError } = {};
-  const done = (async () => {
-    try {
-      for await (const e of s.events()) events.push(e);
-    } catch (err) {
-      box.error = err as ConnectError;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  // As a transport reads it: told when there is something to take, or when the session ended.
+  const read = () => {
+    events.push(...s.take());
+    if (s.closed && s.pending === 0) {
+      box.error = s.error;
+      finish();
     }
-  })();
+  };
+  s.attach({ readable: read });
+  read();
   const messages = (room: string) => events.flatMap((e) => (e.kind.case === "message" && e.kind.value.room === room ? [e.kind.value] : []));
   return { events, box, done, messages };
 }

@@ -148,25 +148,6 @@ export class Session {
     return out;
   }
 
-  /** The outbound stream, one event at a time, for transports that write through a generator. */
-  async *events(): AsyncGenerator<ChatEvent> {
-    let wake: (() => void) | undefined;
-    this.attach({ readable: () => wake?.() });
-    for (;;) {
-      const [event] = this.take(1);
-      if (event) {
-        yield event;
-        continue;
-      }
-      if (this.isEnded) {
-        if (this.endError) throw this.endError;
-        return;
-      }
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-    }
-  }
-
   private release(): void {
     if (!this.roomWaiters?.length) return;
     this.roomWaiters = this.roomWaiters.filter((w) => {

@@ -1,20 +1,21 @@
-// The hot calls served on the HTTP/2 stream itself rather than through Connect: Subscribe in
-// every protocol (gRPC, gRPC-Web and the Connect streaming protocol, binary or JSON), and Send in
-// the enveloped ones (gRPC, gRPC-Web). They are where a chat server spends its time and memory: a
-// Send per message, and one long Subscribe stream per client, fed every event of its rooms.
-// Through Connect each call builds Node-style request and response objects and a chain of async
-// generators, each event of a stream passes that chain per subscriber (serialize, envelope, write
-// and wait), is encoded once per subscriber and leaves as its own HTTP/2 frame; an idle stream
-// holds about 30 KiB of heap (measured). Here an event is encoded once per codec for all streams
-// (event-frames.ts), what a stream has queued in one turn of the event loop leaves in one write,
-// and an open call holds only its session and its stream.
+// Every stream, on every protocol and HTTP version: Subscribe, Chat and the old API's ChatStream
+// in gRPC, gRPC-Web and the Connect streaming protocol (binary or JSON, plain or compressed), on
+// HTTP/2 streams and HTTP/1.1 requests (http1-stream.ts); and Send in the enveloped protocols
+// (gRPC, gRPC-Web) on HTTP/2. They are where a chat server spends its time and memory: a Send per
+// message, and one long stream per client, fed every event of its rooms. Through Connect each
+// call built Node-style request and response objects and a chain of async generators, and each
+// event passed that chain per subscriber (serialize, envelope, write and wait) and left as its
+// own HTTP/2 frame; an idle stream held about 30 KiB of heap (measured). Here an event is encoded
+// once per codec for all streams (event-frames.ts), what a stream has queued in one turn of the
+// event loop leaves in one write, and an open call holds only its session and its stream.
 //
 // What the protocols do differently (content types, deadline header, where the status goes) is in
 // wire-formats.ts; the rules they share (envelope flags, grpc-message, timeouts) in wire-rules.ts,
-// the same ones the Connect path applies; compressed requests are decompressed by connect-node's
-// own algorithms (request-compression.ts), and responses are not compressed (each event's frames
-// are shared, and the protocols let a server answer uncompressed). Connect unary calls, the other
-// RPCs, HTTP/1.1 streams and requests in a compression connect-node does not know go through Connect.
+// which the Connect path applies to the unary calls it serves; compressed requests are
+// decompressed by connect-node's own algorithms (request-compression.ts), and responses are not
+// compressed (each event's frames are shared, and the protocols let a server answer uncompressed).
+// Everything else (the other unary calls, health, reflection) goes through Connect (rpc.ts).
+import type http from "node:http";
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -30,6 +31,7 @@ import { goCode, type CallMetrics } from "../metrics/grpc.ts";
 import { requestDecodeError } from "./decode-errors.ts";
 import { concat, envelope, framesOf } from "./event-frames.ts";
 import { flushSoon } from "./flush-soon.ts";
+import { Http1Stream } from "./http1-stream.ts";
 import { wireOf, type Wire } from "./wire-formats.ts";
 import { COMPRESSED, requestFlagsError } from "./wire-rules.ts";
 import { decompress, decompresses } from "./request-compression.ts";
@@ -54,10 +56,27 @@ export interface GrpcDirectOptions {
 }
 
 /**
- * Serves a new HTTP/2 stream if it is a Subscribe or Send this path takes; returns false, having
- * touched nothing, for any other stream.
+ * Serves a new HTTP/2 stream if it is a call this path takes; returns false, having touched
+ * nothing, for any other stream.
  */
 export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): boolean {
+  return take(headers, () => stream, opts, false);
+}
+
+/**
+ * Serves an HTTP/1.1 request if it is a stream this path takes (gRPC-Web and Connect streams are
+ * what browsers send), through the same code as on HTTP/2 (http1-stream.ts); returns false,
+ * having touched nothing, for any other request. Unary calls stay on the Connect path, where they
+ * keep their connection alive.
+ */
+export function takeHttp1Stream(req: http.IncomingMessage, res: http.ServerResponse, opts: GrpcDirectOptions): boolean {
+  if (req.method !== "POST" || !STREAMS.has(req.url ?? "")) return false;
+  return take({ ...req.headers, ":method": req.method, ":path": req.url }, () => new Http1Stream(req, res).asStream(), opts, true);
+}
+
+const STREAMS = new Set([`/${SERVICE}/Subscribe`, `/${SERVICE}/Chat`, `/${LEGACY_SERVICE}/ChatStream`]);
+
+function take(headers: http2.IncomingHttpHeaders, stream: () => http2.ServerHttp2Stream, opts: GrpcDirectOptions, http1: boolean): boolean {
   if (headers[":method"] !== "POST") return false;
   const wire = wireOf(headers["content-type"]);
   if (!wire) return false;
@@ -65,10 +84,10 @@ export function takeDirectStream(stream: http2.ServerHttp2Stream, headers: http2
   const compression = encoding === undefined || encoding === "identity" ? undefined : encoding;
   if (compression !== undefined && (typeof compression !== "string" || !decompresses(compression))) return false;
   const path = headers[":path"];
-  const call = (service: string, method: string, kind: string) => new DirectCall(stream, wire, compression, opts.metrics(service, method, kind));
+  const call = (service: string, method: string, kind: string) => new DirectCall(stream(), wire, compression, opts.metrics(service, method, kind));
   if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(call(SERVICE, "Subscribe", "server_streaming"), headers, opts);
   else if (path === `/${SERVICE}/Chat`) void serveChat(call(SERVICE, "Chat", "bidi_streaming"), headers, opts);
-  else if (path === `/${SERVICE}/Send` && wire.name !== "connect") void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
+  else if (path === `/${SERVICE}/Send` && wire.name !== "connect" && !http1) void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
   else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
   else return false;
   return true;
@@ -454,7 +473,8 @@ function onFinishEarly(this: http2.ServerHttp2Stream) {
   if (!this.closed && !this.readableEnded) this.close(0);
 }
 function resetIfOpen(h2: http2.ServerHttp2Stream) {
-  if (!h2.closed && !h2.destroyed) h2.close(ENHANCE_YOUR_CALM);
+  // Not `closed`: an HTTP/1.1 response looks complete once the kernel has its bytes (http1-stream.ts).
+  if (!h2.destroyed) h2.close(ENHANCE_YOUR_CALM);
 }
 
 /**

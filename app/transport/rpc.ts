@@ -11,7 +11,7 @@ import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Bus } from "../engine/engine.ts";
 import type { Metrics } from "../metrics/index.ts";
-import { file_chat_chat } from "../gen/chat/chat_pb.ts";
+import { ChatService as LegacyChatService, file_chat_chat } from "../gen/chat/chat_pb.ts";
 import { file_chat_v1_chat } from "../gen/chat/v1/chat_pb.ts";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.ts";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.ts";
@@ -20,10 +20,8 @@ import { createHttpApp } from "./http.ts";
 import { authInterceptor, drainInterceptor } from "./interceptors.ts";
 import { applyWireRules } from "./connect-wire.ts";
 import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./decode-errors.ts";
-import { rawContextValues } from "./raw.ts";
 import { registerChatV1 } from "./services/chat-v1.ts";
 import { registerHealth, type Readiness } from "./services/health.ts";
-import { registerLegacyChat } from "./services/legacy-chat.ts";
 import { registerReflection } from "./services/reflection.ts";
 
 export interface RpcOptions {
@@ -50,7 +48,9 @@ export function createRpcHandler(o: RpcOptions): RpcHandler {
   const streaming = new Set<string>();
   const routes = (router: ConnectRouter) => {
     registerChatV1(router, o.core);
-    registerLegacyChat(router, o.core);
+    // The old API is one stream, served by direct.ts; registered so that Connect counts it in the
+    // metrics and answers what no stream reaches, as for chat.v1's streams (chat-v1.ts).
+    router.service(LegacyChatService, {});
     registerHealth(router, o.readiness, ["chat.v1.ChatService", "chat.ChatService"]);
     registerReflection(router, [
       file_chat_v1_chat,
@@ -76,7 +76,6 @@ export function createRpcHandler(o: RpcOptions): RpcHandler {
     routes,
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
     readMaxBytes: o.maxRequestBytes,
-    contextValues: rawContextValues,
     interceptors: [o.metrics.grpc.interceptor, drainInterceptor(o.isDraining), authInterceptor(o.auth, o.onAuthFailure), decodeErrorInterceptor()],
   });
   return { handle, streamingRequests: (path) => streaming.has(path) };

@@ -96,7 +96,12 @@ for (const [prefix, name] of [
 WIRES.set("application/connect+proto", wire("connect", "proto", "application/connect+proto"));
 WIRES.set("application/connect+json", wire("connect", "json", "application/connect+json"));
 
-/** The streaming protocol and codec a request's content type names, or undefined for another. */
+/**
+ * The streaming protocol and codec a request's content type names, or undefined for another. The
+ * same types as connect-es accepts: any case, and a charset of UTF-8 after a JSON one.
+ */
 export function wireOf(contentType: HeaderValue): Wire | undefined {
-  return typeof contentType === "string" ? WIRES.get(contentType.toLowerCase()) : undefined;
+  if (typeof contentType !== "string") return undefined;
+  const type = contentType.toLowerCase();
+  return WIRES.get(type) ?? WIRES.get(type.replace(/^(application\/[a-z-]+\+json); ?charset=utf-?8$/, "$1"));
 }

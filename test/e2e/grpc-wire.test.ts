@@ -265,7 +265,7 @@ describe("a bad request envelope gets the same answer on every path and protocol
   const send = toBinary(SendRequestSchema, create(SendRequestSchema, { target: { case: "room", value: "envelopes" }, text: "x" }));
   const ping = toBinary(ChatRequestSchema, create(ChatRequestSchema, { kind: { case: "ping", value: { nonce: "1" } } }));
   const subscribe = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: ["envelopes"] }));
-  // HTTP/2 calls are served directly, HTTP/1.1 ones (what browsers send) through connect-node.
+  // Every call here is served directly but the unary one on HTTP/1.1, which goes through connect-node.
   const calls = [
     ["gRPC Send", `${SERVICE}/Send`, "application/grpc", send, "2"],
     ["gRPC Chat", `${SERVICE}/Chat`, "application/grpc", ping, "2"],
@@ -274,6 +274,7 @@ describe("a bad request envelope gets the same answer on every path and protocol
     ["Connect Chat", `${SERVICE}/Chat`, "application/connect+proto", ping, "2"],
     ["gRPC-Web Subscribe on HTTP/1.1", `${SERVICE}/Subscribe`, "application/grpc-web+proto", subscribe, "1.1"],
     ["Connect Subscribe on HTTP/1.1", `${SERVICE}/Subscribe`, "application/connect+proto", subscribe, "1.1"],
+    ["gRPC-Web Send on HTTP/1.1", `${SERVICE}/Send`, "application/grpc-web+proto", send, "1.1"],
   ] as const;
 
   test("reserved flag bits (gRPC-Web's trailer flag 0x80 too): InvalidArgument naming them", async () => {

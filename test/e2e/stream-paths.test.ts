@@ -1,8 +1,9 @@
 // Subscribe, Chat and the old ChatStream over every protocol and codec, with connect-node's own
-// clients, with and without gzip-compressed requests: on HTTP/2 all of them are served directly
-// (app/transport/direct.ts, which decompresses with connect-node's algorithms); HTTP/1.1 streams
-// (browsers) go through connect-node. A client must not be able to tell any of them apart: the
-// same events in the same order, the same errors with the same codes and texts, the same deadline end.
+// clients, with and without gzip-compressed requests, on HTTP/2 and (for the protocols that allow
+// it) HTTP/1.1: all served by app/transport/direct.ts, which decompresses with connect-node's
+// algorithms and shows an HTTP/1.1 exchange as a stream. A client must not be able to tell any of
+// them apart: the same events in the same order, the same errors with the same codes and texts,
+// the same deadline end.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -115,7 +116,7 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
   }
 });
 
-// HTTP/1.1 streams (browsers) go through Connect, compressed or not: the same answers as on HTTP/2.
+// HTTP/1.1 streams (browsers), compressed or not: the same answers as on HTTP/2.
 describe.each(["grpc-web", "connect"] as const)("%s over HTTP/1.1 (what browsers speak)", (protocol) => {
   for (const binary of [true, false]) {
     const codec = binary ? "binary" : "JSON";

@@ -1,4 +1,7 @@
-// chat.v1.ChatService: the RPCs map one to one onto the chat core.
+// chat.v1.ChatService's unary RPCs on the Connect path: each maps one to one onto the chat core.
+// Its streams (Subscribe, Chat) are served by direct.ts on every protocol and HTTP version; left
+// out here, they are Connect's "not implemented", which no stream reaches (a request direct.ts
+// does not take, in a compression nobody supports, is refused by Connect before any handler).
 import { create } from "@bufbuild/protobuf";
 import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
@@ -7,29 +10,14 @@ import {
   ListOnlineResponseSchema,
   ListRoomsResponseSchema,
   SendResponseSchema,
-  type ChatRequest,
 } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
-import type { Session } from "../../core/session.ts";
-import { asConnectError } from "../../core/events.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
-import { streamSession } from "../session-stream.ts";
 import { noUserError } from "../../core/auth.ts";
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
-    async *chat(requests, ctx) {
-      const s = await core.open(requireUser(ctx), protocolOf(ctx));
-      void pump(core, s, requests);
-      yield* streamSession(core, s, ctx);
-    },
-
-    async *subscribe(req, ctx) {
-      const s = await core.subscribe(requireUser(ctx), protocolOf(ctx), req.rooms, req.sinceSeq);
-      yield* streamSession(core, s, ctx);
-    },
-
     async send(req, ctx) {
       const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
       const message = await core.send(requireUser(ctx), target, req.text, req.clientMsgId, protocolOf(ctx));
@@ -57,19 +45,4 @@ export function requireUser(ctx: HandlerContext): string {
   const user = ctx.values.get(userKey);
   if (!user) throw noUserError();
   return user;
-}
-
-/** Feeds a Chat stream's requests to the core, one at a time so that acks keep the send order. */
-async function pump(core: ChatCore, s: Session, requests: AsyncIterable<ChatRequest>): Promise<void> {
-  try {
-    for await (const req of requests) {
-      if (s.closed) return;
-      await core.handle(s, req);
-    }
-    // The client half-closed: write what is queued, then end the stream with OK.
-    s.end();
-  } catch (err) {
-    // Undecodable requests already arrive as InvalidArgument (see decode-errors.ts).
-    await core.close(s, asConnectError(err));
-  }
 }

@@ -1,8 +1,7 @@
 // The old Go service's chat, as a conversation: the first message names the user; "list" and
 // "connect <id>" are commands; any other text is a direct message to the partner, in the same
 // dm:<a>:<b> room as the v1 API, so old and new clients talk to each other. The server answers as
-// user "Server". Both paths serve it with these rules: services/legacy-chat.ts on Connect,
-// direct.ts on the HTTP/2 stream.
+// user "Server". direct.ts serves the stream; these are its rules.
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
