@@ -53,8 +53,13 @@ export class ChatCore {
   private readonly limiters: Record<RateKind, RateLimiter>;
   private readonly presence: PresenceGate;
   private readonly sessions = new Set<Session>();
-  /** Each session's listeners, so that leaving removes exactly what joining added. */
-  private readonly listeners = new WeakMap<Session, Map<string, Listener>>();
+  /** Each session's listener on its user's inbox (its rooms' listeners are its feeds). */
+  private readonly inboxes = new WeakMap<Session, Listener>();
+  /** A feed's history read failed: its session ends (one function for every feed). */
+  private readonly feedFailed = (feed: RoomFeed, err: unknown) => {
+    this.logFail("history read", err);
+    void this.close(feed.session, historyUnavailable());
+  };
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly observer: ChatObserver;
   /** When each live message was accepted, for the delivery latency; gone with the message. */
@@ -106,7 +111,9 @@ export class ChatCore {
     this.observer.sessionOpened(protocol);
     s.push(readyEvent(user, this.opts.region, s.id));
     try {
-      await this.listenAs(s, inbox(user), (e) => this.onInbox(s, e));
+      const l = new InboxListener(this, s);
+      this.inboxes.set(s, l);
+      await this.hub.listen(inbox(user), l);
       await this.opts.engine.presence.enter("", user, s.id, this.opts.region);
     } catch (err) {
       await this.close(s);
@@ -140,9 +147,9 @@ export class ChatCore {
     this.observer.sessionClosed(s.protocol);
     s.end(error, discard);
     for (const room of [...s.feeds.keys()]) await this.detach(s, room).catch((err) => this.logFail("leave on close", err));
-    const ls = this.listeners.get(s);
-    for (const [topic, l] of ls ?? []) this.hub.unlisten(topic, l);
-    ls?.clear();
+    const l = this.inboxes.get(s);
+    if (l) this.hub.unlisten(inbox(s.user), l);
+    this.inboxes.delete(s);
     await this.opts.engine.presence.leave("", s.user, s.id).catch((err) => this.logFail("presence leave", err));
   }
 
@@ -199,13 +206,10 @@ export class ChatCore {
         Code.ResourceExhausted,
       );
     }
-    const feed = new RoomFeed(room, s, this.opts.engine.history, (err) => {
-      this.logFail("history read", err);
-      void this.close(s, historyUnavailable());
-    });
+    const feed = new RoomFeed(room, s, this.opts.engine.history, this.feedFailed);
     s.feeds.set(room, feed);
     try {
-      await this.listenAs(s, room, (e) => this.onRoomEvent(s, feed, e));
+      await this.hub.listen(room, feed);
       const last = await this.opts.engine.history.lastSeq(room);
       if (s.closed || s.feeds.get(room) !== feed) return;
       s.push(joinedEvent(room, last));
@@ -323,13 +327,6 @@ export class ChatCore {
     await Promise.all([...this.sessions].map((s) => this.close(s, err)));
   }
 
-  private async listenAs(s: Session, topic: string, l: Listener): Promise<void> {
-    let ls = this.listeners.get(s);
-    if (!ls) this.listeners.set(s, (ls = new Map()));
-    ls.set(topic, l);
-    await this.hub.listen(topic, l);
-  }
-
   /** Removes a session from a room: stops its feed and listener, records presence. */
   private async detach(s: Session, room: string): Promise<void> {
     const feed = s.feeds.get(room);
@@ -337,30 +334,13 @@ export class ChatCore {
     feed.stop();
     s.feeds.delete(room);
     s.forgetTyping(room);
-    const l = this.listeners.get(s)?.get(room);
-    if (l) {
-      this.hub.unlisten(room, l);
-      this.listeners.get(s)?.delete(room);
-    }
+    this.hub.unlisten(room, feed);
     const last = await this.opts.engine.presence.leave(room, s.user, s.id);
     if (last) this.presence.note(room, s.user, false, this.opts.region);
   }
 
-  private onRoomEvent(s: Session, feed: RoomFeed, e: ChatEvent): void {
-    switch (e.kind.case) {
-      case "message":
-        return feed.offer(e.kind.value, e);
-      case "typing":
-        if (e.kind.value.user !== s.user) s.push(e);
-        return;
-      case "presence":
-        s.push(e);
-        return;
-    }
-  }
-
   /** A direct message to this user: join its room from just before it, if not there already. */
-  private onInbox(s: Session, e: ChatEvent): void {
+  onInbox(s: Session, e: ChatEvent): void {
     if (e.kind.case !== "message" || s.closed) return;
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
@@ -386,5 +366,17 @@ export class ChatCore {
 
   private logFail(what: string, err: unknown): void {
     this.opts.log.error(`${what} failed`, { err });
+  }
+}
+
+/** A session's listener on its user's inbox. */
+class InboxListener implements Listener {
+  constructor(
+    private readonly core: ChatCore,
+    private readonly session: Session,
+  ) {}
+
+  deliver(e: ChatEvent): void {
+    this.core.onInbox(this.session, e);
   }
 }

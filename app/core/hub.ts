@@ -3,7 +3,13 @@
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import type { Bus } from "../engine/engine.ts";
 
-export type Listener = (event: ChatEvent) => void;
+/**
+ * What gets a topic's events: an object with a method rather than a closure, so that a session's
+ * listeners are objects it has anyway (its room feeds), not a function and a scope each.
+ */
+export interface Listener {
+  deliver(event: ChatEvent): void;
+}
 
 interface Topic {
   listeners: Set<Listener>;
@@ -26,7 +32,7 @@ export class Hub {
       const subscribed = this.bus.subscribe(topic, (event) => {
         for (const l of listeners) {
           try {
-            l(event);
+            l.deliver(event);
           } catch (err) {
             this.onListenerError(err);
           }

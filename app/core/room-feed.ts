@@ -2,14 +2,16 @@
 // order. It reads history while it is behind (on join with since_seq, or after seeing a gap) and
 // switches to live messages only once history has nothing newer than the newest live seq seen.
 // Every message is durable before it is published, so history always covers what the bus skipped.
-import type { Message } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatEvent, Message } from "../gen/chat/v1/chat_pb.ts";
 import type { HistoryStore } from "../engine/engine.ts";
 import { messageEvent } from "./events.ts";
 import type { Session } from "./session.ts";
+import type { Listener } from "./hub.ts";
 
 const PAGE = 200;
 
-export class RoomFeed {
+/** The room's events for this session (the hub's listener for the room): messages in order, and typing and presence. */
+export class RoomFeed implements Listener {
   private cursor = 0n;
   private live = false;
   private maxSeen = 0n;
@@ -17,10 +19,24 @@ export class RoomFeed {
 
   constructor(
     readonly room: string,
-    private readonly session: Session,
+    readonly session: Session,
     private readonly history: HistoryStore,
-    private readonly onError: (err: unknown) => void,
+    /** History could not be read; one function for every feed, told which. */
+    private readonly onError: (feed: RoomFeed, err: unknown) => void,
   ) {}
+
+  deliver(e: ChatEvent): void {
+    switch (e.kind.case) {
+      case "message":
+        return this.offer(e.kind.value, e);
+      case "typing":
+        if (e.kind.value.user !== this.session.user) this.session.push(e);
+        return;
+      case "presence":
+        this.session.push(e);
+        return;
+    }
+  }
 
   /** Starts delivery after `since`; live messages offered before this are remembered, not lost. */
   start(since: bigint): void {
@@ -66,7 +82,7 @@ export class RoomFeed {
         }
       }
     } catch (err) {
-      this.onError(err);
+      this.onError(this, err);
     }
   }
 }

@@ -62,6 +62,8 @@ export type StreamingRequests = (path: string) => boolean | undefined;
 
 interface Conn {
   address: string;
+  /** The peer's address and port (peerKey). */
+  peer: string;
   socket: net.Socket;
   /** Requests (HTTP/1.1) or streams (HTTP/2) in progress. */
   busy: number;
@@ -119,18 +121,34 @@ export class ConnectionGuard {
     if (this.opts.maxConnections > 0 && this.conns.size >= this.opts.maxConnections) return refuse("max_connections");
     if (this.opts.maxPerAddress > 0 && a.connections >= this.opts.maxPerAddress) return refuse("max_per_address");
     a.connections++;
-    const c: Conn = { address, socket, busy: 0 };
+    const c: Conn = { address, peer: peerKey(socket), socket, busy: 0 };
     this.conns.set(socket, c);
-    const peer = peerKey(socket);
-    this.byPeer.set(peer, c);
-    socket.once("close", () => {
-      clearTimeout(c.timer);
-      this.conns.delete(socket);
-      if (this.byPeer.get(peer) === c) this.byPeer.delete(peer);
-      a.connections--;
-      this.forgetAddressIfIdle(address, a);
-    });
+    this.byPeer.set(c.peer, c);
+    socketOwners.set(socket, this);
+    // A shared listener, "on" rather than "once" (which wraps it): an idle connection costs no closure here.
+    socket.on("close", onSocketClose);
     return true;
+  }
+
+  socketClosed(socket: net.Socket): void {
+    const c = this.conns.get(socket);
+    if (!c) return;
+    clearTimeout(c.timer);
+    this.conns.delete(socket);
+    if (this.byPeer.get(c.peer) === c) this.byPeer.delete(c.peer);
+    const a = this.address(c.address);
+    a.connections--;
+    this.forgetAddressIfIdle(c.address, a);
+  }
+
+  /** Open connections. */
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** Every open connection: its socket, and its HTTP/2 session once it has one. */
+  open(): Iterable<Readonly<Pick<Conn, "socket" | "session">>> {
+    return this.conns.values();
   }
 
   /**
@@ -295,6 +313,11 @@ export class ConnectionGuard {
 
 function peerKey(socket: { remoteAddress?: string; remotePort?: number }): string {
   return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+const socketOwners = new WeakMap<net.Socket, ConnectionGuard>();
+function onSocketClose(this: net.Socket) {
+  socketOwners.get(this)?.socketClosed(this);
 }
 
 const streamOwners = new WeakMap<http2.ServerHttp2Stream, [ConnectionGuard, Conn]>();

@@ -48,8 +48,7 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export const MAX_CONCURRENT_STREAMS = 1000;
 
 export async function listen(handler: Handler, opts: ListenOptions): Promise<Listener> {
-  const h2sessions = new Set<http2.Http2Session>();
-  const sockets = new Set<net.Socket>();
+  // The guard knows every open connection and its HTTP/2 session: close() and stopAccepting() use it.
   const guard = new ConnectionGuard(opts.guard);
   /** The cleartext socket being handed to the HTTP/2 server: its "session" event comes synchronously. */
   let handing: net.Socket | undefined;
@@ -99,16 +98,10 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
   });
   h2.on("session", (s: http2.Http2Session) => {
     guard.http2(s, handing);
-    h2sessions.add(s);
-    s.on("close", () => h2sessions.delete(s));
     s.on("error", opts.onError);
   });
   // TLS: the first request head (HTTP/1.1) or the HTTP/2 session must come in time, as in cleartext.
   if (opts.tls) front.on("connection", (socket: net.Socket) => guard.admit(socket) && guard.http1(socket));
-  front.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
 
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
@@ -125,17 +118,20 @@ export async function listen(handler: Handler, opts: ListenOptions): Promise<Lis
     setStreamingRequests: (f) => guard.setStreamingRequests(f),
     stopAccepting() {
       front.close();
-      for (const s of h2sessions) if (!s.closed && !s.destroyed) s.goaway?.();
+      for (const { session: s } of guard.open()) if (s && !s.closed && !s.destroyed) s.goaway?.();
       h1?.closeIdleConnections?.();
     },
     async close(graceMs) {
+      // No idle or ping timeouts during the grace period: the connections close as they finish.
       guard.close();
-      for (const s of h2sessions) if (!s.closed && !s.destroyed) s.close();
+      for (const { session: s } of guard.open()) if (s && !s.closed && !s.destroyed) s.close();
       h1?.closeIdleConnections?.();
       const until = Date.now() + graceMs;
-      while (sockets.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      for (const s of h2sessions) s.destroy();
-      for (const sock of sockets) sock.destroy();
+      while (guard.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      for (const { session, socket } of [...guard.open()]) {
+        session?.destroy();
+        socket.destroy();
+      }
     },
   };
 }
