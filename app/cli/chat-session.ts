@@ -4,7 +4,7 @@
 // them once). It shows each message at most once: a message whose seq is not above the room's last
 // shown seq is dropped.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { dmParticipants, dmRoom } from "../core/names.ts";
+import { dmParticipants, dmRoom } from "../rules/names.ts";
 import type { ChatEvent, Message, OnlineUser, Presence, RoomInfo } from "../gen/chat/v1/chat_pb.ts";
 import { Connection, type ChatRequestInit, type ChatStream, type Protocol } from "./connection.ts";
 

@@ -12,7 +12,7 @@ import {
 } from "@connectrpc/connect-node";
 import { ChatRequestSchema, ChatService, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { openWsChat } from "./ws-stream.ts";
-import { codeName } from "../core/codes.ts";
+import { codeName } from "../rules/codes.ts";
 
 export type Protocol = "grpc" | "connect" | "grpc-web" | "websocket";
 export const PROTOCOLS: Protocol[] = ["grpc", "connect", "grpc-web", "websocket"];

@@ -4,7 +4,7 @@
 // message's delivery latency is measured from the moment its sender sent it.
 import * as readline from "node:readline";
 import { parseArgs } from "node:util";
-import { UNLISTED_PREFIX } from "../core/names.ts";
+import { UNLISTED_PREFIX } from "../rules/names.ts";
 import { Channel } from "./channel.ts";
 import { describeError, mintToken, PROTOCOLS, type Protocol } from "./connection.ts";
 import { SimClient, SimStats } from "./sim-client.ts";

@@ -2,7 +2,7 @@
 // `edgechat chat --token`, EDGECHAT_TOKEN, or any client's `authorization: Bearer` header.
 import { parseArgs } from "node:util";
 import { MIN_SECRET_BYTES } from "../core/auth.ts";
-import { isValidUserId } from "../core/names.ts";
+import { isValidUserId } from "../rules/names.ts";
 import { mintToken } from "./connection.ts";
 
 const USAGE = "usage: edgechat token --user <id> [--ttl 1h]   (signs with EDGECHAT_JWT_SECRET)";

@@ -3,7 +3,7 @@
 // headers (`authorization`, or `x-user` in dev mode).
 import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeFromName } from "../core/codes.ts";
+import { codeFromName } from "../rules/codes.ts";
 import WebSocket from "ws";
 import { ChatEventSchema, ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { Channel } from "./channel.ts";

@@ -2,7 +2,7 @@
 // a verified JWT; without one (dev mode) the user is whatever the x-user header says.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JWTVerifyGetKey } from "jose";
-import { checkUserId } from "./names.ts";
+import { checkUserId } from "../rules/names.ts";
 
 export interface AuthOptions {
   jwtSecret?: string;

@@ -20,7 +20,7 @@ import {
 import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
 import { PresenceGate } from "./presence-gate.ts";
-import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "./names.ts";
+import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "../rules/names.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";

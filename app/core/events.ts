@@ -1,7 +1,7 @@
 // Constructors for the events a session streams.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeName } from "./codes.ts";
+import { codeName } from "../rules/codes.ts";
 import { ChatEventSchema, PresenceAction, type ChatEvent, type Message } from "../gen/chat/v1/chat_pb.ts";
 
 export const messageEvent = (message: Message): ChatEvent =>

@@ -5,7 +5,7 @@
 // 5-byte message framing, the rules in wire-rules.ts) they share.
 import type { ConnectError } from "@connectrpc/connect";
 import { envelope, type Codec } from "./event-frames.ts";
-import { codeName } from "../core/codes.ts";
+import { codeName } from "../rules/codes.ts";
 import { encodeGrpcMessage, parseConnectTimeout, parseTimeout } from "./wire-rules.ts";
 
 export type WireName = "grpc" | "grpc_web" | "connect";

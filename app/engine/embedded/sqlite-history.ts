@@ -283,7 +283,7 @@ export const READ_SQL = {
   lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
   readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
   readBefore: `SELECT ${COLS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-  // One page of rooms by name, per isListedToAll (core/names.ts): the rooms listed to all (the
+  // One page of rooms by name, per isListedToAll (rules/names.ts): the rooms listed to all (the
   // ranges around "_" and "dm:", so that other people's direct-message and unlisted rooms are
   // never even read), and the caller's own direct-message and unlisted rooms (through
   // members_by_user). ":" + 1 is ";", so [dm:, dm;) is exactly the names that start with "dm:";

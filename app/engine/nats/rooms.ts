@@ -9,7 +9,7 @@ import type { KV } from "@nats-io/kv";
 import type { RoomDirectory, RoomPage } from "../engine.ts";
 import type { Logger } from "../../log.ts";
 import type { SeqFloor } from "./history.ts";
-import { isListedToAll } from "../../core/names.ts";
+import { isListedToAll } from "../../rules/names.ts";
 import { token, untoken } from "./names.ts";
 import { mapLimit } from "./reads.ts";
 import type { Conn } from "./conn.ts";

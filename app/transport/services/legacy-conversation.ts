@@ -9,7 +9,7 @@ import { ChatMessageSchema, type ChatMessage } from "../../gen/chat/chat_pb.ts";
 import { MessageSchema, type ChatEvent } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import { asConnectError, messageEvent } from "../../core/events.ts";
-import { checkUserId, dmParticipants } from "../../core/names.ts";
+import { checkUserId, dmParticipants } from "../../rules/names.ts";
 import type { Session } from "../../core/session.ts";
 
 export const SERVER_USER = "Server";
