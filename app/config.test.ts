@@ -4,7 +4,18 @@ import { loadConfig } from "./config.ts";
 test("defaults", () => {
   const c = loadConfig({});
   expect(c).toMatchObject({ port: 8080, host: "0.0.0.0", region: "local", dataDir: "./data", drainSeconds: 4, requireAuth: false, logLevel: "info" });
-  expect(c.limits).toEqual({ maxTextBytes: 4096, maxRoomsPerSession: 128, ratePerSecond: 20, rateBurst: 40, joinRatePerSecond: 10, joinBurst: 30, readRatePerSecond: 10, readBurst: 50, maxRequestBytes: 65536, sessionQueue: 1000 });
+  expect(c.limits).toEqual({
+    maxTextBytes: 4096,
+    maxRoomsPerSession: 128,
+    ratePerSecond: 20,
+    rateBurst: 40,
+    joinRatePerSecond: 10,
+    joinBurst: 30,
+    readRatePerSecond: 10,
+    readBurst: 50,
+    maxRequestBytes: 65536,
+    sessionQueue: 1000,
+  });
 });
 
 test("the region falls back to Fly's", () => {

@@ -35,7 +35,13 @@ export function createLogger(level: Level = "info", base: Record<string, unknown
 function errorReplacer(_key: string, value: unknown) {
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code === undefined ? {} : { code }), stack: value.stack, ...(value.cause === undefined ? {} : { cause: value.cause }) };
+    return {
+      name: value.name,
+      message: value.message,
+      ...(code === undefined ? {} : { code }),
+      stack: value.stack,
+      ...(value.cause === undefined ? {} : { cause: value.cause }),
+    };
   }
   if (typeof value === "bigint") return value.toString();
   return value;

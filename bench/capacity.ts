@@ -29,7 +29,12 @@ for (const kind of [...STREAM_KINDS, "mix"]) {
     await Bun.sleep(2000);
     const withStreams = server.usage();
     await loadgen.call("release", {}, 10_000);
-    rows.push({ kind, restMiB: +(rest / MiB).toFixed(1), withMiB: +(withStreams / MiB).toFixed(1), perStreamKiB: +((withStreams - rest) / n / 1024).toFixed(1) });
+    rows.push({
+      kind,
+      restMiB: +(rest / MiB).toFixed(1),
+      withMiB: +(withStreams / MiB).toFixed(1),
+      perStreamKiB: +((withStreams - rest) / n / 1024).toFixed(1),
+    });
     console.error(`[capacity] ${kind}: ${JSON.stringify(rows.at(-1))}`);
   } finally {
     await loadgen.close();

@@ -30,7 +30,8 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
   return out;
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 1e6 ? `${+(v / 1e6).toPrecision(3)}M` : Math.abs(v) >= 1e3 ? `${+(v / 1e3).toPrecision(3)}k` : `${+v.toPrecision(3)}`);
+const fmt = (v: number) =>
+  Math.abs(v) >= 1e6 ? `${+(v / 1e6).toPrecision(3)}M` : Math.abs(v) >= 1e3 ? `${+(v / 1e3).toPrecision(3)}k` : `${+v.toPrecision(3)}`;
 
 export function lineChart(c: Chart): string {
   const all = c.series.flatMap((s) => s.points).filter(([x, y]) => (!c.x.log || x > 0) && (!c.y.log || y > 0));
@@ -43,8 +44,14 @@ export function lineChart(c: Chart): string {
     if (hi === lo) hi = lo + 1;
     return [lo, hi * 1.05];
   };
-  const [x0, x1] = range(all.map((p) => p[0]), c.x.log);
-  const [y0, y1] = range(all.map((p) => p[1]), c.y.log);
+  const [x0, x1] = range(
+    all.map((p) => p[0]),
+    c.x.log,
+  );
+  const [y0, y1] = range(
+    all.map((p) => p[1]),
+    c.y.log,
+  );
   const scale = (v: number, lo: number, hi: number, log: boolean | undefined, a: number, b: number) =>
     a + ((log ? Math.log10(v) - Math.log10(lo) : v - lo) / (log ? Math.log10(hi) - Math.log10(lo) : hi - lo)) * (b - a);
   const sx = (v: number) => scale(v, x0, x1, c.x.log, M.l, W - M.r);
@@ -56,11 +63,17 @@ export function lineChart(c: Chart): string {
   ];
   for (const t of ticks(x0, x1, c.x.log ?? false)) {
     const x = sx(t).toFixed(1);
-    out.push(`<line x1="${x}" x2="${x}" y1="${M.t}" y2="${H - M.b}" stroke="#eee"/>`, `<text x="${x}" y="${H - M.b + 16}" text-anchor="middle">${fmt(t)}</text>`);
+    out.push(
+      `<line x1="${x}" x2="${x}" y1="${M.t}" y2="${H - M.b}" stroke="#eee"/>`,
+      `<text x="${x}" y="${H - M.b + 16}" text-anchor="middle">${fmt(t)}</text>`,
+    );
   }
   for (const t of ticks(y0, y1, c.y.log ?? false)) {
     const y = sy(t).toFixed(1);
-    out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${y}" y2="${y}" stroke="#eee"/>`, `<text x="${M.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`);
+    out.push(
+      `<line x1="${M.l}" x2="${W - M.r}" y1="${y}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${M.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
+    );
   }
   out.push(
     `<rect x="${M.l}" y="${M.t}" width="${W - M.l - M.r}" height="${H - M.t - M.b}" fill="none" stroke="#888"/>`,
@@ -73,7 +86,10 @@ export function lineChart(c: Chart): string {
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")}"/>`);
     for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
     const ly = M.t + 14 + i * 18;
-    out.push(`<line x1="${W - M.r + 12}" x2="${W - M.r + 32}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`, `<text x="${W - M.r + 38}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
+    out.push(
+      `<line x1="${W - M.r + 12}" x2="${W - M.r + 32}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
+      `<text x="${W - M.r + 38}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`,
+    );
   });
   out.push("</svg>");
   return out.join("\n") + "\n";

@@ -8,7 +8,10 @@ import { SubscribeRequestSchema } from "../app/gen/chat/v1/chat_pb.ts";
 import { envelope } from "../app/transport/event-frames.ts";
 import { startServer } from "../test/support/server.ts";
 
-const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const counts = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
 
 async function open(url: string, i: number): Promise<http2.ClientHttp2Session> {
@@ -37,7 +40,14 @@ for (const n of counts.length ? counts : [1000]) {
   for (let i = 0; i < n; i += 100) sessions.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) => open(server.url, i + k)))));
   await Bun.sleep(1000);
   const after = rss(pid);
-  console.log(JSON.stringify({ streams: n, rss_before_mib: +(before / 1048576).toFixed(1), rss_after_mib: +(after / 1048576).toFixed(1), per_stream_kib: +((after - before) / n / 1024).toFixed(1) }));
+  console.log(
+    JSON.stringify({
+      streams: n,
+      rss_before_mib: +(before / 1048576).toFixed(1),
+      rss_after_mib: +(after / 1048576).toFixed(1),
+      per_stream_kib: +((after - before) / n / 1024).toFixed(1),
+    }),
+  );
   for (const s of sessions) s.destroy();
   await server.stop();
 }

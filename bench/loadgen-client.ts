@@ -85,4 +85,3 @@ export class LoadGen {
     this.proc.kill("SIGKILL");
   }
 }
-

@@ -43,7 +43,13 @@ const log = (...a) => process.stderr.write(`[loadgen] ${a.join(" ")}\n`);
 // from the serialized FileDescriptorProto embedded in it.
 const pbSource = readFileSync(join(ROOT, "app/gen/chat/v1/chat_pb.ts"), "utf8");
 const ChatService = serviceDesc(fileDesc(/fileDesc\("([^"]+)"/.exec(pbSource)[1], [file_google_protobuf_timestamp]), 0);
-const grpcDef = protoLoader.loadSync("chat/v1/chat.proto", { includeDirs: [join(ROOT, "proto")], keepCase: true, longs: String, defaults: false, oneofs: true });
+const grpcDef = protoLoader.loadSync("chat/v1/chat.proto", {
+  includeDirs: [join(ROOT, "proto")],
+  keepCase: true,
+  longs: String,
+  defaults: false,
+  oneofs: true,
+});
 const GrpcChat = grpc.makeGenericClientConstructor(grpcDef["chat.v1.ChatService"], "ChatService");
 
 // ---------------------------------------------------------------- measurement
@@ -146,7 +152,9 @@ async function waitQuiet(quietMs, capMs) {
 
 function withTimeout(p, ms, what) {
   let timer;
-  return Promise.race([p, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 // ---------------------------------------------------------------- protobuf, by hand (the subscriber's hot path)
@@ -190,7 +198,7 @@ function readVarint(buf, p) {
 }
 /** Skips a field of wire type `wt` at p; returns the position after it. */
 function skip(buf, p, wt) {
-  if (wt === 0) return readVarint(buf, p), vpos;
+  if (wt === 0) return (readVarint(buf, p), vpos);
   if (wt === 2) return readVarint(buf, p) + vpos;
   if (wt === 1) return p + 8;
   if (wt === 5) return p + 4;
@@ -710,10 +718,12 @@ async function phase(pid, { warmupMs, durationMs }, expectedPerMessage, load) {
     sentAt0 = counter.sent;
   });
   let usage;
-  const stopped = armed.then(() => sleep(durationMs)).then(() => {
-    usage = cpu();
-    return counter.sent - sentAt0;
-  });
+  const stopped = armed
+    .then(() => sleep(durationMs))
+    .then(() => {
+      usage = cpu();
+      return counter.sent - sentAt0;
+    });
   const outcome = await load(t1, counter);
   const sentInWindow = await stopped;
   await waitQuiet(300, 15_000);
@@ -745,7 +755,11 @@ const ops = {
   async fanout({ kind, port, pid, subscribers, senders: k, warmupMs, durationMs, rate, backlog = 100, librarySenders = false }) {
     const room = "fanout";
     const t = now();
-    const subs = await openSubs(kind, port, Array.from({ length: subscribers }, (_, i) => [`sub${i}`, [room]]));
+    const subs = await openSubs(
+      kind,
+      port,
+      Array.from({ length: subscribers }, (_, i) => [`sub${i}`, [room]]),
+    );
     // edgechat tells every member of a room about each join: let that settle before measuring.
     await waitQuiet(250, 30_000);
     const setupMs = Math.round(now() - t);
@@ -757,7 +771,13 @@ const ops = {
     try {
       const result = { subscribers, senders: k, backlog, setupMs };
       result.saturation = await phase(pid, { warmupMs, durationMs }, live, (until, counter) =>
-        closedLoop(senders.map((s) => ({ send: (r, x) => counted(counter, s.send(r, x)) })), room, until, live, backlog),
+        closedLoop(
+          senders.map((s) => ({ send: (r, x) => counted(counter, s.send(r, x)) })),
+          room,
+          until,
+          live,
+          backlog,
+        ),
       );
       if (rate > 0) {
         result.fixed = await phase(pid, { warmupMs, durationMs }, live, (until, counter) =>
@@ -795,16 +815,20 @@ const ops = {
       const result = { rooms, perRoom, users: specs.length, setupMs, offeredPerSec: rate };
       Object.assign(
         result,
-        await phase(pid, { warmupMs, durationMs }, () => perRoom, (until, counter) =>
-          openLoop(
-            rate,
-            until,
-            (i) => {
-              const u = order[i % order.length];
-              return [{ send: (r, x) => counted(counter, subs[u].send(r, x)) }, specs[u][1][0]];
-            },
-            5000,
-          ),
+        await phase(
+          pid,
+          { warmupMs, durationMs },
+          () => perRoom,
+          (until, counter) =>
+            openLoop(
+              rate,
+              until,
+              (i) => {
+                const u = order[i % order.length];
+                return [{ send: (r, x) => counted(counter, subs[u].send(r, x)) }, specs[u][1][0]];
+              },
+              5000,
+            ),
         ),
       );
       result.subscribersEnded = subs.filter((s) => s.ended).length;
@@ -856,7 +880,8 @@ const ops = {
     try {
       for (let i = 0; i < n; i += batch) {
         const part = [];
-        for (let j = i; j < Math.min(n, i + batch); j++) part.push(makeSub("edgechat", port, `cap-u${j}`, [`cap-r${Math.floor(j / perRoom)}`], kinds[j % kinds.length]));
+        for (let j = i; j < Math.min(n, i + batch); j++)
+          part.push(makeSub("edgechat", port, `cap-u${j}`, [`cap-r${Math.floor(j / perRoom)}`], kinds[j % kinds.length]));
         subs.push(...part);
         await withTimeout(Promise.all(part.map((s) => s.joined)), 60_000, `opening subscribers ${i} to ${i + part.length}`);
       }
@@ -1012,25 +1037,64 @@ function syntheticExposition(want) {
       n++;
     }
   };
-  const gauges = "bun_gc_last_time_seconds bun_jsc_heap_size_bytes bun_jsc_heap_capacity_bytes bun_jsc_extra_memory_bytes bun_jsc_objects bun_jsc_protected_objects bun_array_buffers_bytes bun_external_memory_bytes bun_mimalloc_in_use_bytes bun_mimalloc_committed_bytes bun_mimalloc_committed_peak_bytes bun_mimalloc_page_committed_bytes bun_mimalloc_page_committed_peak_bytes bun_threads bun_stack_bytes bun_page_tables_bytes bun_rss_anon_bytes bun_rss_file_bytes bun_event_loop_delay_seconds process_start_time_seconds process_resident_memory_bytes process_virtual_memory_bytes process_open_fds process_max_fds edgechat_rooms edgechat_tasks edgechat_draining";
+  const gauges =
+    "bun_gc_last_time_seconds bun_jsc_heap_size_bytes bun_jsc_heap_capacity_bytes bun_jsc_extra_memory_bytes bun_jsc_objects bun_jsc_protected_objects bun_array_buffers_bytes bun_external_memory_bytes bun_mimalloc_in_use_bytes bun_mimalloc_committed_bytes bun_mimalloc_committed_peak_bytes bun_mimalloc_page_committed_bytes bun_mimalloc_page_committed_peak_bytes bun_threads bun_stack_bytes bun_page_tables_bytes bun_rss_anon_bytes bun_rss_file_bytes bun_event_loop_delay_seconds process_start_time_seconds process_resident_memory_bytes process_virtual_memory_bytes process_open_fds process_max_fds edgechat_rooms edgechat_tasks edgechat_draining";
   for (const g of gauges.split(" ")) family(g, "gauge", [["", "", 1000 + g.length * 7919]]);
-  for (const c of "bun_gc_collections_total bun_mimalloc_allocations_total bun_mimalloc_frees_total bun_mimalloc_allocated_bytes_total process_cpu_seconds_total".split(" ")) family(c, "counter", [["", "", 123456]]);
-  family("bun_gc_pause_seconds", "summary", [...["0", "0.25", "0.5", "0.75", "1"].map((q, i) => ["", `quantile="${q}"`, 0.001 * (i + 1)]), ["_sum", "", 0.5], ["_count", "", 40]]);
+  for (const c of "bun_gc_collections_total bun_mimalloc_allocations_total bun_mimalloc_frees_total bun_mimalloc_allocated_bytes_total process_cpu_seconds_total".split(
+    " ",
+  ))
+    family(c, "counter", [["", "", 123456]]);
+  family("bun_gc_pause_seconds", "summary", [
+    ...["0", "0.25", "0.5", "0.75", "1"].map((q, i) => ["", `quantile="${q}"`, 0.001 * (i + 1)]),
+    ["_sum", "", 0.5],
+    ["_count", "", 40],
+  ]);
   const protocols = ["grpc", "grpc_web", "connect", "ws", "http"];
-  for (const name of ["edgechat_sessions_open", "edgechat_messages_accepted_total", "edgechat_messages_delivered_total", "edgechat_slow_consumers_total", "edgechat_rate_limited_total"]) {
-    family(name, name.endsWith("_total") ? "counter" : "gauge", protocols.map((p, i) => ["", `protocol="${p}"`, i * 17]));
+  for (const name of [
+    "edgechat_sessions_open",
+    "edgechat_messages_accepted_total",
+    "edgechat_messages_delivered_total",
+    "edgechat_slow_consumers_total",
+    "edgechat_rate_limited_total",
+  ]) {
+    family(
+      name,
+      name.endsWith("_total") ? "counter" : "gauge",
+      protocols.map((p, i) => ["", `protocol="${p}"`, i * 17]),
+    );
   }
   const buckets = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"];
   const histogram = (labels) => [...buckets.map((le, i) => ["_bucket", `le="${le}",${labels}`, i * 3]), ["_sum", labels, 1.5], ["_count", labels, 33]];
-  family("edgechat_delivery_latency_seconds", "histogram", protocols.flatMap((p) => histogram(`protocol="${p}"`)));
-  const codes = "OK Canceled Unknown InvalidArgument DeadlineExceeded NotFound AlreadyExists PermissionDenied ResourceExhausted FailedPrecondition Aborted OutOfRange Unimplemented Internal Unavailable DataLoss Unauthenticated".split(" ");
+  family(
+    "edgechat_delivery_latency_seconds",
+    "histogram",
+    protocols.flatMap((p) => histogram(`protocol="${p}"`)),
+  );
+  const codes =
+    "OK Canceled Unknown InvalidArgument DeadlineExceeded NotFound AlreadyExists PermissionDenied ResourceExhausted FailedPrecondition Aborted OutOfRange Unimplemented Internal Unavailable DataLoss Unauthenticated".split(
+      " ",
+    );
   const perMethod = 3 + codes.length + buckets.length + 2;
   const methods = [];
-  for (let i = 0; n + methods.length * perMethod < want; i++) methods.push([`chat.v${1 + (i % 3)}.Service${Math.floor(i / 6)}`, `Method${i}`, i % 4 === 0 ? "server_stream" : "unary"]);
+  for (let i = 0; n + methods.length * perMethod < want; i++)
+    methods.push([`chat.v${1 + (i % 3)}.Service${Math.floor(i / 6)}`, `Method${i}`, i % 4 === 0 ? "server_stream" : "unary"]);
   const ml = ([svc, m, type]) => `grpc_type="${type}",grpc_service="${svc}",grpc_method="${m}"`;
-  for (const name of ["grpc_server_started_total", "grpc_server_msg_received_total", "grpc_server_msg_sent_total"]) family(name, "counter", methods.map((m, i) => ["", ml(m), i]));
-  family("grpc_server_handled_total", "counter", methods.flatMap((m) => codes.map((c, i) => ["", `${ml(m)},grpc_code="${c}"`, i])));
-  family("grpc_server_handling_seconds", "histogram", methods.flatMap((m) => histogram(ml(m))));
+  for (const name of ["grpc_server_started_total", "grpc_server_msg_received_total", "grpc_server_msg_sent_total"])
+    family(
+      name,
+      "counter",
+      methods.map((m, i) => ["", ml(m), i]),
+    );
+  family(
+    "grpc_server_handled_total",
+    "counter",
+    methods.flatMap((m) => codes.map((c, i) => ["", `${ml(m)},grpc_code="${c}"`, i])),
+  );
+  family(
+    "grpc_server_handling_seconds",
+    "histogram",
+    methods.flatMap((m) => histogram(ml(m))),
+  );
   return lines.join("\n") + "\n";
 }
 

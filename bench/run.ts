@@ -207,7 +207,9 @@ const lg = saved ? (undefined as unknown as LoadGen) : new LoadGen();
 const T0 = performance.now();
 const elapsed = () => ((performance.now() - T0) / 1000).toFixed(1) + "s";
 const say = (s: string) => console.error(`[bench ${elapsed()}] ${s}`);
-say(`${mode}: ${config.rounds} round(s), contenders ${contenders.map((c) => c.name).join(", ")}, scenarios ${scenarios.join(", ")}; nproc ${machineBefore.nproc}, load ${machineBefore.loadavg.join(" ")}`);
+say(
+  `${mode}: ${config.rounds} round(s), contenders ${contenders.map((c) => c.name).join(", ")}, scenarios ${scenarios.join(", ")}; nproc ${machineBefore.nproc}, load ${machineBefore.loadavg.join(" ")}`,
+);
 
 /** One scenario against one contender, on a fresh server process. */
 async function against(round: number, scenario: Scenario, key: string, c: Contender, op: string, args: Record<string, unknown>, timeoutMs: number) {
@@ -226,7 +228,8 @@ async function against(round: number, scenario: Scenario, key: string, c: Conten
 }
 
 function brief(scenario: Scenario, r: any): string {
-  if (scenario === "fanout") return `${r.saturation.deliveriesPerSec} deliveries/s (cpu ${r.saturation.serverCpu} vs loadgen ${r.saturation.loadgenCpu}), fixed p99 ${r.fixed?.p99} ms, lost ${r.saturation.lost + (r.fixed?.lost ?? 0)}`;
+  if (scenario === "fanout")
+    return `${r.saturation.deliveriesPerSec} deliveries/s (cpu ${r.saturation.serverCpu} vs loadgen ${r.saturation.loadgenCpu}), fixed p99 ${r.fixed?.p99} ms, lost ${r.saturation.lost + (r.fixed?.lost ?? 0)}`;
   if (scenario === "rooms") return `p50 ${r.p50} p99 ${r.p99} ms, ${r.deliveriesPerSec} deliveries/s, lost ${r.lost}`;
   if (scenario === "idle") return `${r.perStreamKiB} KiB/stream (${r.points.map((p: any) => `${p.streams}:${Math.round(p.rssKiB / 1024)}M`).join(" ")})`;
   if (scenario === "cold") return `${r.medianMs} ms (${r.samplesMs.join(", ")})`;
@@ -238,7 +241,23 @@ for (let round = 1; !saved && round <= config.rounds; round++) {
   if (scenarios.includes("fanout")) {
     for (const s of fanout.subscribers) {
       const timeout = 60_000 + s * 100 + 4 * (fanout.warmupMs + fanout.durationMs);
-      for (const c of contenders) await against(round, "fanout", `S=${s}`, c, "fanout", { subscribers: s, senders: fanout.senders, warmupMs: fanout.warmupMs, durationMs: fanout.durationMs, rate: fixedRate(s), librarySenders: flag("--library-senders") }, timeout);
+      for (const c of contenders)
+        await against(
+          round,
+          "fanout",
+          `S=${s}`,
+          c,
+          "fanout",
+          {
+            subscribers: s,
+            senders: fanout.senders,
+            warmupMs: fanout.warmupMs,
+            durationMs: fanout.durationMs,
+            rate: fixedRate(s),
+            librarySenders: flag("--library-senders"),
+          },
+          timeout,
+        );
     }
   }
   if (scenarios.includes("rooms")) {
@@ -252,7 +271,11 @@ for (let round = 1; !saved && round <= config.rounds; round++) {
       const run: Run = { round, scenario: "cold", key: "cold", contender: c.name };
       runs.push(run);
       try {
-        run.result = await lg.call("cold", { kind: c.name, cmd: c.cmd[0], args: c.cmd.slice(1), env: c.env(), cwd: ROOT, dataDirEnv: c.dataDirEnv, n: cold.n }, 30_000 * cold.n);
+        run.result = await lg.call(
+          "cold",
+          { kind: c.name, cmd: c.cmd[0], args: c.cmd.slice(1), env: c.env(), cwd: ROOT, dataDirEnv: c.dataDirEnv, n: cold.n },
+          30_000 * cold.n,
+        );
       } catch (err) {
         run.error = String((err as Error).message ?? err);
       }
@@ -267,10 +290,18 @@ for (let round = 1; !saved && round <= config.rounds; round++) {
       const target = await lg.call("targetStart", { series: sidecar.series }, 10_000);
       proc = await startProcess(
         [process.execPath, join(ROOT, "sidecar/main.ts")],
-        { ...baseEnv, EDGECHAT_SIDECAR_ADDR: "127.0.0.1:0", EDGECHAT_SIDECAR_TARGET: target.url, EDGECHAT_SIDECAR_RELABEL: join(ROOT, "bench/sidecar-relabel.yaml") },
+        {
+          ...baseEnv,
+          EDGECHAT_SIDECAR_ADDR: "127.0.0.1:0",
+          EDGECHAT_SIDECAR_TARGET: target.url,
+          EDGECHAT_SIDECAR_RELABEL: join(ROOT, "bench/sidecar-relabel.yaml"),
+        },
         "sidecar listening",
       );
-      run.result = { ...(await lg.call("scrape", { url: `http://127.0.0.1:${proc.port}/metrics`, pid: proc.pid, n: sidecar.scrapes }, 60_000)), seriesIn: target.series };
+      run.result = {
+        ...(await lg.call("scrape", { url: `http://127.0.0.1:${proc.port}/metrics`, pid: proc.pid, n: sidecar.scrapes }, 60_000)),
+        seriesIn: target.series,
+      };
     } catch (err) {
       run.error = String((err as Error).message ?? err);
     } finally {
@@ -302,7 +333,15 @@ interface Figure {
 }
 
 const figures: Figure[] = [];
-function figure(scenario: Scenario, key: string, name: string, unit: string, better: Figure["better"], pick: (r: any) => number | undefined, appliesTo?: string[]) {
+function figure(
+  scenario: Scenario,
+  key: string,
+  name: string,
+  unit: string,
+  better: Figure["better"],
+  pick: (r: any) => number | undefined,
+  appliesTo?: string[],
+) {
   const values: Figure["values"] = {};
   for (const c of contenders) {
     if (appliesTo && !appliesTo.includes(c.name)) {
@@ -357,8 +396,10 @@ if (scenarios.includes("sidecar")) {
   figure("sidecar", "sidecar", "first scrape after start", "ms", "lower", (r) => r.firstMs, ["edgechat"]);
 }
 
-const ratio = (a: Figure["values"][string], b: Figure["values"][string]) => (typeof a === "number" && typeof b === "number" && b !== 0 ? +(a / b).toPrecision(3) : null);
-const show = (v: Figure["values"][string]) => (v === "n/a" ? "n/a" : v === null || v === undefined ? "**failed**" : v >= 1000 ? Math.round(v).toLocaleString("en-US") : String(v));
+const ratio = (a: Figure["values"][string], b: Figure["values"][string]) =>
+  typeof a === "number" && typeof b === "number" && b !== 0 ? +(a / b).toPrecision(3) : null;
+const show = (v: Figure["values"][string]) =>
+  v === "n/a" ? "n/a" : v === null || v === undefined ? "**failed**" : v >= 1000 ? Math.round(v).toLocaleString("en-US") : String(v);
 
 const machineAfter = saved?.machine.after ?? machine();
 const stamp = started.toISOString().replace(/:/g, "-").replace(/\..*/, "");
@@ -384,7 +425,14 @@ function markdown(chartDir?: string): string {
   }
   out.push("", "Ratios are edgechat's figure divided by the contender's: above 1 is better for edgechat on throughput, below 1 on latency, memory and time.");
   if (chartDir) {
-    out.push("", `![fan-out latency CDF](${chartDir}/fanout-latency-cdf.svg)`, "", `![fan-out throughput](${chartDir}/fanout-throughput.svg)`, "", `![RSS against idle sessions](${chartDir}/idle-rss.svg)`);
+    out.push(
+      "",
+      `![fan-out latency CDF](${chartDir}/fanout-latency-cdf.svg)`,
+      "",
+      `![fan-out throughput](${chartDir}/fanout-throughput.svg)`,
+      "",
+      `![RSS against idle sessions](${chartDir}/idle-rss.svg)`,
+    );
   }
   return out.join("\n") + "\n";
 }
@@ -400,14 +448,21 @@ function charts(): Record<string, string> {
       y: { label: "fraction of deliveries" },
       series: contenders.map((c) => ({
         name: c.name,
-        points: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999].map((p, i): [number, number] => [med(ok(`S=${bigS}`, c.name).map((r) => r.result.fixed?.cdf?.[i + 1])), p]).filter(([x]) => Number.isFinite(x)),
+        points: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
+          .map((p, i): [number, number] => [med(ok(`S=${bigS}`, c.name).map((r) => r.result.fixed?.cdf?.[i + 1])), p])
+          .filter(([x]) => Number.isFinite(x)),
       })),
     }),
     "fanout-throughput.svg": lineChart({
       title: "Fan-out deliveries/s against subscribers (senders as fast as acks allow)",
       x: { label: "subscribers in the room (log)", log: true },
       y: { label: "deliveries/s" },
-      series: contenders.map((c) => ({ name: c.name, points: fanout.subscribers.map((s): [number, number] => [s, med(ok(`S=${s}`, c.name).map((r) => r.result.saturation.deliveriesPerSec))]).filter(([, y]) => Number.isFinite(y)) })),
+      series: contenders.map((c) => ({
+        name: c.name,
+        points: fanout.subscribers
+          .map((s): [number, number] => [s, med(ok(`S=${s}`, c.name).map((r) => r.result.saturation.deliveriesPerSec))])
+          .filter(([, y]) => Number.isFinite(y)),
+      })),
     }),
     "idle-rss.svg": lineChart({
       title: "Server RSS against open idle streams",
@@ -415,7 +470,9 @@ function charts(): Record<string, string> {
       y: { label: "RSS (MiB)" },
       series: contenders.map((c) => ({
         name: c.name,
-        points: [0, ...idle.steps].map((n, i): [number, number] => [n, med(ok("idle", c.name).map((r) => r.result.points[i]?.rssKiB / 1024))]).filter(([, y]) => Number.isFinite(y)),
+        points: [0, ...idle.steps]
+          .map((n, i): [number, number] => [n, med(ok("idle", c.name).map((r) => r.result.points[i]?.rssKiB / 1024))])
+          .filter(([, y]) => Number.isFinite(y)),
       })),
     }),
   };
@@ -434,7 +491,19 @@ mkdirSync(outDir, { recursive: true });
 const wantCharts = !option("--out") && (mode === "full" || flag("--charts") || Boolean(saved));
 const chartDir = wantCharts ? join(ROOT, "docs/bench") : undefined;
 const md = markdown(wantCharts ? "bench" : undefined);
-const report = { version: 1, mode, command, started: started.toISOString(), seconds: saved?.seconds ?? +((performance.now() - T0) / 1000).toFixed(1), machine: { before: machineBefore, after: machineAfter }, versions, config, contenders: contenders.map((c) => c.name), figures, runs };
+const report = {
+  version: 1,
+  mode,
+  command,
+  started: started.toISOString(),
+  seconds: saved?.seconds ?? +((performance.now() - T0) / 1000).toFixed(1),
+  machine: { before: machineBefore, after: machineAfter },
+  versions,
+  config,
+  contenders: contenders.map((c) => c.name),
+  figures,
+  runs,
+};
 const json = JSON.stringify(report, null, 1) + "\n";
 if (!saved) {
   writeFileSync(join(outDir, `${stamp}.json`), json);
@@ -457,5 +526,7 @@ if (mode === "full" && !option("--out")) {
   }
 }
 console.log(md);
-say(saved ? `rendered ${rendering}${chartDir ? `, charts in ${chartDir}` : ""}` : `done: ${join(outDir, stamp)}.json${chartDir ? `, charts in ${chartDir}` : ""}`);
+say(
+  saved ? `rendered ${rendering}${chartDir ? `, charts in ${chartDir}` : ""}` : `done: ${join(outDir, stamp)}.json${chartDir ? `, charts in ${chartDir}` : ""}`,
+);
 process.exit(runs.some((r) => r.error) ? 1 : 0);

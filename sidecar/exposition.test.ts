@@ -25,13 +25,24 @@ const realistic: MetricFamily[] = [
     ],
   },
   { name: "chat_connected_users", type: "gauge", help: "Users connected right now.", samples: [{ name: "chat_connected_users", labels: {}, value: 12 }] },
-  { name: "process_start_time_seconds", type: "gauge", help: "Start time of the process since unix epoch in seconds.", samples: [{ name: "process_start_time_seconds", labels: {}, value: 1717171717.25 }] },
+  {
+    name: "process_start_time_seconds",
+    type: "gauge",
+    help: "Start time of the process since unix epoch in seconds.",
+    samples: [{ name: "process_start_time_seconds", labels: {}, value: 1717171717.25 }],
+  },
   {
     name: "chat_rpc_duration_seconds",
     type: "histogram",
     help: "RPC latency.",
     samples: [
-      ...[["0.005", 2], ["0.1", 7], ["1", 9], ["10", 10], ["+Inf", 10]].map(([le, v]) => ({ name: "chat_rpc_duration_seconds_bucket", labels: { method: "Send", le: String(le) }, value: Number(v) })),
+      ...[
+        ["0.005", 2],
+        ["0.1", 7],
+        ["1", 9],
+        ["10", 10],
+        ["+Inf", 10],
+      ].map(([le, v]) => ({ name: "chat_rpc_duration_seconds_bucket", labels: { method: "Send", le: String(le) }, value: Number(v) })),
       { name: "chat_rpc_duration_seconds_sum", labels: { method: "Send" }, value: 4.25 },
       { name: "chat_rpc_duration_seconds_count", labels: { method: "Send" }, value: 10 },
     ],
@@ -41,7 +52,13 @@ const realistic: MetricFamily[] = [
     type: "summary",
     help: "Size of chat messages.",
     samples: [
-      ...[["0", 3], ["0.25", 20], ["0.5", 48], ["0.75", 130], ["1", 4096]].map(([q, v]) => ({ name: "chat_message_size_bytes", labels: { quantile: String(q) }, value: Number(v) })),
+      ...[
+        ["0", 3],
+        ["0.25", 20],
+        ["0.5", 48],
+        ["0.75", 130],
+        ["1", 4096],
+      ].map(([q, v]) => ({ name: "chat_message_size_bytes", labels: { quantile: String(q) }, value: Number(v) })),
       { name: "chat_message_size_bytes_sum", labels: {}, value: 91234 },
       { name: "chat_message_size_bytes_count", labels: {}, value: 800 },
     ],
@@ -105,15 +122,26 @@ describe("parseText", () => {
     const values = families[0].samples.map((s) => s.value);
     expect(values.slice(0, 3).every(Number.isNaN)).toBe(true);
     expect(values.slice(3)).toEqual([Infinity, -Infinity, Infinity, Infinity, -Infinity, 1000, -1.5e-7, 0.5, 5, 7, 0, -0, 9007199254740992]);
-    expect(formatText(families).split("\n").slice(1, -1).map((l) => l.split(" ")[1])).toEqual(
-      ["NaN", "NaN", "NaN", "+Inf", "-Inf", "+Inf", "+Inf", "-Inf", "1000", "-1.5e-7", "0.5", "5", "7", "0", "0", "9007199254740992"],
-    );
+    expect(
+      formatText(families)
+        .split("\n")
+        .slice(1, -1)
+        .map((l) => l.split(" ")[1]),
+    ).toEqual(["NaN", "NaN", "NaN", "+Inf", "-Inf", "+Inf", "+Inf", "-Inf", "1000", "-1.5e-7", "0.5", "5", "7", "0", "0", "9007199254740992"]);
   });
 
   test("formatNumber: integers in plain digits, other values in shortest round-trip form", () => {
-    expect([1e6, 123456789, 2 ** 53, -42, 0.1, 1 / 3, 1e21, 1e-7, 5e-324].map(formatNumber)).toEqual(
-      ["1000000", "123456789", "9007199254740992", "-42", "0.1", "0.3333333333333333", "1e+21", "1e-7", "5e-324"],
-    );
+    expect([1e6, 123456789, 2 ** 53, -42, 0.1, 1 / 3, 1e21, 1e-7, 5e-324].map(formatNumber)).toEqual([
+      "1000000",
+      "123456789",
+      "9007199254740992",
+      "-42",
+      "0.1",
+      "0.3333333333333333",
+      "1e+21",
+      "1e-7",
+      "5e-324",
+    ]);
   });
 
   test("timestamps are kept as milliseconds", () => {
@@ -143,7 +171,7 @@ describe("parseText", () => {
       "loose 1",
       "# TYPE later gauge",
       "later 1",
-      "lat_bucket{le=\"1\"} 1", // out of place, but still lat's
+      'lat_bucket{le="1"} 1', // out of place, but still lat's
       "",
       "   # a comment, indented, with blank lines around",
       "",
@@ -219,7 +247,7 @@ describe("parseText", () => {
       ["s", 0],
       ["good_total_looks_like_garbage_but_is_fine", 1],
     ]);
-    expect(() => parseText("\u0000\uffff{{{\n}}} \"\n# TYPE\n")).not.toThrow();
+    expect(() => parseText('\u0000\uffff{{{\n}}} "\n# TYPE\n')).not.toThrow();
   });
 
   test("tolerates CRLF line ends and blanks around tokens, as expfmt does", () => {
@@ -280,14 +308,26 @@ describe("negotiate", () => {
     ["curl", "text/plain", TEXT],
     ["junk", "application/json, ;;;, =", TEXT],
     // Prometheus 2.x scrape default.
-    ["prometheus 2", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", OM],
+    [
+      "prometheus 2",
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+      OM,
+    ],
     // Prometheus 3.x scrape default.
-    ["prometheus 3", "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", OM],
+    [
+      "prometheus 3",
+      "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+      OM,
+    ],
     ["text preferred by q", "application/openmetrics-text;version=1.0.0;q=0.2, text/plain;version=0.0.4;q=0.9", TEXT],
     ["openmetrics refused with q=0", "application/openmetrics-text;q=0, */*", TEXT],
     ["unknown openmetrics version", "application/openmetrics-text; version=2.0.0", TEXT],
     ["case and spaces", " Application/OpenMetrics-Text ; Version=1.0.0 ", OM],
-    ["old openmetrics", "application/openmetrics-text; version=0.0.1", { format: "openmetrics", contentType: "application/openmetrics-text; version=0.0.1; charset=utf-8" }],
+    [
+      "old openmetrics",
+      "application/openmetrics-text; version=0.0.1",
+      { format: "openmetrics", contentType: "application/openmetrics-text; version=0.0.1; charset=utf-8" },
+    ],
   ])("%s", (_, accept, want) => {
     expect(negotiate(accept as string | null)).toEqual(want as ReturnType<typeof negotiate>);
   });

@@ -10,7 +10,12 @@ export interface Sample {
   /** Milliseconds since the epoch, when the exposition carried one (prom-client never does). */
   timestampMs?: number;
 }
-export interface MetricFamily { name: string; type: MetricType; help: string; samples: Sample[] }
+export interface MetricFamily {
+  name: string;
+  type: MetricType;
+  help: string;
+  samples: Sample[];
+}
 
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -39,7 +44,12 @@ export function parseFloatToken(token: string): number | undefined {
   return Number.isFinite(v) ? v : undefined; // "1e999" overflows: Go reports a range error, so do we
 }
 
-interface Entry { family: MetricFamily; typed: boolean; hasHelp: boolean; seen: Set<string> }
+interface Entry {
+  family: MetricFamily;
+  typed: boolean;
+  hasHelp: boolean;
+  seen: Set<string>;
+}
 
 /** What one parse may hold: a body within the byte limit can still be hundreds of thousands of tiny series. */
 export interface ParseLimits {
@@ -203,7 +213,11 @@ function parseSampleLine(line: string, maxLabels = Infinity): Sample | string {
   } else if (i === name.length && i < line.length && line[i] !== " " && line[i] !== "\t") {
     return "invalid metric name";
   }
-  const tokens = line.slice(i).trim().split(/[ \t]+/).filter((t) => t !== "");
+  const tokens = line
+    .slice(i)
+    .trim()
+    .split(/[ \t]+/)
+    .filter((t) => t !== "");
   if (tokens.length === 0) return "missing value";
   const value = parseFloatToken(tokens[0]);
   if (value === undefined) return `bad value "${tokens[0]}"`;
@@ -280,8 +294,7 @@ export function formatText(families: MetricFamily[]): string {
   for (const f of families) {
     // A counter kept OpenMetrics-style (family "x", samples "x_total") must be typed under the sample
     // name here, or a 0.0.4 parser files "x_total" under a separate untyped family.
-    const typeName =
-      f.type === "counter" && f.samples.length > 0 && f.samples.every((s) => s.name === f.name + "_total") ? f.name + "_total" : f.name;
+    const typeName = f.type === "counter" && f.samples.length > 0 && f.samples.every((s) => s.name === f.name + "_total") ? f.name + "_total" : f.name;
     if (f.help !== "") out += `# HELP ${typeName} ${escapeHelpText(f.help)}\n`;
     out += `# TYPE ${typeName} ${f.type}\n`;
     for (const s of f.samples) {
@@ -337,7 +350,11 @@ function parseAccept(header: string): { type: string; params: Record<string, str
     const params: Record<string, string> = {};
     for (const p of rest) {
       const eq = p.indexOf("=");
-      if (eq > 0) params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+      if (eq > 0)
+        params[p.slice(0, eq).trim().toLowerCase()] = p
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, "$1");
     }
     const q = params.q === undefined ? 1 : Number(params.q); // a malformed q counts as 0, as in goautoneg
     delete params.q;

@@ -2,7 +2,9 @@
 export type Log = Record<"info" | "warn" | "error", (msg: string, fields?: Record<string, unknown>) => void>;
 
 export function createLog(base: Record<string, unknown> = { svc: "edgechat-sidecar" }): Log {
-  const line = (level: string) => (msg: string, fields: Record<string, unknown> = {}) =>
-    process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }) + "\n");
+  const line =
+    (level: string) =>
+    (msg: string, fields: Record<string, unknown> = {}) =>
+      process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }) + "\n");
   return { info: line("info"), warn: line("warn"), error: line("error") };
 }

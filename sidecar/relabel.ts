@@ -5,9 +5,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from "yaml";
 
-export type Action =
-  | "replace" | "keep" | "drop" | "labelmap" | "labeldrop" | "labelkeep"
-  | "hashmod" | "lowercase" | "uppercase" | "keepequal" | "dropequal";
+export type Action = "replace" | "keep" | "drop" | "labelmap" | "labeldrop" | "labelkeep" | "hashmod" | "lowercase" | "uppercase" | "keepequal" | "dropequal";
 
 export interface RelabelConfig {
   source_labels?: string[];
@@ -27,11 +25,22 @@ export type Labels = Record<string, string>; // includes "__name__"
  * We default to legacy: the sidecar serves the Go client's schema in the classic text format,
  * where only legacy names can be written.
  */
-export interface RelabelOptions { nameValidation?: "legacy" | "utf8" }
+export interface RelabelOptions {
+  nameValidation?: "legacy" | "utf8";
+}
 
 const ACTIONS = new Set<string>([
-  "replace", "keep", "drop", "labelmap", "labeldrop", "labelkeep",
-  "hashmod", "lowercase", "uppercase", "keepequal", "dropequal",
+  "replace",
+  "keep",
+  "drop",
+  "labelmap",
+  "labeldrop",
+  "labelkeep",
+  "hashmod",
+  "lowercase",
+  "uppercase",
+  "keepequal",
+  "dropequal",
 ]);
 const FIELDS = new Set(["source_labels", "separator", "regex", "target_label", "replacement", "modulus", "action"]);
 const DEFAULT = { separator: ";", regex: "(.*)", replacement: "$1", action: "replace" } as const;
@@ -158,12 +167,16 @@ function compileRule(raw: RelabelConfig, validName: (s: string) => boolean, vali
     throw new Error(`${q(replacement)} is invalid 'replacement' for ${action} action`);
   }
   if (action === "hashmod" && !validName(targetLabel)) throw new Error(`${q(targetLabel)} is invalid 'target_label' for ${action} action`);
-  if ((action === "keepequal" || action === "dropequal") &&
-      (r.regex !== undefined || modulus !== 0 || separator !== DEFAULT.separator || replacement !== DEFAULT.replacement)) {
+  if (
+    (action === "keepequal" || action === "dropequal") &&
+    (r.regex !== undefined || modulus !== 0 || separator !== DEFAULT.separator || replacement !== DEFAULT.replacement)
+  ) {
     throw new Error(`${action} action requires only 'source_labels' and \`target_label\`, and no other fields`);
   }
-  if ((action === "labeldrop" || action === "labelkeep") &&
-      (sourceLabels !== undefined || targetLabel !== "" || modulus !== 0 || separator !== DEFAULT.separator || replacement !== DEFAULT.replacement)) {
+  if (
+    (action === "labeldrop" || action === "labelkeep") &&
+    (sourceLabels !== undefined || targetLabel !== "" || modulus !== 0 || separator !== DEFAULT.separator || replacement !== DEFAULT.replacement)
+  ) {
     throw new Error(`${action} action requires only 'regex', and no other fields`);
   }
 
@@ -171,20 +184,27 @@ function compileRule(raw: RelabelConfig, validName: (s: string) => boolean, vali
   const names = (sourceLabels ?? []) as string[];
   const joined = (lb: LabelBuilder) => names.map((n) => lb.get(n)).join(separator);
   switch (action) {
-    case "keep": return (lb) => regex.test(joined(lb));
-    case "drop": return (lb) => !regex.test(joined(lb));
-    case "keepequal": return (lb) => lb.get(targetLabel) === joined(lb);
-    case "dropequal": return (lb) => lb.get(targetLabel) !== joined(lb);
-    case "replace": return (lb) => {
-      const m = regex.exec(joined(lb));
-      if (m === null) return true; // no match, no replacement
-      const target = expand(targetLabel, m);
-      if (!validName(target)) return true; // e.g. "${3}" expanded to ""
-      lb.set(target, expand(replacement, m)); // "" deletes the label
-      return true;
-    };
-    case "lowercase": return (lb) => (lb.set(targetLabel, goCase(joined(lb), false)), true);
-    case "uppercase": return (lb) => (lb.set(targetLabel, goCase(joined(lb), true)), true);
+    case "keep":
+      return (lb) => regex.test(joined(lb));
+    case "drop":
+      return (lb) => !regex.test(joined(lb));
+    case "keepequal":
+      return (lb) => lb.get(targetLabel) === joined(lb);
+    case "dropequal":
+      return (lb) => lb.get(targetLabel) !== joined(lb);
+    case "replace":
+      return (lb) => {
+        const m = regex.exec(joined(lb));
+        if (m === null) return true; // no match, no replacement
+        const target = expand(targetLabel, m);
+        if (!validName(target)) return true; // e.g. "${3}" expanded to ""
+        lb.set(target, expand(replacement, m)); // "" deletes the label
+        return true;
+      };
+    case "lowercase":
+      return (lb) => (lb.set(targetLabel, goCase(joined(lb), false)), true);
+    case "uppercase":
+      return (lb) => (lb.set(targetLabel, goCase(joined(lb), true)), true);
     case "hashmod": {
       const mod = BigInt(modulus);
       return (lb) => {
@@ -195,23 +215,26 @@ function compileRule(raw: RelabelConfig, validName: (s: string) => boolean, vali
       };
     }
     // The label actions walk a snapshot of the labels taken before the rule, like Builder.Range.
-    case "labelmap": return (lb) => {
-      for (const [name, value] of lb.entries()) {
-        const m = regex.exec(name);
-        // ReplaceAllString on a fully anchored regex is one expansion of the single match.
-        // The result is not validated (Prometheus does not either).
-        if (m !== null) lb.set(expand(replacement, m), value);
-      }
-      return true;
-    };
-    case "labeldrop": return (lb) => {
-      for (const [name] of lb.entries()) if (regex.test(name)) lb.del(name);
-      return true;
-    };
-    case "labelkeep": return (lb) => {
-      for (const [name] of lb.entries()) if (!regex.test(name)) lb.del(name);
-      return true;
-    };
+    case "labelmap":
+      return (lb) => {
+        for (const [name, value] of lb.entries()) {
+          const m = regex.exec(name);
+          // ReplaceAllString on a fully anchored regex is one expansion of the single match.
+          // The result is not validated (Prometheus does not either).
+          if (m !== null) lb.set(expand(replacement, m), value);
+        }
+        return true;
+      };
+    case "labeldrop":
+      return (lb) => {
+        for (const [name] of lb.entries()) if (regex.test(name)) lb.del(name);
+        return true;
+      };
+    case "labelkeep":
+      return (lb) => {
+        for (const [name] of lb.entries()) if (!regex.test(name)) lb.del(name);
+        return true;
+      };
   }
 }
 
@@ -265,7 +288,7 @@ function expand(template: string, m: RegExpExecArray): string {
     if (name === undefined) return all;
     // Go's extract() gives up on numbers of 10 digits or more (num >= 1e8 before the next digit).
     if (/^(?:0|[1-9][0-9]{0,8})$/.test(name)) return m[Number(name)] ?? "";
-    return m.groups !== undefined && Object.hasOwn(m.groups, name) ? m.groups[name] ?? "" : "";
+    return m.groups !== undefined && Object.hasOwn(m.groups, name) ? (m.groups[name] ?? "") : "";
   });
 }
 

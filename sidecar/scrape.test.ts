@@ -17,7 +17,12 @@ function target(handler: Handler): string {
 }
 
 const families: MetricFamily[] = [
-  { name: "chat_messages_sent_total", type: "counter", help: "Messages sent.", samples: [{ name: "chat_messages_sent_total", labels: { room: "lobby" }, value: 42 }] },
+  {
+    name: "chat_messages_sent_total",
+    type: "counter",
+    help: "Messages sent.",
+    samples: [{ name: "chat_messages_sent_total", labels: { room: "lobby" }, value: 42 }],
+  },
   { name: "chat_rooms", type: "gauge", help: "Open rooms.", samples: [{ name: "chat_rooms", labels: {}, value: 3 }] },
 ];
 const OPTS = { timeoutMs: 2000, maxBytes: 1 << 20 };
@@ -94,7 +99,7 @@ describe("scrape", () => {
   });
 
   test("garbage body: ok, with the bad lines counted and the good ones kept", async () => {
-    const body = "this is not\n<html>nope</html>\nchat_rooms 3\nchat_rooms{a=\"b 1\nchat_users NaNish\n";
+    const body = 'this is not\n<html>nope</html>\nchat_rooms 3\nchat_rooms{a="b 1\nchat_users NaNish\n';
     const url = target(() => new NativeResponse(body));
     const r = await scrape(url, OPTS);
     expect(r).toMatchObject({ ok: true, badLines: 4 });
@@ -123,7 +128,9 @@ describe("scrape", () => {
 
   test("a sample with more labels than the limit is a bad line; the rest is kept", async () => {
     const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`l${i}`, "v"]));
-    const labels = Object.entries(wide).map(([k, v]) => `${k}="${v}"`).join(",");
+    const labels = Object.entries(wide)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(",");
     const url = target(() => new NativeResponse(`wide{${labels}} 1\nchat_rooms 3\n`));
     const r = await scrape(url, { ...OPTS, maxLabels: 30 });
     expect(r).toMatchObject({ ok: true, badLines: 1 });
@@ -159,7 +166,10 @@ describe("scrape", () => {
         ),
     );
     // Warm up the client and the allocator so the comparison measures this scrape only.
-    await scrape(target(() => new NativeResponse("chat_rooms 1\n")), OPTS);
+    await scrape(
+      target(() => new NativeResponse("chat_rooms 1\n")),
+      OPTS,
+    );
     Bun.gc(true);
     const before = process.memoryUsage().rss;
     let peak = before;
@@ -197,7 +207,13 @@ describe("SelfMetrics", () => {
     ]);
     expect(value(fams, "edgechat_sidecar_target_up")).toBe(0);
     expect(fams[1].samples).toEqual([]);
-    expect(fams[3].samples.map((s) => [s.labels.reason, s.value])).toEqual([["timeout", 0], ["too_large", 0], ["too_many_series", 0], ["http_status", 0], ["connection", 0]]);
+    expect(fams[3].samples.map((s) => [s.labels.reason, s.value])).toEqual([
+      ["timeout", 0],
+      ["too_large", 0],
+      ["too_many_series", 0],
+      ["http_status", 0],
+      ["connection", 0],
+    ]);
   });
 
   test("records real scrape results", async () => {
@@ -210,7 +226,12 @@ describe("SelfMetrics", () => {
     expect(value(fams, "edgechat_sidecar_bad_lines_total")).toBe(1);
     expect(value(fams, "edgechat_sidecar_last_success_timestamp_seconds")).toBe(1_700_000_000.5);
 
-    self.record(await scrape(target(() => new NativeResponse("", { status: 500 })), OPTS));
+    self.record(
+      await scrape(
+        target(() => new NativeResponse("", { status: 500 })),
+        OPTS,
+      ),
+    );
     self.record({ ok: false, families: [], error: "made up", durationSeconds: 0.1, badLines: 0, bytes: 0 } satisfies ScrapeResult);
     fams = self.families();
     expect(value(fams, "edgechat_sidecar_target_up")).toBe(0);
@@ -274,7 +295,12 @@ describe("startMetricsServer", () => {
     } finally {
       await server.stop();
     }
-    expect(await fetch(`${base}/healthz`).then(() => "answered", () => "refused")).toBe("refused");
+    expect(
+      await fetch(`${base}/healthz`).then(
+        () => "answered",
+        () => "refused",
+      ),
+    ).toBe("refused");
   });
 });
 

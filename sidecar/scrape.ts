@@ -20,7 +20,10 @@ export interface ScrapeResult {
 const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 
 class ScrapeFailure extends Error {
-  constructor(readonly reason: ScrapeErrorReason, message: string) {
+  constructor(
+    readonly reason: ScrapeErrorReason,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -34,7 +34,12 @@ export class SelfMetrics {
   families(): MetricFamily[] {
     const one = (name: string, value: number) => [{ name, labels: {}, value }];
     return [
-      { name: "edgechat_sidecar_target_up", type: "gauge", help: "1 if the last scrape of the edgechat server succeeded, else 0.", samples: one("edgechat_sidecar_target_up", this.up) },
+      {
+        name: "edgechat_sidecar_target_up",
+        type: "gauge",
+        help: "1 if the last scrape of the edgechat server succeeded, else 0.",
+        samples: one("edgechat_sidecar_target_up", this.up),
+      },
       {
         name: "edgechat_sidecar_scrape_duration_seconds",
         type: "gauge",
@@ -42,14 +47,24 @@ export class SelfMetrics {
         // No sample before the first scrape: a 0 would read as a very fast scrape.
         samples: this.lastDuration === undefined ? [] : one("edgechat_sidecar_scrape_duration_seconds", this.lastDuration),
       },
-      { name: "edgechat_sidecar_scrapes_total", type: "counter", help: "Scrapes of the edgechat server attempted.", samples: one("edgechat_sidecar_scrapes_total", this.scrapes) },
+      {
+        name: "edgechat_sidecar_scrapes_total",
+        type: "counter",
+        help: "Scrapes of the edgechat server attempted.",
+        samples: one("edgechat_sidecar_scrapes_total", this.scrapes),
+      },
       {
         name: "edgechat_sidecar_scrape_errors_total",
         type: "counter",
         help: "Failed scrapes of the edgechat server, by reason.",
         samples: [...this.errors].map(([reason, value]) => ({ name: "edgechat_sidecar_scrape_errors_total", labels: { reason }, value })),
       },
-      { name: "edgechat_sidecar_bad_lines_total", type: "counter", help: "Exposition lines from the edgechat server skipped as unparsable.", samples: one("edgechat_sidecar_bad_lines_total", this.badLines) },
+      {
+        name: "edgechat_sidecar_bad_lines_total",
+        type: "counter",
+        help: "Exposition lines from the edgechat server skipped as unparsable.",
+        samples: one("edgechat_sidecar_bad_lines_total", this.badLines),
+      },
       {
         name: "edgechat_sidecar_last_success_timestamp_seconds",
         type: "gauge",

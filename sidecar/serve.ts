@@ -20,8 +20,7 @@ export interface MetricsServerOptions {
 // process (bun test runs all files in one global), it swaps globalThis.Response for a wrapper whose
 // prototype parent is the native class, so look through it.
 const parent: unknown = Object.getPrototypeOf(globalThis.Response);
-export const NativeResponse: typeof Response =
-  typeof parent === "function" && parent.name === "Response" ? (parent as typeof Response) : globalThis.Response;
+export const NativeResponse: typeof Response = typeof parent === "function" && parent.name === "Response" ? (parent as typeof Response) : globalThis.Response;
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new NativeResponse(JSON.stringify(body) + "\n", { status, headers: { "content-type": "application/json", ...headers } });

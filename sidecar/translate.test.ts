@@ -91,7 +91,12 @@ test("every sample carries the identity labels; the server's own series pass thr
 });
 
 test("identity from Fly's environment, or the host elsewhere", () => {
-  expect(identityFromEnv({ FLY_APP_NAME: "chat", FLY_REGION: "ams", FLY_MACHINE_ID: "m1" })).toEqual({ namespace: "chat", pod: "ams-m1", region: "ams", machine: "m1" });
+  expect(identityFromEnv({ FLY_APP_NAME: "chat", FLY_REGION: "ams", FLY_MACHINE_ID: "m1" })).toEqual({
+    namespace: "chat",
+    pod: "ams-m1",
+    region: "ams",
+    machine: "m1",
+  });
   expect(identityFromEnv({ EDGECHAT_NAMESPACE: "ns", FLY_APP_NAME: "chat" }).namespace).toBe("ns");
   const local = identityFromEnv({});
   expect(local.namespace).toBe("edgechat");

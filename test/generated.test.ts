@@ -22,7 +22,10 @@ test("app/gen matches what buf generates from proto/", () => {
   expect(run.exitCode).toBe(0);
   const fresh = join(out, "app/gen");
   const committed = join(ROOT, "app/gen");
-  const names = (d: string) => files(d).map((f) => relative(d, f)).sort();
+  const names = (d: string) =>
+    files(d)
+      .map((f) => relative(d, f))
+      .sort();
   expect(names(committed)).toEqual(names(fresh));
   for (const name of names(fresh)) {
     expect(readFileSync(join(committed, name), "utf8"), `${name} is stale: run npm run generate`).toBe(readFileSync(join(fresh, name), "utf8"));

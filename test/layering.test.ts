@@ -18,13 +18,33 @@ interface Rule {
 
 const RULES: Rule[] = [
   { from: "app/rules", not: ["app/"], why: "the shared rules import nothing of the app, so that every layer (the web page too) can use them" },
-  { from: "app/core", not: ["app/transport", "app/engine/embedded", "app/engine/nats", "app/cli", "app/web", "app/metrics", "app/server.ts", "sidecar"], why: "the core knows the Engine interface and the rules, never a transport or an engine implementation" },
-  { from: "app/engine", not: ["app/core", "app/transport", "app/cli", "app/web", "app/metrics", "app/server.ts", "sidecar"], why: "an engine stores and carries events; it knows nothing of the chat logic above it" },
+  {
+    from: "app/core",
+    not: ["app/transport", "app/engine/embedded", "app/engine/nats", "app/cli", "app/web", "app/metrics", "app/server.ts", "sidecar"],
+    why: "the core knows the Engine interface and the rules, never a transport or an engine implementation",
+  },
+  {
+    from: "app/engine",
+    not: ["app/core", "app/transport", "app/cli", "app/web", "app/metrics", "app/server.ts", "sidecar"],
+    why: "an engine stores and carries events; it knows nothing of the chat logic above it",
+  },
   { from: "app/engine/embedded", not: ["app/engine/nats"], why: "the engines are siblings behind one interface" },
   { from: "app/engine/nats", not: ["app/engine/embedded"], why: "the engines are siblings behind one interface" },
-  { from: "app/transport", not: ["app/engine/embedded", "app/engine/nats", "app/cli", "app/web/main.ts", "sidecar"], why: "transports reach the engine through the core; server.ts chooses the engine" },
-  { from: "app/web", not: ["app/core", "app/transport", "app/engine", "app/cli", "app/metrics", "sidecar"], why: "the web page is a client in the browser: the generated code and the rules only" },
-  { from: "app/cli", not: ["app/core/chat.ts", "app/core/session.ts", "app/transport", "app/engine", "app/web"], why: "the CLI is a client: it talks to a server, it does not embed one" },
+  {
+    from: "app/transport",
+    not: ["app/engine/embedded", "app/engine/nats", "app/cli", "app/web/main.ts", "sidecar"],
+    why: "transports reach the engine through the core; server.ts chooses the engine",
+  },
+  {
+    from: "app/web",
+    not: ["app/core", "app/transport", "app/engine", "app/cli", "app/metrics", "sidecar"],
+    why: "the web page is a client in the browser: the generated code and the rules only",
+  },
+  {
+    from: "app/cli",
+    not: ["app/core/chat.ts", "app/core/session.ts", "app/transport", "app/engine", "app/web"],
+    why: "the CLI is a client: it talks to a server, it does not embed one",
+  },
   { from: "sidecar", not: ["app/"], why: "the sidecar is its own process and imports nothing from the server" },
 ];
 

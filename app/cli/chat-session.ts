@@ -253,7 +253,7 @@ export class ChatSession {
       for (const m of page.messages) this.show(m);
       const st = this.rooms.get(room);
       if (!st) return false; // left meanwhile
-      since = st.lastSeq ?? (page.messages.at(-1)?.seq ?? 0n);
+      since = st.lastSeq ?? page.messages.at(-1)?.seq ?? 0n;
       st.lastSeq = since;
     } catch (err) {
       const e = ConnectError.from(err);

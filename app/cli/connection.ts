@@ -4,12 +4,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-  Http2SessionManager,
-} from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ChatRequestSchema, ChatService, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { openWsChat } from "./ws-stream.ts";
 import { codeName } from "../rules/codes.ts";

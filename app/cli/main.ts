@@ -15,21 +15,16 @@ commands:
 
 docs/cli.md has examples.`;
 
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { chat: chatCommand, token: tokenCommand, sim: simCommand, metrics: metricsCommand };
+
 const [command, ...args] = process.argv.slice(2);
+const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+if (!run) {
+  console.error(USAGE);
+  process.exit(command === undefined || command === "help" || command === "--help" ? 0 : 2);
+}
 try {
-  switch (command) {
-    case "chat":
-      process.exit(await chatCommand(args));
-    case "token":
-      process.exit(await tokenCommand(args));
-    case "sim":
-      process.exit(await simCommand(args));
-    case "metrics":
-      process.exit(await metricsCommand(args));
-    default:
-      console.error(USAGE);
-      process.exit(command === undefined || command === "help" || command === "--help" ? 0 : 2);
-  }
+  process.exit(await run(args));
 } catch (err) {
   console.error(`edgechat ${command}: ${(err as Error).message}`);
   process.exit(1);

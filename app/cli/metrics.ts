@@ -36,8 +36,12 @@ export async function metricsCommand(args: string[], out: (line: string) => void
     const g = (name: string) => s.get(name);
     out(`${pod}  (${g("edgechat_sidecar_target_up") === 0 ? "server DOWN" : "server up"})`);
     out(`  goroutines      ${num(g("go_goroutines"))}   threads ${num(g("go_threads"))}`);
-    out(`  GC              ${num(g("go_gc_duration_seconds_count"))} observed, pause p50 ${ms(g("go_gc_duration_seconds{quantile=0.5}"))}, max ${ms(g("go_gc_duration_seconds{quantile=1}"))}`);
-    out(`  heap            ${mb(g("go_memstats_heap_alloc_bytes"))} in use of ${mb(g("go_memstats_heap_sys_bytes"))}, ${num(g("go_memstats_heap_objects"))} objects`);
+    out(
+      `  GC              ${num(g("go_gc_duration_seconds_count"))} observed, pause p50 ${ms(g("go_gc_duration_seconds{quantile=0.5}"))}, max ${ms(g("go_gc_duration_seconds{quantile=1}"))}`,
+    );
+    out(
+      `  heap            ${mb(g("go_memstats_heap_alloc_bytes"))} in use of ${mb(g("go_memstats_heap_sys_bytes"))}, ${num(g("go_memstats_heap_objects"))} objects`,
+    );
     out(`  sys (RSS)       ${mb(g("go_memstats_sys_bytes"))}   next GC ${mb(g("go_memstats_next_gc_bytes"))}`);
     out(`  sessions        ${num(g("edgechat_sessions_open"))}   rooms ${num(g("edgechat_rooms"))}`);
     out(`  messages/s      ${num(rate("edgechat_messages_accepted_total"), 1)} accepted, ${num(rate("edgechat_messages_delivered_total"), 1)} delivered`);

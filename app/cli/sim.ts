@@ -74,7 +74,9 @@ export class Simulator {
       const user = `${this.opts.prefix}-u${index}`;
       const headers: Record<string, string> = { "x-user": user };
       if (this.opts.tokenSecret) headers.authorization = `Bearer ${await mintToken(user, this.opts.tokenSecret, 24 * 3600)}`;
-      fresh.push(new SimClient({ url: this.opts.url, protocol: this.opts.protocol, user, rooms: [this.roomName(index % this.opts.rooms)], headers, stats: this.stats }));
+      fresh.push(
+        new SimClient({ url: this.opts.url, protocol: this.opts.protocol, user, rooms: [this.roomName(index % this.opts.rooms)], headers, stats: this.stats }),
+      );
     }
     for (let i = 0; i < fresh.length; i += 50) {
       await Promise.all(
@@ -213,8 +215,12 @@ export async function simCommand(args: string[], env = process.env): Promise<num
   if (values.json) console.log(JSON.stringify(summary));
   else for (const line of formatSummary(summary)) console.log(line);
   const ok =
-    summary.sessions > 0 && summary.sessions_failed === 0 && summary.lost === 0 && summary.duplicates === 0 &&
-    summary.out_of_order === 0 && summary.acknowledged === summary.sent;
+    summary.sessions > 0 &&
+    summary.sessions_failed === 0 &&
+    summary.lost === 0 &&
+    summary.duplicates === 0 &&
+    summary.out_of_order === 0 &&
+    summary.acknowledged === summary.sent;
   return ok ? 0 : 1;
 }
 

@@ -8,10 +8,7 @@ const SECRET = "a-secret-of-thirty-two-bytes-or-more!";
 const auth = createAuthenticator({ jwtSecret: SECRET });
 
 async function token(claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: "HS256" })
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(SECRET));
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
 }
 
 async function refusal(claims: Record<string, unknown>): Promise<ConnectError> {

@@ -47,9 +47,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
   // A bad URL still fails here, at start. The remote key set fetches nothing before it is used.
   const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : undefined;
   if (secret && secret.length < MIN_SECRET_BYTES) {
-    throw new Error(
-      `EDGECHAT_JWT_SECRET is ${secret.length} bytes; it must be at least ${MIN_SECRET_BYTES} (\`openssl rand -base64 48\` makes a good one)`,
-    );
+    throw new Error(`EDGECHAT_JWT_SECRET is ${secret.length} bytes; it must be at least ${MIN_SECRET_BYTES} (\`openssl rand -base64 48\` makes a good one)`);
   }
   const jwksUrl = secret || !opts.jwksUrl ? undefined : new URL(opts.jwksUrl);
   let remoteKeys: JWTVerifyGetKey | undefined;

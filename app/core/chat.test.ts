@@ -9,7 +9,18 @@ import type { Limits } from "../config.ts";
 import { ChatCore } from "./chat.ts";
 import type { Session } from "./session.ts";
 
-const limits: Limits = { maxTextBytes: 4096, maxRoomsPerSession: 4, ratePerSecond: 0, rateBurst: 40, joinRatePerSecond: 0, joinBurst: 30, readRatePerSecond: 0, readBurst: 50, maxRequestBytes: 65536, sessionQueue: 1000 };
+const limits: Limits = {
+  maxTextBytes: 4096,
+  maxRoomsPerSession: 4,
+  ratePerSecond: 0,
+  rateBurst: 40,
+  joinRatePerSecond: 0,
+  joinBurst: 30,
+  readRatePerSecond: 0,
+  readBurst: 50,
+  maxRequestBytes: 65536,
+  sessionQueue: 1000,
+};
 
 let engine: Engine;
 let core: ChatCore;
@@ -260,7 +271,10 @@ describe("presence", () => {
     const seconds = (performance.now() - started) / 1000;
     const presence = () => got.events.filter((e) => e.kind.case === "presence" && e.kind.value.user !== "zed");
     // The net change (c1 in the room) arrives, and the rest was coalesced away.
-    await until(() => presence().some((e) => e.kind.case === "presence" && e.kind.value.user === "c1" && e.kind.value.action === 1 && e === presence().at(-1)), 3000);
+    await until(
+      () => presence().some((e) => e.kind.case === "presence" && e.kind.value.user === "c1" && e.kind.value.action === 1 && e === presence().at(-1)),
+      3000,
+    );
     await Bun.sleep(200);
     // 1200 changes; the room's budget is 20 a second with bursts of 20.
     expect(presence().length).toBeLessThanOrEqual(20 + Math.ceil((seconds + 1.5) * 20));

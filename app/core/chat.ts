@@ -201,10 +201,7 @@ export class ChatCore {
       return;
     }
     if (s.feeds.size >= this.opts.limits.maxRoomsPerSession) {
-      throw new ConnectError(
-        `a session can be in at most ${this.opts.limits.maxRoomsPerSession} rooms; leave one first`,
-        Code.ResourceExhausted,
-      );
+      throw new ConnectError(`a session can be in at most ${this.opts.limits.maxRoomsPerSession} rooms; leave one first`, Code.ResourceExhausted);
     }
     const feed = new RoomFeed(room, s, this.opts.engine.history, this.feedFailed);
     s.feeds.set(room, feed);

@@ -4,8 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeName } from "../rules/codes.ts";
 import { ChatEventSchema, PresenceAction, type ChatEvent, type Message } from "../gen/chat/v1/chat_pb.ts";
 
-export const messageEvent = (message: Message): ChatEvent =>
-  create(ChatEventSchema, { kind: { case: "message", value: message } });
+export const messageEvent = (message: Message): ChatEvent => create(ChatEventSchema, { kind: { case: "message", value: message } });
 
 export const ackEvent = (clientMsgId: string, message: Message): ChatEvent =>
   create(ChatEventSchema, { kind: { case: "ack", value: { clientMsgId, message } } });
@@ -13,8 +12,7 @@ export const ackEvent = (clientMsgId: string, message: Message): ChatEvent =>
 export const readyEvent = (user: string, region: string, sessionId: string): ChatEvent =>
   create(ChatEventSchema, { kind: { case: "ready", value: { user, region, sessionId } } });
 
-export const joinedEvent = (room: string, lastSeq: bigint): ChatEvent =>
-  create(ChatEventSchema, { kind: { case: "joined", value: { room, lastSeq } } });
+export const joinedEvent = (room: string, lastSeq: bigint): ChatEvent => create(ChatEventSchema, { kind: { case: "joined", value: { room, lastSeq } } });
 
 export const presenceEvent = (room: string, user: string, joined: boolean, region: string): ChatEvent =>
   create(ChatEventSchema, {
@@ -24,11 +22,9 @@ export const presenceEvent = (room: string, user: string, joined: boolean, regio
     },
   });
 
-export const typingEvent = (room: string, user: string): ChatEvent =>
-  create(ChatEventSchema, { kind: { case: "typing", value: { room, user } } });
+export const typingEvent = (room: string, user: string): ChatEvent => create(ChatEventSchema, { kind: { case: "typing", value: { room, user } } });
 
-export const pongEvent = (nonce: string): ChatEvent =>
-  create(ChatEventSchema, { kind: { case: "pong", value: { nonce } } });
+export const pongEvent = (nonce: string): ChatEvent => create(ChatEventSchema, { kind: { case: "pong", value: { nonce } } });
 
 export const heartbeatEvent = (): ChatEvent => create(ChatEventSchema, { kind: { case: "heartbeat", value: {} } });
 

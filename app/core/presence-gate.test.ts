@@ -4,7 +4,11 @@ import { PresenceGate } from "./presence-gate.ts";
 function gate(perSecond: number) {
   let now = 0;
   const out: string[] = [];
-  const g = new PresenceGate((room, user, joined) => out.push(`${room}:${user}:${joined ? "in" : "out"}`), perSecond, () => now);
+  const g = new PresenceGate(
+    (room, user, joined) => out.push(`${room}:${user}:${joined ? "in" : "out"}`),
+    perSecond,
+    () => now,
+  );
   return { g, out, advance: (ms: number) => (now += ms) };
 }
 

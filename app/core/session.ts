@@ -64,9 +64,7 @@ export class Session {
 
   /** Settles once the session ends, whoever ends it, with the error it ends with. */
   get ended(): Promise<ConnectError | undefined> {
-    return (this.endedPromise ??= this.isEnded
-      ? Promise.resolve(this.endError)
-      : new Promise((resolve) => (this.resolveEnded = resolve)));
+    return (this.endedPromise ??= this.isEnded ? Promise.resolve(this.endError) : new Promise((resolve) => (this.resolveEnded = resolve)));
   }
 
   /** Queues an event; a full queue ends the session (the slow-consumer rule). */

@@ -167,7 +167,11 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
         seen.push(page.rooms.map((r) => r.name));
         after = page.next;
       } while (after);
-      expect(seen).toEqual([["B", "DM:ben:cat", "a"], ["c", "dm-x", "dm:ann:ben"], ["dmA", "z"]]);
+      expect(seen).toEqual([
+        ["B", "DM:ben:cat", "a"],
+        ["c", "dm-x", "dm:ann:ben"],
+        ["dmA", "z"],
+      ]);
     });
   });
 }

@@ -37,7 +37,12 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
       this.set(gauges.tasks());
     },
   });
-  const accepted = new Counter({ name: "edgechat_messages_accepted_total", help: "Messages stored durably and acknowledged, by the sender's protocol.", labelNames: ["protocol"], registers: r });
+  const accepted = new Counter({
+    name: "edgechat_messages_accepted_total",
+    help: "Messages stored durably and acknowledged, by the sender's protocol.",
+    labelNames: ["protocol"],
+    registers: r,
+  });
   // Deliveries are counted in a plain number and handed to prom-client when scraped: an inc() per
   // delivery costs more than the delivery's own bookkeeping.
   let deliveredSinceScrape = 0;
@@ -56,14 +61,24 @@ export function chatMetrics(registry: Registry, gauges: ChatGauges): ChatMetrics
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registry,
   );
-  const slow = new Counter({ name: "edgechat_slow_consumers_total", help: "Streams ended because their reader fell a whole queue behind.", labelNames: ["protocol"], registers: r });
+  const slow = new Counter({
+    name: "edgechat_slow_consumers_total",
+    help: "Streams ended because their reader fell a whole queue behind.",
+    labelNames: ["protocol"],
+    registers: r,
+  });
   const limited = new Counter({
     name: "edgechat_rate_limited_total",
     help: "Calls refused by a per-user rate limit: sends, joins and leaves, reads.",
     labelNames: ["protocol", "limit"],
     registers: r,
   });
-  const auth = new Counter({ name: "edgechat_auth_failures_total", help: "Calls refused for missing or bad credentials.", labelNames: ["protocol", "reason"], registers: r });
+  const auth = new Counter({
+    name: "edgechat_auth_failures_total",
+    help: "Calls refused for missing or bad credentials.",
+    labelNames: ["protocol", "reason"],
+    registers: r,
+  });
   // Every protocol present from the start, so rate() and sums have a series before the first event.
   for (const protocol of ["grpc", "grpc_web", "connect", "websocket"]) {
     sessions.set({ protocol }, 0);

@@ -31,7 +31,7 @@ test("in OpenMetrics too, and reset() empties it", async () => {
   expect(fast).toBe(reference);
   f.reset();
   const r = new Registry();
-  r.registerMetric((f as unknown) as never);
+  r.registerMetric(f as unknown as never);
   expect(await r.metrics()).toContain('x_seconds_bucket{le="+Inf"} 0');
 });
 

@@ -22,7 +22,11 @@ export function gcMetrics(registry: Registry): { stop(): void } {
     ageBuckets: 5,
     registers: [registry],
   });
-  const collections = new Counter({ name: "bun_gc_collections_total", help: "Garbage collections observed through a finalized sentinel.", registers: [registry] });
+  const collections = new Counter({
+    name: "bun_gc_collections_total",
+    help: "Garbage collections observed through a finalized sentinel.",
+    registers: [registry],
+  });
   const last = new Gauge({ name: "bun_gc_last_time_seconds", help: "Unix time of the last observed garbage collection.", registers: [registry] });
 
   // The finalizer only counts; the probe reports, at most once per probe period. A busy server

@@ -85,7 +85,13 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
         m[field] = 0;
       }
     };
-  const started = new Counter({ name: "grpc_server_started_total", help: "Total number of RPCs started on the server.", labelNames: LABELS, registers: [registry], collect: fold("started") });
+  const started = new Counter({
+    name: "grpc_server_started_total",
+    help: "Total number of RPCs started on the server.",
+    labelNames: LABELS,
+    registers: [registry],
+    collect: fold("started"),
+  });
   const handled = new Counter({
     name: "grpc_server_handled_total",
     help: "Total number of RPCs completed on the server, regardless of success or failure.",
@@ -98,8 +104,20 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
       }
     },
   });
-  const received = new Counter({ name: "grpc_server_msg_received_total", help: "Total number of RPC stream messages received on the server.", labelNames: LABELS, registers: [registry], collect: fold("received") });
-  const sent = new Counter({ name: "grpc_server_msg_sent_total", help: "Total number of gRPC stream messages sent by the server.", labelNames: LABELS, registers: [registry], collect: fold("sent") });
+  const received = new Counter({
+    name: "grpc_server_msg_received_total",
+    help: "Total number of RPC stream messages received on the server.",
+    labelNames: LABELS,
+    registers: [registry],
+    collect: fold("received"),
+  });
+  const sent = new Counter({
+    name: "grpc_server_msg_sent_total",
+    help: "Total number of gRPC stream messages sent by the server.",
+    labelNames: LABELS,
+    registers: [registry],
+    collect: fold("sent"),
+  });
   const seconds = new FastHistogram(
     "grpc_server_handling_seconds",
     "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
@@ -145,7 +163,14 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
         m.finish("OK");
         return res;
       }
-      return { ...res, message: watchStream(res.message, () => m.sent(), (code) => m.finish(code)) };
+      return {
+        ...res,
+        message: watchStream(
+          res.message,
+          () => m.sent(),
+          (code) => m.finish(code),
+        ),
+      };
     } catch (err) {
       m.finish(goCode(err));
       throw err;

@@ -6,7 +6,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, type Registry } from "./prom.ts";
 
-interface MimallocStat { total: number; peak: number; current: number }
+interface MimallocStat {
+  total: number;
+  peak: number;
+  current: number;
+}
 interface Mimalloc {
   committed: MimallocStat;
   page_committed: MimallocStat;
@@ -81,8 +85,10 @@ export function runtimeMetrics(registry: Registry): { stop(): void } {
     });
   };
 
-  new Gauge({ name: "bun_info", help: "Bun version and revision of this process.", labelNames: ["version", "revision"], registers: [registry] })
-    .set({ version: Bun.version, revision: Bun.revision }, 1);
+  new Gauge({ name: "bun_info", help: "Bun version and revision of this process.", labelNames: ["version", "revision"], registers: [registry] }).set(
+    { version: Bun.version, revision: Bun.revision },
+    1,
+  );
 
   gauge("bun_jsc_heap_size_bytes", "Bytes of live objects in the JavaScriptCore heap.", (s) => s.heap.heapSize);
   gauge("bun_jsc_heap_capacity_bytes", "Bytes the JavaScriptCore heap holds from the allocator.", (s) => s.heap.heapCapacity);
@@ -93,16 +99,48 @@ export function runtimeMetrics(registry: Registry): { stop(): void } {
   gauge("bun_external_memory_bytes", "Bytes of native memory bound to JavaScript objects.", (s) => s.memory.external);
 
   const mi = (f: (m: Mimalloc) => number) => (s: Snapshot) => (s.mimalloc ? f(s.mimalloc) : undefined);
-  gauge("bun_mimalloc_in_use_bytes", "Bytes of native allocations live in mimalloc.", mi((m) => m.malloc_normal.current + m.malloc_huge.current));
-  gauge("bun_mimalloc_committed_bytes", "Bytes mimalloc has committed from the OS.", mi((m) => m.committed.current));
-  gauge("bun_mimalloc_committed_peak_bytes", "Most bytes mimalloc ever had committed.", mi((m) => m.committed.peak));
-  gauge("bun_mimalloc_page_committed_bytes", "Bytes committed for mimalloc pages (its spans of same-size blocks).", mi((m) => m.page_committed.current));
-  gauge("bun_mimalloc_page_committed_peak_bytes", "Most bytes ever committed for mimalloc pages.", mi((m) => m.page_committed.peak));
+  gauge(
+    "bun_mimalloc_in_use_bytes",
+    "Bytes of native allocations live in mimalloc.",
+    mi((m) => m.malloc_normal.current + m.malloc_huge.current),
+  );
+  gauge(
+    "bun_mimalloc_committed_bytes",
+    "Bytes mimalloc has committed from the OS.",
+    mi((m) => m.committed.current),
+  );
+  gauge(
+    "bun_mimalloc_committed_peak_bytes",
+    "Most bytes mimalloc ever had committed.",
+    mi((m) => m.committed.peak),
+  );
+  gauge(
+    "bun_mimalloc_page_committed_bytes",
+    "Bytes committed for mimalloc pages (its spans of same-size blocks).",
+    mi((m) => m.page_committed.current),
+  );
+  gauge(
+    "bun_mimalloc_page_committed_peak_bytes",
+    "Most bytes ever committed for mimalloc pages.",
+    mi((m) => m.page_committed.peak),
+  );
   // Counted over mimalloc's size classes, where it tracks both ends of a block's life; huge blocks
   // report allocations but no frees, so they are left out of both.
-  counter("bun_mimalloc_allocations_total", "Native allocations made by mimalloc (size-class blocks).", mi((m) => sumBins(m, "total")));
-  counter("bun_mimalloc_frees_total", "Native allocations freed by mimalloc (size-class blocks).", mi((m) => sumBins(m, "total") - sumBins(m, "current")));
-  counter("bun_mimalloc_allocated_bytes_total", "Bytes requested from mimalloc since start.", mi((m) => m.malloc_requested));
+  counter(
+    "bun_mimalloc_allocations_total",
+    "Native allocations made by mimalloc (size-class blocks).",
+    mi((m) => sumBins(m, "total")),
+  );
+  counter(
+    "bun_mimalloc_frees_total",
+    "Native allocations freed by mimalloc (size-class blocks).",
+    mi((m) => sumBins(m, "total") - sumBins(m, "current")),
+  );
+  counter(
+    "bun_mimalloc_allocated_bytes_total",
+    "Bytes requested from mimalloc since start.",
+    mi((m) => m.malloc_requested),
+  );
 
   // Resident memory split into parts that add up to it exactly (the sidecar maps them onto Go's
   // *_sys_bytes, whose sum is sys_bytes).
@@ -195,27 +233,47 @@ function processMetrics(registry: Registry, snap: () => Snapshot): void {
       cpuSeen = Math.max(cpuSeen, total);
     },
   });
-  new Gauge({ name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", registers: r, collect() {
-    const v = snap().status.VmRSS;
-    if (v !== undefined) this.set(v);
-  } });
-  new Gauge({ name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.", registers: r, collect() {
-    const v = snap().status.VmSize;
-    if (v !== undefined) this.set(v);
-  } });
-  new Gauge({ name: "process_open_fds", help: "Number of open file descriptors.", registers: r, collect() {
-    try {
-      this.set(readdirSync("/proc/self/fd").length);
-    } catch {
-      // not Linux
-    }
-  } });
-  new Gauge({ name: "process_max_fds", help: "Maximum number of open file descriptors.", registers: r, collect() {
-    try {
-      const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-      if (m) this.set(Number(m[1]));
-    } catch {
-      // not Linux
-    }
-  } });
+  new Gauge({
+    name: "process_resident_memory_bytes",
+    help: "Resident memory size in bytes.",
+    registers: r,
+    collect() {
+      const v = snap().status.VmRSS;
+      if (v !== undefined) this.set(v);
+    },
+  });
+  new Gauge({
+    name: "process_virtual_memory_bytes",
+    help: "Virtual memory size in bytes.",
+    registers: r,
+    collect() {
+      const v = snap().status.VmSize;
+      if (v !== undefined) this.set(v);
+    },
+  });
+  new Gauge({
+    name: "process_open_fds",
+    help: "Number of open file descriptors.",
+    registers: r,
+    collect() {
+      try {
+        this.set(readdirSync("/proc/self/fd").length);
+      } catch {
+        // not Linux
+      }
+    },
+  });
+  new Gauge({
+    name: "process_max_fds",
+    help: "Maximum number of open file descriptors.",
+    registers: r,
+    collect() {
+      try {
+        const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
+        if (m) this.set(Number(m[1]));
+      } catch {
+        // not Linux
+      }
+    },
+  });
 }

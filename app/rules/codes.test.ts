@@ -3,7 +3,24 @@ import { expect, test } from "bun:test";
 import { Code } from "@connectrpc/connect";
 import { codeFromName, codeName } from "./codes.ts";
 
-const WIRE = ["canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];
+const WIRE = [
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+];
 
 test("every code has the Connect protocol's name, and back", () => {
   expect(WIRE.map((_, i) => codeName(i + 1))).toEqual(WIRE);

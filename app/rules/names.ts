@@ -59,7 +59,10 @@ export function checkRoomAccess(user: string, room: string): string {
   // 64-character limit of public room names; its parts are checked instead.
   if (!room.startsWith(DM_PREFIX)) {
     if (isReservedPrefix(room)) {
-      throw new ConnectError(`room "${room}": names that start with "dm:" in any case are reserved for direct messages, which use lower-case dm:<a>:<b>`, Code.InvalidArgument);
+      throw new ConnectError(
+        `room "${room}": names that start with "dm:" in any case are reserved for direct messages, which use lower-case dm:<a>:<b>`,
+        Code.InvalidArgument,
+      );
     }
     return checkRoomName(room);
   }

@@ -18,9 +18,7 @@ export function decodeError(code: Code | number, message: string): ConnectError 
 
 /** The InvalidArgument for a request message that protobuf-es could not decode, with its reason. */
 export function requestDecodeError(detail: string): ConnectError {
-  const text = /utf-?8/i.test(detail)
-    ? "cannot decode the request: a string field is not valid UTF-8"
-    : `cannot decode the request: ${detail}`;
+  const text = /utf-?8/i.test(detail) ? "cannot decode the request: a string field is not valid UTF-8" : `cannot decode the request: ${detail}`;
   return new ConnectError(text, Code.InvalidArgument);
 }
 

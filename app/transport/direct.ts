@@ -282,12 +282,17 @@ async function serveLegacyChat(call: DirectCall, headers: http2.IncomingHttpHead
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session, legacyView(user, call.wire.codec));
     const wire = call.wire;
-    await converse(opts.core, session, firstMessage, (async function* () {
-      for await (const framed of messages) {
-        call.metrics.received();
-        yield decode(wire, ChatMessageSchema, await payloadOf(framed, call, opts));
-      }
-    })());
+    await converse(
+      opts.core,
+      session,
+      firstMessage,
+      (async function* () {
+        for await (const framed of messages) {
+          call.metrics.received();
+          yield decode(wire, ChatMessageSchema, await payloadOf(framed, call, opts));
+        }
+      })(),
+    );
   } catch (err) {
     if (!session) return failCall(call, forLegacyClient(asConnectError(err)), opts);
     await opts.core.close(session, asConnectError(err));

@@ -31,9 +31,7 @@ export interface WebDeps {
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) =>
-    deps.isReady() ? c.json({ status: "ready", region: deps.region }) : c.json({ status: "not ready" }, 503),
-  );
+  app.get("/readyz", (c) => (deps.isReady() ? c.json({ status: "ready", region: deps.region }) : c.json({ status: "not ready" }, 503)));
   if (deps.web) mountWebPage(app, deps.web, deps.region);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   return app;

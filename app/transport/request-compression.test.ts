@@ -18,7 +18,13 @@ test("decompress: gzip and br round-trip; past the limit ResourceExhausted, garb
   const text = new TextEncoder().encode("héllo ".repeat(100));
   expect(await decompress("gzip", gzipSync(text), 1000)).toEqual(text);
   expect(await decompress("br", brotliCompressSync(text), 1000)).toEqual(text);
-  const failure = (p: Promise<unknown>) => p.then(() => "no error", (e) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`);
-  expect(await failure(decompress("gzip", gzipSync(text), 100))).toBe("ResourceExhausted: message is larger than configured readMaxBytes 100 after decompression");
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => "no error",
+      (e) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`,
+    );
+  expect(await failure(decompress("gzip", gzipSync(text), 100))).toBe(
+    "ResourceExhausted: message is larger than configured readMaxBytes 100 after decompression",
+  );
   expect(await failure(decompress("gzip", new Uint8Array([1, 2, 3, 4, 5]), 100))).toBe("InvalidArgument: decompression failed");
 });

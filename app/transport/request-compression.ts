@@ -17,7 +17,9 @@ export function decompresses(name: string): boolean {
 
 /** The message decompressed; ResourceExhausted past `maxBytes`, InvalidArgument for bytes that do not decompress. */
 export async function decompress(name: string, bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
-  algorithms ??= import("@connectrpc/connect-node").then(({ compressionGzip, compressionBrotli }) => new Map([compressionGzip, compressionBrotli].map((c) => [c.name, c])));
+  algorithms ??= import("@connectrpc/connect-node").then(
+    ({ compressionGzip, compressionBrotli }) => new Map([compressionGzip, compressionBrotli].map((c) => [c.name, c])),
+  );
   const algorithm = (await algorithms).get(name);
   if (!algorithm) throw new Error(`no ${name} decompression: decompresses() said yes to a name connect-node does not have`);
   return algorithm.decompress(bytes, maxBytes);

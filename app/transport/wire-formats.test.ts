@@ -8,7 +8,10 @@ import * as connect from "@connectrpc/connect/protocol-connect";
 import { wireOf } from "./wire-formats.ts";
 
 const candidates = ["grpc", "grpc-web", "grpc-web-text", "connect", "proto", "json", "foo"].flatMap((p) =>
-  ["", "+proto", "+json", "+json; charset=utf-8", "+json;charset=UTF8", "+proto; charset=utf-8", "+json; charset=latin1"].flatMap((suffix) => [`application/${p}${suffix}`, `APPLICATION/${p.toUpperCase()}${suffix.toUpperCase()}`]),
+  ["", "+proto", "+json", "+json; charset=utf-8", "+json;charset=UTF8", "+proto; charset=utf-8", "+json; charset=latin1"].flatMap((suffix) => [
+    `application/${p}${suffix}`,
+    `APPLICATION/${p.toUpperCase()}${suffix.toUpperCase()}`,
+  ]),
 );
 
 test("wireOf takes exactly the streaming content types connect-es accepts, with the same protocol and codec", () => {
@@ -16,7 +19,13 @@ test("wireOf takes exactly the streaming content types connect-es accepts, with 
     const g = grpc.parseContentType(type);
     const w = grpcWeb.parseContentType(type);
     const c = connect.contentTypeStreamRegExp.test(type) ? connect.parseContentType(type) : undefined;
-    const expected: { name: string; codec: string } | undefined = g ? { name: "grpc", codec: g.binary ? "proto" : "json" } : w && !w.text ? { name: "grpc_web", codec: w.binary ? "proto" : "json" } : c ? { name: "connect", codec: c.binary ? "proto" : "json" } : undefined;
+    const expected: { name: string; codec: string } | undefined = g
+      ? { name: "grpc", codec: g.binary ? "proto" : "json" }
+      : w && !w.text
+        ? { name: "grpc_web", codec: w.binary ? "proto" : "json" }
+        : c
+          ? { name: "connect", codec: c.binary ? "proto" : "json" }
+          : undefined;
     const wire = wireOf(type);
     expect([type, wire && ({ name: wire.name, codec: wire.codec } as { name: string; codec: string })]).toEqual([type, expected]);
   }

@@ -62,7 +62,9 @@ function wire(name: WireName, codec: Codec, contentType: string): Wire {
         trailers: false,
         timeoutMs: grpcTimeout,
         endFrame: (err) => {
-          const fields = Object.entries(grpcStatus(err)).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+          const fields = Object.entries(grpcStatus(err))
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join("");
           return envelope(encoder.encode(fields), TRAILER_FLAG);
         },
         trailerFields: () => ({}),

@@ -242,10 +242,7 @@ class Connection implements SessionSink {
   private async onFrame(data: RawData, isBinary: boolean): Promise<void> {
     const s = this.session;
     if (isBinary) {
-      const err = new ConnectError(
-        "binary frames are not accepted: send each chat.v1.ChatRequest as a text frame of protobuf JSON",
-        Code.InvalidArgument,
-      );
+      const err = new ConnectError("binary frames are not accepted: send each chat.v1.ChatRequest as a text frame of protobuf JSON", Code.InvalidArgument);
       return s ? void s.push(errorEvent(err)) : this.refuseFirstFrame(err.rawMessage);
     }
     const text = rawText(data);

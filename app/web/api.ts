@@ -50,7 +50,12 @@ export function authHeaders(c: Credentials): Record<string, string> {
 export function tokenSubject(token: string): string | undefined {
   try {
     const part = token.split(".")[1] ?? "";
-    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const json = atob(
+      part
+        .replace(/-/g, "+")
+        .replace(/_/g, "/")
+        .padEnd(Math.ceil(part.length / 4) * 4, "="),
+    );
     const sub = JSON.parse(json).sub;
     return typeof sub === "string" ? sub : undefined;
   } catch {

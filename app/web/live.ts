@@ -6,11 +6,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { ChatEvent, ChatService } from "../gen/chat/v1/chat_pb.ts";
 
-export type LiveStatus =
-  | { state: "connecting" }
-  | { state: "live" }
-  | { state: "retrying"; at: number; reason: string }
-  | { state: "stopped" };
+export type LiveStatus = { state: "connecting" } | { state: "live" } | { state: "retrying"; at: number; reason: string } | { state: "stopped" };
 
 export interface LiveOptions {
   client: Client<typeof ChatService>;

@@ -125,7 +125,19 @@ function room(name: string): Room {
       peer = a === me ? b : a;
     }
     const list = el("ol", "messages");
-    r = { name, peer, msgs: new Map(), hasOlder: false, loaded: false, loadingOlder: false, subscribed: false, listed: false, unread: 0, list, typing: new Map() };
+    r = {
+      name,
+      peer,
+      msgs: new Map(),
+      hasOlder: false,
+      loaded: false,
+      loadingOlder: false,
+      subscribed: false,
+      listed: false,
+      unread: 0,
+      list,
+      typing: new Map(),
+    };
     rooms.set(name, r);
   }
   return r;
@@ -681,9 +693,7 @@ function showSignin(error = ""): void {
   const dev = config.auth === "dev";
   ui.signinNameField.hidden = !dev;
   ui.signinTokenField.hidden = dev;
-  ui.signinIntro.textContent = dev
-    ? "This server runs in dev mode: pick any name to chat as."
-    : "Paste an access token to sign in.";
+  ui.signinIntro.textContent = dev ? "This server runs in dev mode: pick any name to chat as." : "Paste an access token to sign in.";
   ui.signinError.textContent = error;
   (dev ? ui.signinName : ui.signinToken).focus();
 }

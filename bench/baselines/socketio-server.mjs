@@ -67,7 +67,7 @@ http.listen(Number(process.env.PORT || 0), process.env.HOST || "127.0.0.1", () =
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
-    io.close();
+    void io.close();
     process.exit(0);
   });
 }

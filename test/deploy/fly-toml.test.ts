@@ -86,7 +86,10 @@ test("the image's Bun is package.json's Bun", () => {
 test("bun.lock (what the image installs from) matches package-lock.json", () => {
   const dir = mkdtempSync(join(tmpdir(), "edgechat-lock-"));
   for (const f of ["package.json", "package-lock.json"]) copyFileSync(join(ROOT, f), join(dir, f));
-  const run = Bun.spawnSync([process.execPath, "install", "--lockfile-only"], { cwd: dir, env: { ...process.env, BUN_INSTALL_CACHE_DIR: join(dir, ".cache") } });
+  const run = Bun.spawnSync([process.execPath, "install", "--lockfile-only"], {
+    cwd: dir,
+    env: { ...process.env, BUN_INSTALL_CACHE_DIR: join(dir, ".cache") },
+  });
   expect(run.exitCode).toBe(0);
   expect(readFileSync(join(dir, "bun.lock"), "utf8")).toBe(readFileSync(join(ROOT, "bun.lock"), "utf8"));
 });

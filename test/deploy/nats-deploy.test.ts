@@ -27,7 +27,9 @@ test("the image runs the template; JetStream stores on the volume; one route per
   expect(fly.build.dockerfile).toBe("Dockerfile");
   expect(fly.mounts).toHaveLength(1);
   expect(fly.env.NATS_STORE_DIR.startsWith(`${fly.mounts[0].destination}/`)).toBe(true);
-  const routes = Object.keys(fly.env).filter((k) => k.startsWith("NATS_ROUTE_")).sort();
+  const routes = Object.keys(fly.env)
+    .filter((k) => k.startsWith("NATS_ROUTE_"))
+    .sort();
   expect(routes).toEqual(variables.filter((v) => v.startsWith("NATS_ROUTE_")).sort());
   for (const r of routes) expect(fly.env[r]).toMatch(new RegExp(`^nats-route://[a-z]{3}\\.${fly.app}\\.internal:${fly.env.NATS_CLUSTER_PORT}$`));
 });

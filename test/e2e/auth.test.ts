@@ -3,7 +3,7 @@
 // user on an open Chat stream) keeps receiving the messages sent after the refused calls.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { ChatMessageSchema, ChatService as LegacyChatService, type ChatMessage } from "../../app/gen/chat/chat_pb.ts";
 import { ChatService } from "../../app/gen/chat/v1/chat_pb.ts";
@@ -133,7 +133,6 @@ describe("refused credentials: Unauthenticated, with the reason", () => {
     await stillDelivers(h, room, "after tokens with missing claims");
     await closeAll(h);
   });
-
 });
 
 describe("the user is the token's subject", () => {
@@ -143,20 +142,24 @@ describe("the user is the token's subject", () => {
     const alice = bearer(await mintToken("alice"));
     const res = await client.send({ target: { case: "room", value: room }, text: "who am I" }, { headers: { ...alice, "x-user": "mallory" } });
     expect(res.message?.from).toBe("alice");
-    const [m] = await h.reader.until((r) => {
-      const ms = r.messages(room).filter((x) => x.text === "who am I");
-      return ms.length === 1 ? ms : undefined;
-    }, 5000, "alice's message");
+    const [m] = await h.reader.until(
+      (r) => {
+        const ms = r.messages(room).filter((x) => x.text === "who am I");
+        return ms.length === 1 ? ms : undefined;
+      },
+      5000,
+      "alice's message",
+    );
     expect(m.from).toBe("alice");
     const history = await client.history({ room }, { headers: alice });
     expect(history.messages.map((x) => [x.from, x.text])).toEqual([["alice", "who am I"]]);
 
     // On a stream too: the session is alice's whatever x-user says.
     const s = openChat(client, "mallory", alice);
-    const [ready] = await s.reader.until((r) => r.of("ready").length === 1 ? r.of("ready") : undefined, 5000, "ready");
+    const [ready] = await s.reader.until((r) => (r.of("ready").length === 1 ? r.of("ready") : undefined), 5000, "ready");
     expect(ready.user).toBe("alice");
     await s.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: "still me", clientMsgId: "s1" } } });
-    const [ack] = await s.reader.until((r) => r.of("ack").length === 1 ? r.of("ack") : undefined, 5000, "ack");
+    const [ack] = await s.reader.until((r) => (r.of("ack").length === 1 ? r.of("ack") : undefined), 5000, "ack");
     expect(ack.message?.from).toBe("alice");
     // And a direct message lands in alice's DM room, not mallory's.
     const dm = await client.send({ target: { case: "toUser", value: "bob" }, text: "hi bob" }, { headers: { ...alice, "x-user": "mallory" } });

@@ -7,14 +7,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import {
-  ChatEventSchema,
-  ChatService,
-  PresenceAction,
-  SendRequestSchema,
-  SubscribeRequestSchema,
-  type ChatEvent,
-} from "../../app/gen/chat/v1/chat_pb.ts";
+import { ChatEventSchema, ChatService, PresenceAction, SendRequestSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, openChat, transport, failure } from "../support/clients.ts";
 import { envelope } from "../../app/transport/event-frames.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
@@ -37,10 +30,14 @@ async function healthySession(client: Chat, room: string, user = "hana"): Promis
 async function stillDelivers(client: Chat, h: ChatHandle, room: string, text: string, from = "sam"): Promise<void> {
   const res = await client.send({ target: { case: "room", value: room }, text }, as(from));
   expect(res.message?.from).toBe(from);
-  const [m] = await h.reader.until((r) => {
-    const ms = r.messages(room).filter((x) => x.text === text);
-    return ms.length > 0 ? ms : undefined;
-  }, 5000, `"${text}" delivered to the healthy session`);
+  const [m] = await h.reader.until(
+    (r) => {
+      const ms = r.messages(room).filter((x) => x.text === text);
+      return ms.length > 0 ? ms : undefined;
+    },
+    5000,
+    `"${text}" delivered to the healthy session`,
+  );
   expect(m.seq).toBe(res.message!.seq);
   expect(h.reader.done).toBe(false);
   expect(h.reader.error).toBeUndefined();
@@ -134,11 +131,11 @@ describe("dev server with default limits", () => {
     await a.send({ kind: { case: "join", value: { room } } });
     await a.reader.until((r) => r.of("joined").length === 1, 5000, "ann joined");
     await a.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: "y".repeat(5000), clientMsgId: "too-big" } } });
-    const [err] = await a.reader.until((r) => r.of("error").length === 1 ? r.of("error") : undefined, 5000, "error event");
+    const [err] = await a.reader.until((r) => (r.of("error").length === 1 ? r.of("error") : undefined), 5000, "error event");
     expect(err).toMatchObject({ code: "invalid_argument", clientMsgId: "too-big" });
     expect(err.text).toContain("5000 bytes; the limit is 4096 bytes");
     await a.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: "after the big one", clientMsgId: "fine" } } });
-    const [ack] = await a.reader.until((r) => r.of("ack").length === 1 ? r.of("ack") : undefined, 5000, "ack");
+    const [ack] = await a.reader.until((r) => (r.of("ack").length === 1 ? r.of("ack") : undefined), 5000, "ack");
     expect(ack.clientMsgId).toBe("fine");
     expect(ack.message?.text).toBe("after the big one");
     expect(a.reader.done).toBe(false);
@@ -160,7 +157,7 @@ describe("dev server with default limits", () => {
 
     const a = openChat(client, "ann");
     await a.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: "", clientMsgId: "nothing" } } });
-    const [err] = await a.reader.until((r) => r.of("error").length === 1 ? r.of("error") : undefined, 5000, "error event");
+    const [err] = await a.reader.until((r) => (r.of("error").length === 1 ? r.of("error") : undefined), 5000, "error event");
     expect(err).toMatchObject({ code: "invalid_argument", clientMsgId: "nothing", text: "text is empty: send 1 or more characters" });
     await stillDelivers(client, h, room, "after empty text");
     await closeAll(a, h);
@@ -255,7 +252,7 @@ describe("dev server with default limits", () => {
     const a = openChat(client, "ann");
     await a.send({ kind: { case: "join", value: { room: "bad room!" } } });
     await a.send({ kind: { case: "join", value: { room: long } } });
-    const errs = await a.reader.until((r) => r.of("error").length === 2 ? r.of("error") : undefined, 5000, "two error events");
+    const errs = await a.reader.until((r) => (r.of("error").length === 2 ? r.of("error") : undefined), 5000, "two error events");
     expect(errs.map((e) => e.code)).toEqual(["invalid_argument", "invalid_argument"]);
     expect(errs.map((e) => e.room)).toEqual(["bad room!", long]);
     for (const e of errs) expect(e.text).toContain("room name must be 1 to 64 characters");
@@ -321,7 +318,7 @@ describe("dev server with default limits", () => {
 
     const z = openChat(client, "zed");
     await z.send({ kind: { case: "join", value: { room: "dm:xia:yan", sinceSeq: 0n } } });
-    const [err] = await z.reader.until((r) => r.of("error").length === 1 ? r.of("error") : undefined, 5000, "error event");
+    const [err] = await z.reader.until((r) => (r.of("error").length === 1 ? r.of("error") : undefined), 5000, "error event");
     expect(err).toMatchObject({ code: "permission_denied", room: "dm:xia:yan" });
     expect(err.text).toContain("direct conversation between two other users");
     expect(z.reader.messages()).toEqual([]);
@@ -341,11 +338,11 @@ describe("dev server with default limits", () => {
     await a.send({ kind: { case: "leave", value: { room: "never-joined" } } });
     await a.send({});
     await a.send({ kind: { case: "ping", value: { nonce: "still-there" } } });
-    const errs = await a.reader.until((r) => r.of("error").length === 2 ? r.of("error") : undefined, 5000, "two error events");
+    const errs = await a.reader.until((r) => (r.of("error").length === 2 ? r.of("error") : undefined), 5000, "two error events");
     expect(errs[0]).toMatchObject({ code: "not_found", room: "never-joined", text: 'you are not in room "never-joined"' });
     expect(errs[1].code).toBe("invalid_argument");
     expect(errs[1].text).toContain("empty request: set one of join, leave, send, typing or ping");
-    const [pong] = await a.reader.until((r) => r.of("pong").length === 1 ? r.of("pong") : undefined, 5000, "pong");
+    const [pong] = await a.reader.until((r) => (r.of("pong").length === 1 ? r.of("pong") : undefined), 5000, "pong");
     expect(pong.nonce).toBe("still-there");
     await stillDelivers(client, h, room, "after a bad leave");
     await closeAll(a, h);
@@ -448,156 +445,158 @@ describe("a consumer that never reads (session queue of 50)", () => {
 
   const rssKiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.proc.pid}/status`, "utf8"))![1]);
 
-  test(
-    "is cut off with ResourceExhausted; the healthy session gets everything; memory stays bounded; resume has no gap",
-    async () => {
-      const room = "flood";
-      const h = await healthySession(client, room);
-      const subscribe = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] }));
-      // "slow" never reads its Subscribe stream; "late" reads it only once the server has ended it.
-      const slow = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "slow", [envelope(subscribe)], { end: true, read: false });
-      const late = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "late", [envelope(subscribe)], { end: true, read: false });
-      const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
-      await eventually(async () => (await online()).join() === "hana,late,slow", 5000, "slow and late in the room");
+  test("is cut off with ResourceExhausted; the healthy session gets everything; memory stays bounded; resume has no gap", async () => {
+    const room = "flood";
+    const h = await healthySession(client, room);
+    const subscribe = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] }));
+    // "slow" never reads its Subscribe stream; "late" reads it only once the server has ended it.
+    const slow = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "slow", [envelope(subscribe)], { end: true, read: false });
+    const late = rawCall(server.url, "/chat.v1.ChatService/Subscribe", "late", [envelope(subscribe)], { end: true, read: false });
+    const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
+    await eventually(async () => (await online()).join() === "hana,late,slow", 5000, "slow and late in the room");
 
-      const left = (user: string) =>
-        h.reader.of("presence").some((p) => p.room === room && p.user === user && p.action === PresenceAction.LEFT);
-      const N = 300;
-      const pad = "·".repeat(1500); // 3000 bytes of UTF-8
-      // Warm the server up on another room first, so that the RSS measured next is its steady state.
-      for (let i = 0; i < 100; i += 10) {
-        await Promise.all(
-          Array.from({ length: 10 }, (_, j) => client.send({ target: { case: "room", value: "warm-up" }, text: `#${i + j} ${pad}` }, as("warmer"))),
-        );
-      }
-      const rss0 = rssKiB();
-      let rssMax = rss0;
-      let lateReading = false;
-      for (let sent = 0; sent < N; sent += 10) {
-        await Promise.all(
-          Array.from({ length: 10 }, (_, i) =>
-            client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, as(`sender${i % 5}`)),
-          ),
-        );
-        // The healthy session keeps up batch by batch, so its own queue never gets near 50.
-        await h.reader.until((r) => r.messages(room).length >= sent + 10, 5000, `the healthy session to get ${sent + 10}`);
-        rssMax = Math.max(rssMax, rssKiB());
-        if (!lateReading && left("late")) {
-          // The server has ended late's session; the final status waits for it to read.
-          late.read();
-          lateReading = true;
-        }
-      }
-
-      if (!lateReading) {
-        await h.reader.until(() => left("late"), 5000, "late's session to end");
+    const left = (user: string) => h.reader.of("presence").some((p) => p.room === room && p.user === user && p.action === PresenceAction.LEFT);
+    const N = 300;
+    const pad = "·".repeat(1500); // 3000 bytes of UTF-8
+    // Warm the server up on another room first, so that the RSS measured next is its steady state.
+    for (let i = 0; i < 100; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => client.send({ target: { case: "room", value: "warm-up" }, text: `#${i + j} ${pad}` }, as("warmer"))),
+      );
+    }
+    const rss0 = rssKiB();
+    let rssMax = rss0;
+    let lateReading = false;
+    for (let sent = 0; sent < N; sent += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, as(`sender${i % 5}`))),
+      );
+      // The healthy session keeps up batch by batch, so its own queue never gets near 50.
+      await h.reader.until((r) => r.messages(room).length >= sent + 10, 5000, `the healthy session to get ${sent + 10}`);
+      rssMax = Math.max(rssMax, rssKiB());
+      if (!lateReading && left("late")) {
+        // The server has ended late's session; the final status waits for it to read.
         late.read();
         lateReading = true;
       }
+    }
 
-      // Every message reached the healthy session once, in seq order.
-      const got = h.reader.messages(room);
-      expect(got.map((m) => Number(m.seq))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-      expect(new Set(got.map((m) => m.text.split(" ")[0])).size).toBe(N);
-      // Both stuck sessions were ended: they left the room, and the server holds nothing for them.
-      await h.reader.until(() => left("slow"), 5000, "slow's session to end");
-      expect(await online()).toEqual(["hana"]);
-      // 300 x 3 KB went through; the server's RSS stayed within a bound that an unbounded queue
-      // per stuck session would not meet for long.
-      expect(rssMax - rss0).toBeLessThan(64 * 1024);
+    if (!lateReading) {
+      await h.reader.until(() => left("late"), 5000, "late's session to end");
+      late.read();
+      lateReading = true;
+    }
 
-      // late reads: the messages that fit before it fell behind, seq 1.. with no gap, then
-      // RESOURCE_EXHAUSTED with a message that says what to do.
-      await eventually(() => late.closed, 5000, "late's stream to end");
-      expect(late.trailers?.["grpc-status"]).toBe(String(Code.ResourceExhausted));
-      expect(decodeURIComponent(late.trailers?.["grpc-message"] ?? "")).toBe(
-        "this stream fell 50 events behind and was closed; reconnect and resume with since_seq",
+    // Every message reached the healthy session once, in seq order.
+    const got = h.reader.messages(room);
+    expect(got.map((m) => Number(m.seq))).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(new Set(got.map((m) => m.text.split(" ")[0])).size).toBe(N);
+    // Both stuck sessions were ended: they left the room, and the server holds nothing for them.
+    await h.reader.until(() => left("slow"), 5000, "slow's session to end");
+    expect(await online()).toEqual(["hana"]);
+    // 300 x 3 KB went through; the server's RSS stayed within a bound that an unbounded queue
+    // per stuck session would not meet for long.
+    expect(rssMax - rss0).toBeLessThan(64 * 1024);
+
+    // late reads: the messages that fit before it fell behind, seq 1.. with no gap, then
+    // RESOURCE_EXHAUSTED with a message that says what to do.
+    await eventually(() => late.closed, 5000, "late's stream to end");
+    expect(late.trailers?.["grpc-status"]).toBe(String(Code.ResourceExhausted));
+    expect(decodeURIComponent(late.trailers?.["grpc-message"] ?? "")).toBe(
+      "this stream fell 50 events behind and was closed; reconnect and resume with since_seq",
+    );
+    const lateEvents = late.events();
+    expect(lateEvents[0].kind.case).toBe("ready");
+    const lateSeqs = lateEvents.flatMap((e) => (e.kind.case === "message" ? [Number(e.kind.value.seq)] : []));
+    expect(lateSeqs.length).toBeGreaterThan(0);
+    expect(lateSeqs.length).toBeLessThan(N);
+    expect(lateSeqs).toEqual(Array.from({ length: lateSeqs.length }, (_, i) => i + 1));
+
+    // slow never reads: the server cannot even write the status, so it resets the stream
+    // (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED).
+    await eventually(() => slow.closed, 10_000, "slow's stream to be reset");
+    expect(slow.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    expect(slow.trailers).toBeUndefined();
+
+    // Fresh sessions resume with since_seq: everything after it, no gap, no duplicate, then live.
+    const lateAgain = openChat(client, "late");
+    const k = lateSeqs.length;
+    await lateAgain.send({ kind: { case: "join", value: { room, sinceSeq: BigInt(k) } } });
+    const slowAgain = openChat(client, "slow");
+    await slowAgain.send({ kind: { case: "join", value: { room, sinceSeq: 0n } } });
+    await stillDelivers(client, h, room, "live after the flood");
+    const last = N + 1;
+    for (const [who, session, from] of [
+      ["late", lateAgain, k + 1],
+      ["slow", slowAgain, 1],
+    ] as const) {
+      await session.reader.until((r) => r.messages(room).some((m) => Number(m.seq) === last), 10_000, `${who} to catch up`);
+      const seqs = session.reader.messages(room).map((m) => Number(m.seq));
+      expect(seqs).toEqual(Array.from({ length: last - from + 1 }, (_, i) => from + i));
+      expect(session.reader.error).toBeUndefined();
+    }
+    expect(slowAgain.reader.messages(room).map((m) => m.text)).toEqual(h.reader.messages(room).map((m) => m.text));
+
+    slow.dispose();
+    late.dispose();
+    await closeAll(lateAgain, slowAgain, h);
+  }, 30_000);
+
+  test("Connect over HTTP/1.1 and HTTP/2: a reader that stops is cut off, and the server lets go of its connection", async () => {
+    const room = "flood-connect";
+    const body = envelope(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] })));
+    // HTTP/2: a Connect stream that is never read.
+    const session = http2.connect(server.url);
+    session.on("error", () => {});
+    const h2 = session.request({
+      ":method": "POST",
+      ":path": "/chat.v1.ChatService/Subscribe",
+      "content-type": "application/connect+proto",
+      "x-user": "stops2",
+    });
+    h2.on("error", () => {});
+    h2.pause();
+    h2.end(body);
+    // HTTP/1.1: the same on a socket of its own, never read.
+    const h1 = net.connect(server.port, "127.0.0.1");
+    h1.on("error", () => {});
+    h1.pause();
+    h1.write(
+      `POST /chat.v1.ChatService/Subscribe HTTP/1.1\r\nhost: x\r\ncontent-type: application/connect+proto\r\nx-user: stops1\r\ncontent-length: ${body.length}\r\n\r\n`,
+    );
+    h1.write(body);
+    const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
+    await eventually(async () => (await online()).join() === "stops1,stops2", 5000, "both in the room");
+    const local = await new Promise<number>((resolve) => (h1.localPort ? resolve(h1.localPort) : h1.once("connect", () => resolve(h1.localPort!))));
+    // Whether a process holds the server's side of the connection from client port `port`
+    // (/proc/net/tcp and tcp6: local and remote address, ..., inode in field 9; 0 for an orphan).
+    const held = (port: number) => {
+      const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+      const rows = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((f) =>
+        readFileSync(f, "utf8")
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/)),
       );
-      const lateEvents = late.events();
-      expect(lateEvents[0].kind.case).toBe("ready");
-      const lateSeqs = lateEvents.flatMap((e) => (e.kind.case === "message" ? [Number(e.kind.value.seq)] : []));
-      expect(lateSeqs.length).toBeGreaterThan(0);
-      expect(lateSeqs.length).toBeLessThan(N);
-      expect(lateSeqs).toEqual(Array.from({ length: lateSeqs.length }, (_, i) => i + 1));
+      const row = rows.find((f) => f[1]?.endsWith(`:${hex(server.port)}`) && f[2]?.endsWith(`:${hex(port)}`));
+      return row !== undefined && row[9] !== "0";
+    };
+    expect(held(local)).toBe(true);
 
-      // slow never reads: the server cannot even write the status, so it resets the stream
-      // (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED).
-      await eventually(() => slow.closed, 10_000, "slow's stream to be reset");
-      expect(slow.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      expect(slow.trailers).toBeUndefined();
-
-      // Fresh sessions resume with since_seq: everything after it, no gap, no duplicate, then live.
-      const lateAgain = openChat(client, "late");
-      const k = lateSeqs.length;
-      await lateAgain.send({ kind: { case: "join", value: { room, sinceSeq: BigInt(k) } } });
-      const slowAgain = openChat(client, "slow");
-      await slowAgain.send({ kind: { case: "join", value: { room, sinceSeq: 0n } } });
-      await stillDelivers(client, h, room, "live after the flood");
-      const last = N + 1;
-      for (const [who, session, from] of [
-        ["late", lateAgain, k + 1],
-        ["slow", slowAgain, 1],
-      ] as const) {
-        await session.reader.until((r) => r.messages(room).some((m) => Number(m.seq) === last), 10_000, `${who} to catch up`);
-        const seqs = session.reader.messages(room).map((m) => Number(m.seq));
-        expect(seqs).toEqual(Array.from({ length: last - from + 1 }, (_, i) => from + i));
-        expect(session.reader.error).toBeUndefined();
-      }
-      expect(slowAgain.reader.messages(room).map((m) => m.text)).toEqual(h.reader.messages(room).map((m) => m.text));
-
-      slow.dispose();
-      late.dispose();
-      await closeAll(lateAgain, slowAgain, h);
-    },
-    30_000,
-  );
-
-  test(
-    "Connect over HTTP/1.1 and HTTP/2: a reader that stops is cut off, and the server lets go of its connection",
-    async () => {
-      const room = "flood-connect";
-      const body = envelope(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms: [room] })));
-      // HTTP/2: a Connect stream that is never read.
-      const session = http2.connect(server.url);
-      session.on("error", () => {});
-      const h2 = session.request({ ":method": "POST", ":path": "/chat.v1.ChatService/Subscribe", "content-type": "application/connect+proto", "x-user": "stops2" });
-      h2.on("error", () => {});
-      h2.pause();
-      h2.end(body);
-      // HTTP/1.1: the same on a socket of its own, never read.
-      const h1 = net.connect(server.port, "127.0.0.1");
-      h1.on("error", () => {});
-      h1.pause();
-      h1.write(`POST /chat.v1.ChatService/Subscribe HTTP/1.1\r\nhost: x\r\ncontent-type: application/connect+proto\r\nx-user: stops1\r\ncontent-length: ${body.length}\r\n\r\n`);
-      h1.write(body);
-      const online = async () => (await client.listOnline({ room }, as("hana"))).users.map((u) => u.user);
-      await eventually(async () => (await online()).join() === "stops1,stops2", 5000, "both in the room");
-      const local = await new Promise<number>((resolve) => (h1.localPort ? resolve(h1.localPort) : h1.once("connect", () => resolve(h1.localPort!))));
-      // Whether a process holds the server's side of the connection from client port `port`
-      // (/proc/net/tcp and tcp6: local and remote address, ..., inode in field 9; 0 for an orphan).
-      const held = (port: number) => {
-        const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
-        const rows = ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((f) => readFileSync(f, "utf8").split("\n").map((l) => l.trim().split(/\s+/)));
-        const row = rows.find((f) => f[1]?.endsWith(`:${hex(server.port)}`) && f[2]?.endsWith(`:${hex(port)}`));
-        return row !== undefined && row[9] !== "0";
-      };
-      expect(held(local)).toBe(true);
-
-      // More than the kernel's socket buffers hold (megabytes on loopback), so that the queue fills.
-      const pad = "·".repeat(1500);
-      for (let sent = 0; sent < 4000; sent += 50) {
-        await Promise.all(Array.from({ length: 50 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, as(`flooder${i % 5}`))));
-      }
-      await eventually(async () => (await online()).length === 0, 5000, "both sessions to end");
-      // HTTP/2: the stream is reset. HTTP/1.1 has no reset: the server closes the socket. The
-      // client, not reading, cannot see that; the server's side of the connection shows it: no
-      // longer held by the process (an orphan in the kernel, inode 0, or gone).
-      await eventually(() => h2.closed, 5000, "the HTTP/2 stream to be reset");
-      expect(h2.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      await eventually(() => !held(local), 5000, "the server to let go of the HTTP/1.1 connection");
-      h1.destroy();
-      session.destroy();
-    },
-    30_000,
-  );
+    // More than the kernel's socket buffers hold (megabytes on loopback), so that the queue fills.
+    const pad = "·".repeat(1500);
+    for (let sent = 0; sent < 4000; sent += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, as(`flooder${i % 5}`))),
+      );
+    }
+    await eventually(async () => (await online()).length === 0, 5000, "both sessions to end");
+    // HTTP/2: the stream is reset. HTTP/1.1 has no reset: the server closes the socket. The
+    // client, not reading, cannot see that; the server's side of the connection shows it: no
+    // longer held by the process (an orphan in the kernel, inode 0, or gone).
+    await eventually(() => h2.closed, 5000, "the HTTP/2 stream to be reset");
+    expect(h2.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    await eventually(() => !held(local), 5000, "the server to let go of the HTTP/1.1 connection");
+    h1.destroy();
+    session.destroy();
+  }, 30_000);
 });

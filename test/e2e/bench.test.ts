@@ -68,16 +68,22 @@ test("bench --smoke with every other kind of subscriber stream: each delivers ev
   const kinds = ["edgechat:grpc-chat", "edgechat:connect-subscribe", "edgechat:grpc-web-subscribe", "edgechat:ws"];
   const dir = mkdtempSync(join(tmpdir(), "edgechat-bench-kinds-"));
   try {
-    const proc = Bun.spawn([process.execPath, join(ROOT, "bench/run.ts"), "--smoke", "--scenarios", "fanout,rooms", "--contenders", kinds.join(","), "--out", dir], {
-      cwd: ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const proc = Bun.spawn(
+      [process.execPath, join(ROOT, "bench/run.ts"), "--smoke", "--scenarios", "fanout,rooms", "--contenders", kinds.join(","), "--out", dir],
+      {
+        cwd: ROOT,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
     const file = readdirSync(dir).find((f) => f.endsWith(".json"));
     expect(file, `no results written; stderr:\n${stderr}`).toBeDefined();
     const report = JSON.parse(readFileSync(join(dir, file!), "utf8"));
-    expect(report.runs.filter((r: any) => r.error).map((r: any) => `${r.key} ${r.contender}: ${r.error}`), stderr).toEqual([]);
+    expect(
+      report.runs.filter((r: any) => r.error).map((r: any) => `${r.key} ${r.contender}: ${r.error}`),
+      stderr,
+    ).toEqual([]);
     expect(code).toBe(0);
     expect(report.contenders).toEqual(kinds);
     for (const c of kinds) {

@@ -28,7 +28,9 @@ test.skipIf(why !== "")(
     loadgen = new LoadGen();
     const result = await loadgen.call("capacity", { port: server.port, n: fly.hardLimit, perRoom: 100, kinds: STREAM_KINDS }, 240_000);
     const mib = (b: number) => (b / 1048576).toFixed(1);
-    console.log(`capacity: ${JSON.stringify(result)}; peak ${mib(server.peak())} MiB of ${mib(fly.memoryBytes)} MiB, failcnt ${server.failcnt()}, oom kills ${server.oomKills()}`);
+    console.log(
+      `capacity: ${JSON.stringify(result)}; peak ${mib(server.peak())} MiB of ${mib(fly.memoryBytes)} MiB, failcnt ${server.failcnt()}, oom kills ${server.oomKills()}`,
+    );
     expect({ oomKills: server.oomKills(), running: server.running() }).toEqual({ oomKills: 0, running: true });
     expect(result).toMatchObject({ opened: fly.hardLimit, delivered: fly.hardLimit, expected: fly.hardLimit, ended: 0 });
     expect(await server.ready()).toBe(true);

@@ -142,9 +142,9 @@ describe("edgechat chat", () => {
 
     // Someone typing in the room (a plain client here) shows as a line.
     const dave = openChat(chatClient(transport(s.url, "grpc")), "dave");
-    dave.send({ kind: { case: "join", value: { room: "lobby" } } });
+    await dave.send({ kind: { case: "join", value: { room: "lobby" } } });
     await dave.reader.until((r) => r.of("joined").length === 1);
-    dave.send({ kind: { case: "typing", value: { room: "lobby" } } });
+    await dave.send({ kind: { case: "typing", value: { room: "lobby" } } });
     await alice.see(/^\* dave is typing in lobby$/);
     dave.close();
 
@@ -236,24 +236,28 @@ describe("edgechat chat", () => {
     expect(history.messages.map((m) => m.text)).toEqual(["m1", "m2", "while you were away", "typed while down", "after restart"]);
   }, 40_000);
 
-  test.skipIf(!Bun.which("script"))("on a terminal: a prompt, and typing notices while the user types", async () => {
-    const s = await server();
-    const bob = chat("bob", s.url, "--user", "bob", "--room", "tty");
-    await bob.see(/^\* joined tty$/);
-    const alice = new Cli("alice", ["chat", "--url", s.url, "--user", "alice", "--room", "tty"], {}, true);
-    await eventually(() => alice.out.includes("* joined tty") && alice.out.includes("tty> "), 10_000, "alice's prompt");
-    await bob.see(/^\* alice joined tty \(local\)$/);
-    alice.type("h");
-    await bob.see(/^\* alice is typing in tty$/);
-    alice.type("i there\r");
-    await bob.see(line("tty", "alice", "hi there"));
-    await eventually(() => /\d\d:\d\d \[tty\] alice: hi there/.test(alice.out), 10_000, "alice's own message");
-    alice.type("/quit\r");
-    expect(await alice.exited).toBe(0);
-    expect(await bob.eof()).toBe(0);
-    // Typing a command is not typing a message.
-    expect(bob.count(/is typing/)).toBe(1);
-  }, 20_000);
+  test.skipIf(!Bun.which("script"))(
+    "on a terminal: a prompt, and typing notices while the user types",
+    async () => {
+      const s = await server();
+      const bob = chat("bob", s.url, "--user", "bob", "--room", "tty");
+      await bob.see(/^\* joined tty$/);
+      const alice = new Cli("alice", ["chat", "--url", s.url, "--user", "alice", "--room", "tty"], {}, true);
+      await eventually(() => alice.out.includes("* joined tty") && alice.out.includes("tty> "), 10_000, "alice's prompt");
+      await bob.see(/^\* alice joined tty \(local\)$/);
+      alice.type("h");
+      await bob.see(/^\* alice is typing in tty$/);
+      alice.type("i there\r");
+      await bob.see(line("tty", "alice", "hi there"));
+      await eventually(() => /\d\d:\d\d \[tty\] alice: hi there/.test(alice.out), 10_000, "alice's own message");
+      alice.type("/quit\r");
+      expect(await alice.exited).toBe(0);
+      expect(await bob.eof()).toBe(0);
+      // Typing a command is not typing a message.
+      expect(bob.count(/is typing/)).toBe(1);
+    },
+    20_000,
+  );
 
   test("refuses to start without a user, and exits 1 when the server refuses the token", async () => {
     const noUser = new Cli("nobody", ["chat", "--url", "http://127.0.0.1:1"]);
@@ -307,7 +311,10 @@ describe("edgechat token", () => {
     expect(await tok.eof()).toBe(0);
     const token = tok.out.trim();
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    const [header, payload] = token.split(".").slice(0, 2).map((p) => JSON.parse(Buffer.from(p, "base64url").toString()));
+    const [header, payload] = token
+      .split(".")
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, "base64url").toString()));
     expect(header.alg).toBe("HS256");
     expect(payload.sub).toBe("alice");
     expect(payload.exp - payload.iat).toBe(600);

@@ -139,7 +139,13 @@ test("a client that resets streams is refused across reconnects, by address; oth
   const session = open();
   const gone = new Promise<void>((resolve) => session.once("close", () => resolve()));
   for (let i = 0; i < 100 && !session.destroyed; i++) {
-    const req = session.request({ ":method": "POST", ":path": "/chat.v1.ChatService/Subscribe", "content-type": "application/grpc", te: "trailers", "x-user": "rst" });
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/chat.v1.ChatService/Subscribe",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "x-user": "rst",
+    });
     req.on("error", () => {});
     // HEADERS, then RST_STREAM as soon as the stream has its id: the rapid-reset pattern.
     req.once("ready", () => req.close(http2.constants.NGHTTP2_CANCEL));
@@ -185,7 +191,13 @@ test("streams past the concurrent-stream limit are refused one by one; the strea
     for (let i = 0; i < N; i++) {
       const id = 1 + 2 * i;
       // A user per stream, so that no per-user rate ends a stream early and frees its slot.
-      const head = [literal(":path", "/chat.v1.ChatService/Subscribe"), literal(":authority", "x"), literal("content-type", "application/grpc"), literal("te", "trailers"), literal("x-user", `crowd-${i}`)];
+      const head = [
+        literal(":path", "/chat.v1.ChatService/Subscribe"),
+        literal(":authority", "x"),
+        literal("content-type", "application/grpc"),
+        literal("te", "trailers"),
+        literal("x-user", `crowd-${i}`),
+      ];
       out.push(frame(1, 4, id, Buffer.concat([Buffer.from([0x83, 0x86]), ...head])), frame(0, 1, id, envelope(body)));
     }
     let pending = Buffer.alloc(0);

@@ -4,9 +4,22 @@
 // with apt-get when missing); skipped loudly without them, except under CI=true, where it fails.
 import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { chatClient, openChat, transport, failure } from "../support/clients.ts";
-import { alive, buildahAvailable, buildImage, cmdline, descendants, ensureStandin, imageConfig, imageHealthcheck, PACKAGES, runImage, stopAllImages, type RunningImage } from "../support/image.ts";
+import {
+  alive,
+  buildahAvailable,
+  buildImage,
+  cmdline,
+  descendants,
+  ensureStandin,
+  imageConfig,
+  imageHealthcheck,
+  PACKAGES,
+  runImage,
+  stopAllImages,
+  type RunningImage,
+} from "../support/image.ts";
 import { freePort } from "../support/prometheus.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
@@ -16,7 +29,9 @@ const CI = process.env.CI === "true" || process.env.CI === "1";
 const availability = await buildahAvailable();
 if (!availability.ok && !CI) {
   const bar = "!".repeat(100);
-  console.warn(`\n${bar}\n!! SKIPPING test/e2e/container.test.ts: ${availability.reason}\n!! The container image is NOT tested. Run as root with: apt-get install -y ${PACKAGES.join(" ")}\n${bar}\n`);
+  console.warn(
+    `\n${bar}\n!! SKIPPING test/e2e/container.test.ts: ${availability.reason}\n!! The container image is NOT tested. Run as root with: apt-get install -y ${PACKAGES.join(" ")}\n${bar}\n`,
+  );
 }
 const suite = availability.ok || CI ? describe : describe.skip;
 
@@ -43,7 +58,12 @@ async function flyEnv(extra: Record<string, string> = {}) {
 /** Uid and gid lines of /proc/<pid>/status: [real, effective, saved, filesystem]. */
 function ids(pid: number): { uid: number[]; gid: number[] } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const nums = (key: string) => /^\w+:\s+(.*)$/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")![1].trim().split(/\s+/).map(Number);
+  const nums = (key: string) =>
+    /^\w+:\s+(.*)$/m
+      .exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")![1]
+      .trim()
+      .split(/\s+/)
+      .map(Number);
   return { uid: nums("Uid"), gid: nums("Gid") };
 }
 
@@ -123,10 +143,14 @@ suite("container image (buildah, chroot isolation)", () => {
 
     test("the sidecar's scrape carries the Fly identity labels", async () => {
       if (!c) throw new Error("not running");
-      const body: string = await eventually(async () => {
-        const text = await (await fetch(`http://127.0.0.1:${ports.sidecar}/metrics`)).text();
-        return text.includes("go_goroutines{") ? text : "";
-      }, 10_000, "go_goroutines on the sidecar");
+      const body: string = await eventually(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${ports.sidecar}/metrics`)).text();
+          return text.includes("go_goroutines{") ? text : "";
+        },
+        10_000,
+        "go_goroutines on the sidecar",
+      );
       const line = body.split("\n").find((l) => l.startsWith("go_goroutines{"))!;
       for (const label of ['kubernetes_pod_name="nrt-e2e1234"', 'kubernetes_namespace="edgechat-e2e"', 'region="nrt"', 'machine="e2e1234"']) {
         expect(body).toContain(label);
@@ -165,10 +189,14 @@ suite("container image (buildah, chroot isolation)", () => {
       await eventually(() => c.find("sidecar started", "edgechat-supervisor").length >= 2, 10_000, "a second sidecar started");
       const second = c.find("sidecar started", "edgechat-supervisor")[1].pid as number;
       expect(second).not.toBe(first);
-      await eventually(async () => {
-        const res = await fetch(`http://127.0.0.1:${ports.sidecar}/metrics`);
-        return res.ok && (await res.text()).includes("go_goroutines{");
-      }, 15_000, "the restarted sidecar serving /metrics");
+      await eventually(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${ports.sidecar}/metrics`);
+          return res.ok && (await res.text()).includes("go_goroutines{");
+        },
+        15_000,
+        "the restarted sidecar serving /metrics",
+      );
     }, 30_000);
 
     test("SIGINT (Fly's kill_signal) to the entrypoint: drained, both processes gone, exit 0 within 5 s", async () => {

@@ -8,7 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { chatClient, openChat, Reader, transport } from "../support/clients.ts";
-import { killOnExit, promtoolCheckMetrics, startPrometheus, startSidecar, stopAll, type PrometheusProcess, type PromSample, type SidecarProcess } from "../support/prometheus.ts";
+import {
+  killOnExit,
+  promtoolCheckMetrics,
+  startPrometheus,
+  startSidecar,
+  stopAll,
+  type PrometheusProcess,
+  type PromSample,
+  type SidecarProcess,
+} from "../support/prometheus.ts";
 import { ROOT, startServer, type ServerProcess } from "../support/server.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
@@ -42,12 +51,15 @@ beforeAll(async () => {
   for (const { region, machine } of REGIONS) {
     const dataDir = mkdtempSync(join(tmpdir(), `edgechat-dashboards-${region}-`));
     dataDirs.push(dataDir);
-    const server = await startServer({
-      FLY_REGION: region,
-      EDGECHAT_JWT_SECRET: TEST_SECRET,
-      EDGECHAT_RATE_PER_SECOND: "1",
-      EDGECHAT_RATE_BURST: "3",
-    }, dataDir);
+    const server = await startServer(
+      {
+        FLY_REGION: region,
+        EDGECHAT_JWT_SECRET: TEST_SECRET,
+        EDGECHAT_RATE_PER_SECOND: "1",
+        EDGECHAT_RATE_BURST: "3",
+      },
+      dataDir,
+    );
     killOnExit(server.proc);
     const sidecar = await startSidecar({ EDGECHAT_SIDECAR_TARGET: server.metricsUrl, FLY_APP_NAME: APP, FLY_REGION: region, FLY_MACHINE_ID: machine });
     sites.push({ region, server, sidecar });
@@ -78,10 +90,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of streams) c.abort();
   await prom?.stop();
-  await Promise.all(sites.map(async (s) => {
-    await s.sidecar.stop();
-    await s.server.stop();
-  }));
+  await Promise.all(
+    sites.map(async (s) => {
+      await s.sidecar.stop();
+      await s.server.stop();
+    }),
+  );
   await stopAll(); // whatever a failed beforeAll left half started
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
@@ -92,7 +106,7 @@ async function openStreams(site: Site): Promise<void> {
   const web = chatClient(transport(site.server.url, "grpc-web", "1.1"));
   const chat = openChat(grpc, undefined, bearer(await mintToken("ann")));
   streams.push(chat);
-  chat.send({ kind: { case: "join", value: { room: "lobby" } } });
+  await chat.send({ kind: { case: "join", value: { room: "lobby" } } });
   await chat.reader.until((r) => r.of("joined").length === 1);
   const abort = new AbortController();
   streams.push(abort);
@@ -208,7 +222,7 @@ async function resolveVariables(d: Dashboard): Promise<Map<string, { values: str
     // A datasource picker: the provisioned Prometheus is the only (and default) one.
     if (v.type === "datasource") continue;
     if (v.type !== "query") throw new Error(`variable ${v.name} is of type ${v.type}, which this test cannot fill`);
-    const q = typeof v.query === "string" ? v.query : v.query?.query ?? "";
+    const q = typeof v.query === "string" ? v.query : (v.query?.query ?? "");
     const m = /^\s*label_values\(\s*(?:([\s\S]*?)\s*,\s*)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$/.exec(q);
     if (!m) throw new Error(`variable ${v.name}: not a label_values() query: ${q}`);
     const match = m[1] ? interpolate(m[1], vars) : undefined;
@@ -241,7 +255,10 @@ async function runAll(): Promise<Ran[]> {
   if (VERBOSE) {
     console.log(JSON.stringify(variables));
     for (const r of out) {
-      const values = r.result.map((s) => `${s.metric.kubernetes_pod_name ?? s.metric.region ?? ""}${s.metric.reason ? "/" + s.metric.reason : ""}${s.metric.quantile ? "/q" + s.metric.quantile : ""}=${Number(s.value[1]).toPrecision(4)}`);
+      const values = r.result.map(
+        (s) =>
+          `${s.metric.kubernetes_pod_name ?? s.metric.region ?? ""}${s.metric.reason ? "/" + s.metric.reason : ""}${s.metric.quantile ? "/q" + s.metric.quantile : ""}=${Number(s.value[1]).toPrecision(4)}`,
+      );
       console.log(`${r.dashboard} | ${r.panel} ${r.refId} | ${r.result.length} | ${values.join(" ")}`);
     }
   }
@@ -261,7 +278,8 @@ test("the dashboards are there and resolve their datasource to the provisioned u
     // datasource picker (which defaults to the provisioned one and lets Fly's Grafana pick its
     // own), or none: the default datasource.
     const refs = [...text.matchAll(/"datasource":\s*(\{[^}]*\}|"[^"]*"|null)/g)].map((m) => m[1]);
-    for (const ref of refs) expect(ref === "null" || ref === '"-- Grafana --"' || /"uid":\s*"(prometheus"|\$\{datasource|-- Grafana --")/.test(ref!)).toBe(true);
+    for (const ref of refs)
+      expect(ref === "null" || ref === '"-- Grafana --"' || /"uid":\s*"(prometheus"|\$\{datasource|-- Grafana --")/.test(ref!)).toBe(true);
   }
 });
 
@@ -315,7 +333,6 @@ test("every query of the regions dashboard returns data for both regions", async
   expect(happened.map((s) => `${s.metric.region}/${s.metric.reason}`).sort()).toEqual(["ams/missing", "nrt/missing"]);
   expect(auth.result.length).toBeGreaterThan(2);
 }, 30_000);
-
 
 test("promtool check metrics finds nothing to complain about in either sidecar's /metrics", async () => {
   for (const s of sites) {

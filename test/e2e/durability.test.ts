@@ -21,7 +21,7 @@ describe("on one server", () => {
     const room = "resume";
     const send = (i: number) => client.send({ target: { case: "room", value: room }, text: `m${i}` }, { headers: { "x-user": "ann" } });
     const first = openChat(client, "ben");
-    first.send({ kind: { case: "join", value: { room } } });
+    await first.send({ kind: { case: "join", value: { room } } });
     await first.reader.until((r) => r.of("joined").length === 1);
     for (let i = 1; i <= 20; i++) await send(i);
     await first.reader.until((r) => r.messages(room).length === 20);
@@ -31,7 +31,7 @@ describe("on one server", () => {
 
     for (let i = 21; i <= 60; i++) await send(i);
     const second = openChat(client, "ben");
-    second.send({ kind: { case: "join", value: { room, sinceSeq: lastSeen } } });
+    await second.send({ kind: { case: "join", value: { room, sinceSeq: lastSeen } } });
     // Live traffic while the resume is catching up must not open a gap or repeat a message.
     for (let i = 61; i <= 80; i++) await send(i);
     await second.reader.until((r) => r.messages(room).length >= 60, 5000, "60 messages");
@@ -92,8 +92,8 @@ test("SIGTERM drains: open streams end with Unavailable, the process exits 0 wit
   const grpc = openChat(chatClient(transport(server.url, "grpc")), "ann");
   const connect = openChat(chatClient(transport(server.url, "connect")), "ben");
   const h1 = new Reader(chatClient(transport(server.url, "connect", "1.1")).subscribe({ rooms: ["drain"] }, { headers: { "x-user": "cat" } }));
-  grpc.send({ kind: { case: "join", value: { room: "drain" } } });
-  connect.send({ kind: { case: "join", value: { room: "drain" } } });
+  await grpc.send({ kind: { case: "join", value: { room: "drain" } } });
+  await connect.send({ kind: { case: "join", value: { room: "drain" } } });
   for (const r of [grpc.reader, connect.reader, h1]) await r.until((x) => x.of("joined").length === 1);
 
   const started = Date.now();
@@ -107,6 +107,9 @@ test("SIGTERM drains: open streams end with Unavailable, the process exits 0 wit
   expect(code).toBe(0);
   expect(elapsed).toBeLessThan(3000 + 1500);
   expect(server.logs.map((l) => l.msg)).toContain("drained");
-  const refused = await fetch(`${server.url}/healthz`).then(() => "answered", () => "refused");
+  const refused = await fetch(`${server.url}/healthz`).then(
+    () => "answered",
+    () => "refused",
+  );
   expect(refused).toBe("refused");
 });

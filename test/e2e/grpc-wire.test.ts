@@ -7,7 +7,14 @@ import http2 from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { ChatEventSchema, ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import {
+  ChatEventSchema,
+  ChatRequestSchema,
+  SendRequestSchema,
+  SendResponseSchema,
+  SubscribeRequestSchema,
+  type ChatEvent,
+} from "../../app/gen/chat/v1/chat_pb.ts";
 import { envelope } from "../../app/transport/event-frames.ts";
 import { chatClient, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
@@ -40,7 +47,13 @@ class RawCall {
   readonly done: Promise<void>;
 
   constructor(session: http2.ClientHttp2Session, method: string, request: Uint8Array, opts: CallOptions) {
-    const h: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": `${SERVICE}/${method}`, "content-type": "application/grpc", te: "trailers", ...opts.headers };
+    const h: http2.OutgoingHttpHeaders = {
+      ":method": "POST",
+      ":path": `${SERVICE}/${method}`,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...opts.headers,
+    };
     if (opts.user) h["x-user"] = opts.user;
     if (opts.gzip) h["grpc-encoding"] = "gzip";
     this.req = session.request(h);
@@ -101,7 +114,6 @@ function call<T extends DescMessage>(session: http2.ClientHttp2Session, method: 
   return new RawCall(session, method, toBinary(schema, create(schema, init)), opts);
 }
 
-
 const labels = (type: string, method: string) => `grpc_type="${type}",grpc_service="chat.v1.ChatService",grpc_method="${method}"`;
 const SUB = labels("server_stream", "Subscribe");
 const SEND = labels("unary", "Send");
@@ -159,7 +171,11 @@ describe("plain and gzip-compressed requests: Subscribe served alike", () => {
     for (const c of [direct, gzipped]) await eventually(() => messagesOf(c).length === 3, 5000, "3 messages");
 
     // Presence notices depend on which of the two sessions joined first; everything else is equal.
-    const shape = (c: RawCall) => c.events().filter((e) => e.kind.case !== "presence").map((e) => e.kind.case);
+    const shape = (c: RawCall) =>
+      c
+        .events()
+        .filter((e) => e.kind.case !== "presence")
+        .map((e) => e.kind.case);
     expect(shape(direct)).toEqual(["ready", "joined", "message", "message", "message"]);
     expect(shape(gzipped)).toEqual(shape(direct));
     const joined = (c: RawCall) => c.events().find((e) => e.kind.case === "joined")!.kind.value;
@@ -205,7 +221,12 @@ describe("plain and gzip-compressed requests: Subscribe served alike", () => {
     for (const c of [direct, gzipped]) {
       // A stream that had started: the status is in trailers, after its events.
       expect(c.trailers?.["grpc-status"]).toBe(String(Code.DeadlineExceeded));
-      expect(c.events().slice(0, 2).map((e) => e.kind.case)).toEqual(["ready", "joined"]);
+      expect(
+        c
+          .events()
+          .slice(0, 2)
+          .map((e) => e.kind.case),
+      ).toEqual(["ready", "joined"]);
     }
   });
 });
@@ -220,7 +241,12 @@ async function exchange(path: string, contentType: string, body: Uint8Array, hea
   let trailers: http2.IncomingHttpHeaders = {};
   let data: Buffer;
   if (httpVersion === "1.1") {
-    const res = await fetch(server.url + path, { method: "POST", headers: { "content-type": contentType, "x-user": "eve", ...headers }, body: Buffer.from(body), signal: AbortSignal.timeout(5000) });
+    const res = await fetch(server.url + path, {
+      method: "POST",
+      headers: { "content-type": contentType, "x-user": "eve", ...headers },
+      body: Buffer.from(body),
+      signal: AbortSignal.timeout(5000),
+    });
     head = Object.fromEntries(res.headers);
     data = Buffer.from(await res.arrayBuffer());
   } else {
@@ -256,7 +282,9 @@ async function exchange(path: string, contentType: string, body: Uint8Array, hea
           .filter(Boolean)
           .map((l) => [l.slice(0, l.indexOf(":")).trim(), l.slice(l.indexOf(":") + 1).trim()]),
       )
-    : trailers["grpc-status"] !== undefined ? trailers : head;
+    : trailers["grpc-status"] !== undefined
+      ? trailers
+      : head;
   const code = Number(t["grpc-status"]);
   return { code: code === Code.InvalidArgument ? "invalid_argument" : String(code), message: decodeURIComponent(String(t["grpc-message"] ?? "")) };
 }
@@ -307,7 +335,9 @@ test("200 messages sent at once reach a direct Subscribe complete and in order",
   const N = 200;
   const pad = " lorem ipsum".repeat(20);
   const results = await Promise.all(
-    Array.from({ length: N }, (_, i) => client.send({ target: { case: "room", value: room }, text: `burst ${i}${pad}` }, { headers: { "x-user": `u${i % 7}` } })),
+    Array.from({ length: N }, (_, i) =>
+      client.send({ target: { case: "room", value: room }, text: `burst ${i}${pad}` }, { headers: { "x-user": `u${i % 7}` } }),
+    ),
   );
   expect(new Set(results.map((r) => r.message!.seq)).size).toBe(N);
 
@@ -360,12 +390,24 @@ describe("direct unary Send", () => {
   test("an invalid grpc-timeout: InvalidArgument naming the header; nothing is stored", async () => {
     const room = "timeouts";
     for (const value of ["abc", "1s", "123456789S"]) {
-      const status = await call(session, "Send", SendRequestSchema, { target: { case: "room", value: room }, text: "never" }, { user: "ann", headers: { "grpc-timeout": value } }).finished();
+      const status = await call(
+        session,
+        "Send",
+        SendRequestSchema,
+        { target: { case: "room", value: room }, text: "never" },
+        { user: "ann", headers: { "grpc-timeout": value } },
+      ).finished();
       expect(status.code).toBe(Code.InvalidArgument);
       expect(status.message).toContain(`grpc-timeout "${value}"`);
     }
     // The same with a compressed request.
-    const gzipped = await call(session, "Send", SendRequestSchema, { target: { case: "room", value: room }, text: "never" }, { user: "ann", gzip: true, headers: { "grpc-timeout": "abc" } }).finished();
+    const gzipped = await call(
+      session,
+      "Send",
+      SendRequestSchema,
+      { target: { case: "room", value: room }, text: "never" },
+      { user: "ann", gzip: true, headers: { "grpc-timeout": "abc" } },
+    ).finished();
     expect(gzipped.code).toBe(Code.InvalidArgument);
     const first = await send(room, "first stored", "ann");
     expect(first.seq).toBe(1n);
@@ -379,7 +421,13 @@ describe("direct unary Send", () => {
     const codes = [];
     for (const gzip of [false, true]) {
       const room = gzip ? "expired-gzip" : "expired-plain";
-      const c = call(session, "Send", SendRequestSchema, { target: { case: "room", value: room }, text: "late" }, { user: "ann", gzip, headers: { "grpc-timeout": "1n" } });
+      const c = call(
+        session,
+        "Send",
+        SendRequestSchema,
+        { target: { case: "room", value: room }, text: "late" },
+        { user: "ann", gzip, headers: { "grpc-timeout": "1n" } },
+      );
       const status = await c.finished();
       codes.push(status.code);
       expect([Code.DeadlineExceeded, 0]).toContain(status.code);
@@ -419,11 +467,15 @@ describe("metrics", () => {
     const key = (name: string, l: string) => `${name}{${l}}`;
     const delta = (after: Map<string, number>, k: string) => (after.get(k) ?? NaN) - (before.get(k) ?? 0);
     const canceled = key("grpc_server_handled_total", `${SUB},grpc_code="Canceled"`);
-    const after = await eventually(async () => {
-      const m = await scrape(server.metricsUrl);
-      if (!(delta(m, canceled) >= 1)) throw new Error(`handled Canceled is ${m.get(canceled)}`);
-      return m;
-    }, 5000, "the canceled Subscribe to be counted");
+    const after = await eventually(
+      async () => {
+        const m = await scrape(server.metricsUrl);
+        if (!(delta(m, canceled) >= 1)) throw new Error(`handled Canceled is ${m.get(canceled)}`);
+        return m;
+      },
+      5000,
+      "the canceled Subscribe to be counted",
+    );
     expect(delta(after, key("grpc_server_started_total", SUB))).toBe(1);
     expect(delta(after, key("grpc_server_msg_received_total", SUB))).toBe(1);
     expect(delta(after, key("grpc_server_msg_sent_total", SUB))).toBeGreaterThanOrEqual(n);

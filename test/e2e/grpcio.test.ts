@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { ChatEventSchema, ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
+import {
+  ChatEventSchema,
+  ChatRequestSchema,
+  SendRequestSchema,
+  SendResponseSchema,
+  SubscribeRequestSchema,
+  type ChatEvent,
+} from "../../app/gen/chat/v1/chat_pb.ts";
 import { ROOT, startServer, type ServerProcess } from "../support/server.ts";
 
 // Debian's interpreter, where python3-grpcio lives (a python3 earlier on the PATH may be another).
@@ -36,7 +43,15 @@ interface Result {
   details: string;
 }
 
-async function grpcio(cmd: { kind: "unary" | "server_stream" | "bidi"; method: string; requests: string[]; user?: string; timeout?: number; gzip?: boolean; until?: number }): Promise<Result> {
+async function grpcio(cmd: {
+  kind: "unary" | "server_stream" | "bidi";
+  method: string;
+  requests: string[];
+  user?: string;
+  timeout?: number;
+  gzip?: boolean;
+  until?: number;
+}): Promise<Result> {
   const input = { target: `127.0.0.1:${server.port}`, metadata: cmd.user ? { "x-user": cmd.user } : {}, ...cmd, method: `${SERVICE}/${cmd.method}` };
   const proc = Bun.spawn([PYTHON, join(ROOT, "test/support/grpcio_client.py")], { stdin: new Blob([JSON.stringify(input)]), stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -54,11 +69,24 @@ suite("Python grpcio", () => {
     test(`${how}: unary Send, then Subscribe replays the room and stops when canceled`, async () => {
       const room = `py-${gzip ? "gz" : "plain"}`;
       for (const text of ["one", "twö"]) {
-        const sent = await grpcio({ kind: "unary", method: "Send", requests: [hex(SendRequestSchema, { target: { case: "room", value: room }, text })], user: "py", gzip });
+        const sent = await grpcio({
+          kind: "unary",
+          method: "Send",
+          requests: [hex(SendRequestSchema, { target: { case: "room", value: room }, text })],
+          user: "py",
+          gzip,
+        });
         expect(sent.code).toBe("OK");
         expect(fromBinary(SendResponseSchema, Buffer.from(sent.messages[0], "hex")).message?.text).toBe(text);
       }
-      const sub = await grpcio({ kind: "server_stream", method: "Subscribe", requests: [hex(SubscribeRequestSchema, { rooms: [room], sinceSeq: { [room]: 0n } })], user: "reader", gzip, until: 5 });
+      const sub = await grpcio({
+        kind: "server_stream",
+        method: "Subscribe",
+        requests: [hex(SubscribeRequestSchema, { rooms: [room], sinceSeq: { [room]: 0n } })],
+        user: "reader",
+        gzip,
+        until: 5,
+      });
       expect(sub.code).toBe("OK");
       const kinds = events(sub).map((e) => (e.kind.case === "message" ? `${e.kind.value.seq} ${e.kind.value.text}` : e.kind.case));
       expect(kinds).toEqual(["ready", "joined", "1 one", "2 twö"]);
@@ -73,20 +101,45 @@ suite("Python grpcio", () => {
       ];
       const chat = await grpcio({ kind: "bidi", method: "Chat", requests, user: "pyc", gzip, until: 6 });
       expect(chat.code).toBe("OK");
-      const seen = events(chat).map((e) => (e.kind.case === "ack" ? `ack ${e.kind.value.clientMsgId}` : e.kind.case === "pong" ? `pong ${e.kind.value.nonce}` : e.kind.case));
+      const seen = events(chat).map((e) =>
+        e.kind.case === "ack" ? `ack ${e.kind.value.clientMsgId}` : e.kind.case === "pong" ? `pong ${e.kind.value.nonce}` : e.kind.case,
+      );
       expect(seen).toEqual(["ready", "joined", "message", "ack p1", "pong py"]);
     });
 
     test(`${how}: errors carry their codes and readable messages; a deadline ends a stream`, async () => {
-      const bad = await grpcio({ kind: "unary", method: "Send", requests: [hex(SendRequestSchema, { target: { case: "room", value: "dm:ann:bob" }, text: "x" })], user: "eve", gzip });
+      const bad = await grpcio({
+        kind: "unary",
+        method: "Send",
+        requests: [hex(SendRequestSchema, { target: { case: "room", value: "dm:ann:bob" }, text: "x" })],
+        user: "eve",
+        gzip,
+      });
       expect([bad.code, bad.details]).toEqual(["PERMISSION_DENIED", 'room "dm:ann:bob" is a direct conversation between two other users']);
       const anonymous = await grpcio({ kind: "server_stream", method: "Subscribe", requests: [hex(SubscribeRequestSchema, { rooms: ["x"] })], gzip });
       expect(anonymous.code).toBe("UNAUTHENTICATED");
       expect(anonymous.details).toStartWith("no user: in dev mode, send the header `x-user: <your id>`");
-      const badRoom = await grpcio({ kind: "bidi", method: "Chat", requests: [hex(ChatRequestSchema, { kind: { case: "join", value: { room: "café au lait" } } })], user: "eve", gzip, until: 2 });
+      const badRoom = await grpcio({
+        kind: "bidi",
+        method: "Chat",
+        requests: [hex(ChatRequestSchema, { kind: { case: "join", value: { room: "café au lait" } } })],
+        user: "eve",
+        gzip,
+        until: 2,
+      });
       const error = events(badRoom).find((e) => e.kind.case === "error");
-      expect(error?.kind.value).toMatchObject({ code: "invalid_argument", text: 'room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got "café au lait")' });
-      const late = await grpcio({ kind: "server_stream", method: "Subscribe", requests: [hex(SubscribeRequestSchema, { rooms: ["quiet"] })], user: "eve", gzip, timeout: 0.5 });
+      expect(error?.kind.value).toMatchObject({
+        code: "invalid_argument",
+        text: 'room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got "café au lait")',
+      });
+      const late = await grpcio({
+        kind: "server_stream",
+        method: "Subscribe",
+        requests: [hex(SubscribeRequestSchema, { rooms: ["quiet"] })],
+        user: "eve",
+        gzip,
+        timeout: 0.5,
+      });
       expect([late.code, late.messages.length > 0]).toEqual(["DEADLINE_EXCEEDED", true]);
     });
   }

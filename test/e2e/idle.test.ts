@@ -13,7 +13,7 @@ afterAll(async () => {
 
 test("idle Chat (HTTP/2) and Subscribe (HTTP/1.1) streams get heartbeats and still deliver", async () => {
   const chat = openChat(chatClient(transport(server.url, "grpc")), "ann");
-  chat.send({ kind: { case: "join", value: { room: "quiet" } } });
+  await chat.send({ kind: { case: "join", value: { room: "quiet" } } });
   const h1 = chatClient(transport(server.url, "connect", "1.1"));
   const abort = new AbortController();
   const sub = new Reader(h1.subscribe({ rooms: ["quiet"] }, { headers: { "x-user": "ben" }, signal: abort.signal }));

@@ -14,19 +14,20 @@ afterAll(async () => {
   await server.stop();
 });
 
-
 test("RPCs, sessions, deliveries and refusals are counted", async () => {
   const grpc = chatClient(transport(server.url, "grpc"));
   const web = chatClient(transport(server.url, "grpc-web", "1.1"));
   const chat = openChat(grpc, "ann");
-  chat.send({ kind: { case: "join", value: { room: "m" } } });
+  await chat.send({ kind: { case: "join", value: { room: "m" } } });
   await chat.reader.until((r) => r.of("joined").length === 1);
   const sub = new Reader(web.subscribe({ rooms: ["m"] }, { headers: { "x-user": "ben" } }));
   await sub.until((r) => r.of("joined").length === 1);
-  for (let i = 0; i < 3; i++) chat.send({ kind: { case: "send", value: { target: { case: "room", value: "m" }, text: `hi ${i}` } } });
+  for (let i = 0; i < 3; i++) await chat.send({ kind: { case: "send", value: { target: { case: "room", value: "m" }, text: `hi ${i}` } } });
   await sub.until((r) => r.messages("m").length === 3);
   // The fourth send within a second trips the limit (burst 3).
-  const limited = await web.send({ target: { case: "room", value: "m" }, text: "one too many" }, { headers: { "x-user": "ann" } }).catch((e) => ConnectError.from(e));
+  const limited = await web
+    .send({ target: { case: "room", value: "m" }, text: "one too many" }, { headers: { "x-user": "ann" } })
+    .catch((e) => ConnectError.from(e));
   expect((limited as ConnectError).code).toBe(Code.ResourceExhausted);
   await grpc.history({ room: "bad room" }, { headers: { "x-user": "ann" } }).catch(() => {});
 
@@ -75,7 +76,9 @@ test("auth failures are counted by reason", async () => {
     const m = await scrape(secured.metricsUrl);
     expect(m.get('edgechat_auth_failures_total{protocol="connect",reason="missing"}')).toBe(1);
     expect(m.get('edgechat_auth_failures_total{protocol="connect",reason="signature"}')).toBe(1);
-    expect(m.get('grpc_server_handled_total{grpc_type="unary",grpc_service="chat.v1.ChatService",grpc_method="ListRooms",grpc_code="Unauthenticated"}')).toBe(2);
+    expect(m.get('grpc_server_handled_total{grpc_type="unary",grpc_service="chat.v1.ChatService",grpc_method="ListRooms",grpc_code="Unauthenticated"}')).toBe(
+      2,
+    );
     expect(m.get('grpc_server_handled_total{grpc_type="unary",grpc_service="chat.v1.ChatService",grpc_method="ListRooms",grpc_code="OK"}')).toBe(1);
   } finally {
     await secured.stop();

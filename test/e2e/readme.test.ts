@@ -333,12 +333,16 @@ describe("README: Try it", () => {
   });
 
   for (const cmd of tryIt) {
-    test(cmd.length > 110 ? cmd.slice(0, 107) + "..." : cmd, async () => {
-      const script = localize(cmd, server.port);
-      if (method(cmd) === "chat.v1.ChatService/Subscribe") return checkSubscribe(cmd, script);
-      const verify = check(cmd);
-      await verify(await run(script));
-    }, TIMEOUT_MS);
+    test(
+      cmd.length > 110 ? cmd.slice(0, 107) + "..." : cmd,
+      async () => {
+        const script = localize(cmd, server.port);
+        if (method(cmd) === "chat.v1.ChatService/Subscribe") return checkSubscribe(cmd, script);
+        const verify = check(cmd);
+        await verify(await run(script));
+      },
+      TIMEOUT_MS,
+    );
   }
 });
 
@@ -356,17 +360,21 @@ describe("README: Authentication", () => {
     await jwtServer?.stop();
   });
 
-  test("the token minted as shown is accepted, and the user is its subject", async () => {
-    const mint = commands.find((c) => c.startsWith("TOKEN="));
-    const call = commands.find((c) => c.startsWith("curl") && c.includes("$TOKEN"));
-    expect(mint).toBeDefined();
-    expect(call).toBeDefined();
-    const sub = /--user (\S+)/.exec(mint!)?.[1];
-    expect(mint).toContain(`EDGECHAT_JWT_SECRET=${secret} `);
-    const r = await run(`${mint}\n${localize(call!, jwtServer.port)}`);
-    expectOk(r, call!);
-    const [req] = requests(call!);
-    const [res] = jsonValues(r.stdout);
-    expect(res.message).toMatchObject({ room: req.room, from: sub, text: req.text, seq: "1" });
-  }, TIMEOUT_MS);
+  test(
+    "the token minted as shown is accepted, and the user is its subject",
+    async () => {
+      const mint = commands.find((c) => c.startsWith("TOKEN="));
+      const call = commands.find((c) => c.startsWith("curl") && c.includes("$TOKEN"));
+      expect(mint).toBeDefined();
+      expect(call).toBeDefined();
+      const sub = /--user (\S+)/.exec(mint!)?.[1];
+      expect(mint).toContain(`EDGECHAT_JWT_SECRET=${secret} `);
+      const r = await run(`${mint}\n${localize(call!, jwtServer.port)}`);
+      expectOk(r, call!);
+      const [req] = requests(call!);
+      const [res] = jsonValues(r.stdout);
+      expect(res.message).toMatchObject({ room: req.room, from: sub, text: req.text, seq: "1" });
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -15,7 +15,12 @@ const REGIONS = ["nrt", "ams", "iad"];
 let cluster: NatsCluster;
 let servers: ServerProcess[] = [];
 
-const env = (region: string, url: string) => ({ EDGECHAT_NATS_URL: url, EDGECHAT_REGION: region, EDGECHAT_RATE_PER_SECOND: "1000", EDGECHAT_RATE_BURST: "1000" });
+const env = (region: string, url: string) => ({
+  EDGECHAT_NATS_URL: url,
+  EDGECHAT_REGION: region,
+  EDGECHAT_RATE_PER_SECOND: "1000",
+  EDGECHAT_RATE_BURST: "1000",
+});
 const ready = (s: ServerProcess, ms = 30_000) => eventually(async () => (await fetch(`${s.url}/readyz`)).ok, ms, `${s.url} ready`);
 // One client (one HTTP/2 connection) per server, as an application keeps: a connection per call
 // would soon meet the server's cap on connections per address.
@@ -40,10 +45,8 @@ async function history(s: ServerProcess, room: string): Promise<Message[]> {
 async function resume(s: ServerProcess, user: string, room: string, sinceSeq: bigint) {
   for (const until = Date.now() + 20_000; ; await Bun.sleep(250)) {
     const c = openChat(client(s), user);
-    c.send({ kind: { case: "join", value: { room, sinceSeq } } });
-    const outcome = await c.reader
-      .until((r) => (r.of("joined").length > 0 ? "joined" : r.of("error")[0]?.code), 10_000, "joined")
-      .catch((err) => String(err));
+    await c.send({ kind: { case: "join", value: { room, sinceSeq } } });
+    const outcome = await c.reader.until((r) => (r.of("joined").length > 0 ? "joined" : r.of("error")[0]?.code), 10_000, "joined").catch((err) => String(err));
     if (outcome === "joined") return c;
     c.abort();
     await c.reader.finished;
@@ -68,10 +71,11 @@ test("three regions in one room and a DM: every message once, same order, same s
   const room = "world";
   const users = ["ann", "ben", "cat"];
   const chats = users.map((u, i) => openChat(client(servers[i]), u));
-  for (const c of chats) c.send({ kind: { case: "join", value: { room } } });
+  for (const c of chats) await c.send({ kind: { case: "join", value: { room } } });
   for (const c of chats) await c.reader.until((r) => r.of("joined").length === 1, 10_000, "joined");
   for (let k = 0; k < 10; k++) {
-    for (const [i, c] of chats.entries()) c.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: `${users[i]}${k}`, clientMsgId: `${users[i]}-${k}` } } });
+    for (const [i, c] of chats.entries())
+      await c.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text: `${users[i]}${k}`, clientMsgId: `${users[i]}-${k}` } } });
   }
   for (const c of chats) await c.reader.until((r) => r.messages(room).length >= 30, 10_000, "30 messages");
   const seen = chats.map((c) => c.reader.messages(room).map((m) => `${m.seq}:${m.id}:${m.text}`));
@@ -81,7 +85,7 @@ test("three regions in one room and a DM: every message once, same order, same s
   expect(new Set(chats[0].reader.messages(room).map((m) => m.region))).toEqual(new Set(REGIONS));
 
   // A DM from Tokyo to Virginia: delivered once, to its two users only.
-  chats[0].send({ kind: { case: "send", value: { target: { case: "toUser", value: "cat" }, text: "psst", clientMsgId: "dm-1" } } });
+  await chats[0].send({ kind: { case: "send", value: { target: { case: "toUser", value: "cat" }, text: "psst", clientMsgId: "dm-1" } } });
   const dm = await chats[2].reader.until((r) => r.messages("dm:ann:cat")[0], 10_000, "the DM");
   expect(dm).toMatchObject({ text: "psst", from: "ann", seq: 1n, region: "nrt" });
   await chats[0].reader.until((r) => r.messages("dm:ann:cat").length === 1, 10_000, "the DM echoed");
@@ -91,7 +95,11 @@ test("three regions in one room and a DM: every message once, same order, same s
 
   for (const s of servers) {
     const online = await client(s).listOnline({ room }, { headers: { "x-user": "ann" } });
-    expect(online.users.map((u) => [u.user, u.region, u.sessions])).toEqual([["ann", "nrt", 1], ["ben", "ams", 1], ["cat", "iad", 1]]);
+    expect(online.users.map((u) => [u.user, u.region, u.sessions])).toEqual([
+      ["ann", "nrt", 1],
+      ["ben", "ams", 1],
+      ["cat", "iad", 1],
+    ]);
   }
   for (const c of chats) c.close();
   await Promise.all(chats.map((c) => c.reader.finished));
@@ -123,7 +131,7 @@ test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing ack
   const room = "storm";
   const [nrt, ams, iad] = servers;
   const watchers = [openChat(client(nrt), "ann"), openChat(client(ams), "ben"), openChat(client(iad), "cat")];
-  for (const w of watchers) w.send({ kind: { case: "join", value: { room } } });
+  for (const w of watchers) await w.send({ kind: { case: "join", value: { room } } });
   for (const w of watchers) await w.reader.until((r) => r.of("joined").length === 1, 10_000, "joined");
 
   // One sender per region, each to its own instance, a message every 10 ms; an error is not an ack.
@@ -141,7 +149,8 @@ test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing ack
       await Bun.sleep(10);
     }
   });
-  const ackedSince = (region: string, t: number) => [...acked.values()].filter((m) => m.region === region && Number(m.sentAt!.seconds) * 1000 + m.sentAt!.nanos / 1e6 > t);
+  const ackedSince = (region: string, t: number) =>
+    [...acked.values()].filter((m) => m.region === region && Number(m.sentAt!.seconds) * 1000 + m.sentAt!.nanos / 1e6 > t);
 
   await Bun.sleep(1000);
   const nodeKilledAt = Date.now();
@@ -175,17 +184,23 @@ test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing ack
   // A join refused after "joined" (the room directory changing leader) is joined again, from the
   // last message received, as a client does.
   let refused = 0;
-  await eventually(() => {
-    const errors = resumed.reader.of("error").filter((e) => e.room === room).length;
-    if (errors > refused) {
-      refused = errors;
-      resumed.send({ kind: { case: "join", value: { room, sinceSeq: resumed.reader.messages(room).at(-1)?.seq ?? benLast } } });
-    }
-    return (resumed.reader.messages(room).at(-1)?.seq ?? 0n) >= BigInt(last);
-  }, 20_000, "ben caught up");
+  await eventually(
+    () => {
+      const errors = resumed.reader.of("error").filter((e) => e.room === room).length;
+      if (errors > refused) {
+        refused = errors;
+        void resumed.send({ kind: { case: "join", value: { room, sinceSeq: resumed.reader.messages(room).at(-1)?.seq ?? benLast } } });
+      }
+      return (resumed.reader.messages(room).at(-1)?.seq ?? 0n) >= BigInt(last);
+    },
+    20_000,
+    "ben caught up",
+  );
   expect(ids([...watchers[1].reader.messages(room), ...resumed.reader.messages(room)])).toEqual(ids(stored));
   const unavailable = failed.filter((f) => f.code === Code.Unavailable && f.region !== "ams").length;
-  console.log(`storm: ${acked.size} acked, ${last} stored, ${failed.length} failed (${unavailable} unavailable outside ams); nrt acked again ${recoveredMs} ms after its node died`);
+  console.log(
+    `storm: ${acked.size} acked, ${last} stored, ${failed.length} failed (${unavailable} unavailable outside ams); nrt acked again ${recoveredMs} ms after its node died`,
+  );
 
   for (const c of [watchers[0], watchers[2], resumed]) c.close();
   await cluster.start(cluster.nodes[0]);
@@ -201,14 +216,25 @@ test("a full NATS outage: sends fail fast with UNAVAILABLE and readiness drops; 
   expect((await health.check({ service: "" })).status).toBe(Serving.NOT_SERVING);
   for (let i = 0; i < 3; i++) {
     const started = Date.now();
-    const err = await send(s, "ann", "outage", `during ${i}`).then(() => undefined, (e) => ConnectError.from(e));
+    const err = await send(s, "ann", "outage", `during ${i}`).then(
+      () => undefined,
+      (e) => ConnectError.from(e),
+    );
     expect(err?.code).toBe(Code.Unavailable);
     expect(Date.now() - started).toBeLessThan(500);
   }
   await Promise.all(cluster.nodes.map((n) => cluster.start(n)));
   await cluster.waitForLeader();
   await ready(s);
-  const after = await eventually(() => send(s, "ann", "outage", "after").then((r) => r.message!, () => undefined), 30_000, "a send after the outage");
+  const after = await eventually(
+    () =>
+      send(s, "ann", "outage", "after").then(
+        (r) => r.message!,
+        () => undefined,
+      ),
+    30_000,
+    "a send after the outage",
+  );
   expect(after!.seq).toBe(before + 1n);
 }, 90_000);
 
@@ -231,7 +257,10 @@ test("NATS unreachable at start: the server starts, is not ready and says why, t
     const health = createClient(Health, transport(s.url, "connect"));
     expect((await health.check({ service: "chat.v1.ChatService" })).status).toBe(Serving.NOT_SERVING);
     await eventually(() => s.logs.some((l) => l.msg === "nats unreachable; not ready, retrying"), 5_000, "the reason logged");
-    const err = await send(s, "ann", "early", "too early").then(() => undefined, (e) => ConnectError.from(e));
+    const err = await send(s, "ann", "early", "too early").then(
+      () => undefined,
+      (e) => ConnectError.from(e),
+    );
     expect(err?.code).toBe(Code.Unavailable);
     const nats = await startNats(port);
     try {

@@ -34,7 +34,12 @@ describe("Chat stream (bidi) over HTTP/2", () => {
         }
         expect(a.reader.of("ack").map((x) => x.clientMsgId)).toEqual(["a0", "a1", "a2", "a3", "a4"]);
         expect(a.reader.of("ready")[0].user).toBe("ann");
-        expect(b.reader.messages(room).filter((m) => m.from === "ann").map((m) => m.text)).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+        expect(
+          b.reader
+            .messages(room)
+            .filter((m) => m.from === "ann")
+            .map((m) => m.text),
+        ).toEqual(["a0", "a1", "a2", "a3", "a4"]);
         a.close();
         b.close();
         await a.reader.finished;

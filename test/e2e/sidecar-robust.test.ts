@@ -43,7 +43,11 @@ const value = (text: string, name: string) => {
 };
 
 async function sidecarFor(path: string): Promise<SidecarProcess> {
-  return startSidecar({ EDGECHAT_SIDECAR_TARGET: `http://127.0.0.1:${bad.port}${path}`, EDGECHAT_SIDECAR_TIMEOUT_MS: "500", EDGECHAT_SIDECAR_MAX_BYTES: String(4 << 20) });
+  return startSidecar({
+    EDGECHAT_SIDECAR_TARGET: `http://127.0.0.1:${bad.port}${path}`,
+    EDGECHAT_SIDECAR_TIMEOUT_MS: "500",
+    EDGECHAT_SIDECAR_MAX_BYTES: String(4 << 20),
+  });
 }
 
 test("garbage: bad lines skipped and counted, the good ones served", async () => {
@@ -55,7 +59,11 @@ test("garbage: bad lines skipped and counted, the good ones served", async () =>
 });
 
 test("slow, erroring and 50 MB targets: the sidecar answers in time with target_up 0, memory bounded", async () => {
-  for (const [path, reason] of [["/slow", "timeout"], ["/huge", "too_large"], ["/error", "http_status"]] as const) {
+  for (const [path, reason] of [
+    ["/slow", "timeout"],
+    ["/huge", "too_large"],
+    ["/error", "http_status"],
+  ] as const) {
     const s = await sidecarFor(path);
     const rss: number[] = [];
     for (let i = 0; i < 10; i++) {

@@ -64,7 +64,23 @@ function expectClean(s: SimSummary, clients: number, perClient: number) {
 describe("edgechat sim --json", () => {
   for (const protocol of ["grpc", "connect", "grpc-web", "websocket"]) {
     test(`${protocol}: 20 clients in 3 rooms, nothing lost, duplicated or out of order`, async () => {
-      const run = await sim(["--url", server.url, "--json", "--clients", "20", "--rooms", "3", "--rate", "5", "--duration", "3", "--protocol", protocol, "--prefix", `sim-${protocol}`]);
+      const run = await sim([
+        "--url",
+        server.url,
+        "--json",
+        "--clients",
+        "20",
+        "--rooms",
+        "3",
+        "--rate",
+        "5",
+        "--duration",
+        "3",
+        "--protocol",
+        protocol,
+        "--prefix",
+        `sim-${protocol}`,
+      ]);
       expect(run.code).toBe(0);
       const s = JSON.parse(run.out.trim()) as SimSummary; // stdout is the one JSON object
       expect(s.protocol).toBe(protocol);
@@ -109,7 +125,9 @@ describe("edgechat sim, interactive", () => {
     expect(out).toMatch(/sim> broadcast hi 2\nbroadcast: 5 clients sent 10, 10 acknowledged, 50 delivered in [\d.]+ s\n/);
     expect(out).toContain("sim> summary\nsummary (grpc, ");
     expect(out).toMatch(/\n {2}sessions {7}5\n/);
-    expect(out).toMatch(/\n {2}sent {11}10\n {2}acknowledged {3}10\n {2}delivered {6}50 of 50 expected\n {2}lost {11}0\n {2}duplicates {5}0\n {2}out of order {3}0\n/);
+    expect(out).toMatch(
+      /\n {2}sent {11}10\n {2}acknowledged {3}10\n {2}delivered {6}50 of 50 expected\n {2}lost {11}0\n {2}duplicates {5}0\n {2}out of order {3}0\n/,
+    );
     const lat = /latency {8}p50 ([\d.]+) ms {2}p90 ([\d.]+) ms {2}p99 ([\d.]+) ms {2}max ([\d.]+) ms/.exec(out);
     expect(lat).not.toBeNull();
     const [p50, p90, p99, max] = lat!.slice(1).map(Number);

@@ -35,7 +35,14 @@ function client(protocol: Protocol, binary: boolean, gzipped: boolean, httpVersi
 const as = (user: string, timeoutMs?: number) => ({ headers: { "x-user": user }, timeoutMs });
 
 /** Subscribes, lets `act` post, and returns what the stream saw until it ended or `until` said enough. */
-async function subscribe(c: ReturnType<typeof client>, user: string, rooms: string[], act: () => Promise<unknown>, until: (e: ChatEvent[]) => boolean, timeoutMs?: number) {
+async function subscribe(
+  c: ReturnType<typeof client>,
+  user: string,
+  rooms: string[],
+  act: () => Promise<unknown>,
+  until: (e: ChatEvent[]) => boolean,
+  timeoutMs?: number,
+) {
   const events: ChatEvent[] = [];
   const abort = new AbortController();
   let error: ConnectError | undefined;
@@ -60,7 +67,13 @@ async function subscribe(c: ReturnType<typeof client>, user: string, rooms: stri
 
 /** What a client sees of an event, without what differs from run to run (ids, times). */
 const shape = (e: ChatEvent) =>
-  e.kind.case === "message" ? `message ${e.kind.value.room} ${e.kind.value.seq} ${e.kind.value.from}: ${e.kind.value.text}` : e.kind.case === "joined" ? `joined ${e.kind.value.room}` : e.kind.case === "ready" ? "ready" : (e.kind.case ?? "");
+  e.kind.case === "message"
+    ? `message ${e.kind.value.room} ${e.kind.value.seq} ${e.kind.value.from}: ${e.kind.value.text}`
+    : e.kind.case === "joined"
+      ? `joined ${e.kind.value.room}`
+      : e.kind.case === "ready"
+        ? "ready"
+        : (e.kind.case ?? "");
 
 describe.each(PROTOCOLS)("%s", (protocol) => {
   for (const binary of [true, false]) {
@@ -82,7 +95,12 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
           (es) => es.filter((e) => e.kind.case === "message").length === 3,
         );
         expect(error).toBeUndefined();
-        seen.push(events.map(shape).filter((s) => !s.startsWith("presence")).map((s) => s.replace(room, "ROOM")));
+        seen.push(
+          events
+            .map(shape)
+            .filter((s) => !s.startsWith("presence"))
+            .map((s) => s.replace(room, "ROOM")),
+        );
       }
       expect(seen[0]).toEqual(["ready", "joined ROOM", "message ROOM 1 writer: one", "message ROOM 2 writer: twö", "message ROOM 3 writer: three"]);
       expect(seen[1]).toEqual(seen[0]);
@@ -93,7 +111,14 @@ describe.each(PROTOCOLS)("%s", (protocol) => {
       for (const gzipped of [false, true]) {
         const c = client(protocol, binary, gzipped);
         const run = async (user: string, rooms: string[], timeoutMs?: number) => {
-          const { error } = await subscribe(c, user, rooms, async () => {}, () => false, timeoutMs);
+          const { error } = await subscribe(
+            c,
+            user,
+            rooms,
+            async () => {},
+            () => false,
+            timeoutMs,
+          );
           return error ? `${Code[error.code]}: ${error.rawMessage}` : "no error";
         };
         const anonymous = await (async () => {
@@ -137,10 +162,26 @@ describe.each(["grpc-web", "connect"] as const)("%s over HTTP/1.1 (what browsers
           (es) => es.filter((e) => e.kind.case === "message").length === 2,
         );
         expect(error).toBeUndefined();
-        const refused = await subscribe(c, "dora", ["dm:amy:zed"], async () => {}, () => false);
-        const late = await subscribe(c, "dora", ["slow"], async () => {}, () => false, 300);
+        const refused = await subscribe(
+          c,
+          "dora",
+          ["dm:amy:zed"],
+          async () => {},
+          () => false,
+        );
+        const late = await subscribe(
+          c,
+          "dora",
+          ["slow"],
+          async () => {},
+          () => false,
+          300,
+        );
         seen.push([
-          ...events.map(shape).filter((x) => !x.startsWith("presence")).map((x) => x.replace(room, "ROOM")),
+          ...events
+            .map(shape)
+            .filter((x) => !x.startsWith("presence"))
+            .map((x) => x.replace(room, "ROOM")),
           `${Code[refused.error?.code ?? 0]}: ${refused.error?.rawMessage}`,
           `${Code[late.error?.code ?? 0]}: ${late.error?.rawMessage}`,
         ]);
@@ -272,10 +313,14 @@ async function* made<T extends DescMessage>(schema: T, requests: AsyncIterable<M
 
 test("streams are counted by protocol, whichever path served them", async () => {
   // Every stream above has ended: none stays counted open, whichever path served it.
-  await eventually(async () => {
-    const m = await scrape(server.metricsUrl);
-    return ["grpc", "grpc_web", "connect"].every((p) => m.get(`edgechat_sessions_open{protocol="${p}"}`) === 0);
-  }, 5000, "no session left open");
+  await eventually(
+    async () => {
+      const m = await scrape(server.metricsUrl);
+      return ["grpc", "grpc_web", "connect"].every((p) => m.get(`edgechat_sessions_open{protocol="${p}"}`) === 0);
+    },
+    5000,
+    "no session left open",
+  );
   const m = await scrape(server.metricsUrl);
   const started = (type: string) => m.get(`grpc_server_started_total{grpc_type="${type}",grpc_service="chat.v1.ChatService",grpc_method="Subscribe"}`) ?? 0;
   // 3 protocols x 2 codecs x plain and gzip x (1 + 3 refusals that reach the method) at least.

@@ -17,7 +17,13 @@ function startSupervisor(env: Record<string, string>) {
   const lines: Record<string, unknown>[] = [];
   const proc = Bun.spawn([process.execPath, join(ROOT, "app/supervisor.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", EDGECHAT_HOST: "127.0.0.1", EDGECHAT_DATA_DIR: mkdtempSync(join(tmpdir(), "edgechat-sup-")), ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      EDGECHAT_HOST: "127.0.0.1",
+      EDGECHAT_DATA_DIR: mkdtempSync(join(tmpdir(), "edgechat-sup-")),
+      ...env,
+    },
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -42,10 +48,14 @@ test("starts server and sidecar, restarts a dead sidecar, and stops both on SIGT
   const [port, metrics, sidecarPort] = [await freePort(), await freePort(), await freePort()];
   const sup = startSupervisor({ PORT: String(port), EDGECHAT_METRICS_ADDR: `127.0.0.1:${metrics}`, EDGECHAT_SIDECAR_ADDR: `127.0.0.1:${sidecarPort}` });
   await eventually(() => sup.find("listening", "edgechat").length === 1 && sup.find("sidecar listening").length === 1, 15000, "both up");
-  const body = await eventually(async () => {
-    const text = await (await fetch(`http://127.0.0.1:${sidecarPort}/metrics`)).text();
-    return text.includes("go_goroutines{") && text;
-  }, 5000, "sidecar serving translated metrics");
+  const body = await eventually(
+    async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sidecarPort}/metrics`)).text();
+      return text.includes("go_goroutines{") && text;
+    },
+    5000,
+    "sidecar serving translated metrics",
+  );
   expect(body).toContain("edgechat_sidecar_target_up{");
 
   const [first] = sup.find("sidecar started");
@@ -60,7 +70,11 @@ test("starts server and sidecar, restarts a dead sidecar, and stops both on SIGT
 }, 40000);
 
 test("a server that dies on its own ends the supervisor with a non-zero code", async () => {
-  const sup = startSupervisor({ PORT: String(await freePort()), EDGECHAT_METRICS_ADDR: `127.0.0.1:${await freePort()}`, EDGECHAT_SIDECAR_ADDR: `127.0.0.1:${await freePort()}` });
+  const sup = startSupervisor({
+    PORT: String(await freePort()),
+    EDGECHAT_METRICS_ADDR: `127.0.0.1:${await freePort()}`,
+    EDGECHAT_SIDECAR_ADDR: `127.0.0.1:${await freePort()}`,
+  });
   await eventually(() => sup.find("server started").length === 1 && sup.find("listening", "edgechat").length === 1, 15000, "server up");
   process.kill(sup.find("server started")[0].pid as number, "SIGKILL");
   expect(await sup.proc.exited).not.toBe(0);

@@ -18,9 +18,24 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "edgechat-tls-"));
   const made = Bun.spawnSync([
-    "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-keyout",
+    join(dir, "key.pem"),
+    "-out",
+    join(dir, "cert.pem"),
   ]);
   expect(made.exitCode).toBe(0);
   caPath = join(dir, "cert.pem");
@@ -38,18 +53,25 @@ test("gRPC over TLS (ALPN h2)", async () => {
 });
 
 test("Connect over TLS with HTTP/1.1", async () => {
-  const client = createClient(
-    ChatService,
-    createConnectTransport({ baseUrl: `https://localhost:${server.port}`, httpVersion: "1.1", nodeOptions: { ca } }),
-  );
+  const client = createClient(ChatService, createConnectTransport({ baseUrl: `https://localhost:${server.port}`, httpVersion: "1.1", nodeOptions: { ca } }));
   const res = await client.history({ room: "secure" }, { headers: { "x-user": "ben" } });
   expect(res.messages.map((m) => m.text)).toEqual(["over tls"]);
 });
 
 test("ALPN offers h2 and http/1.1 to plain HTTPS clients", () => {
   const version = (flag: string) =>
-    Bun.spawnSync(["curl", "-s", flag, "--cacert", caPath, "-o", "/dev/null", "-w", "%{http_code} %{http_version}", `https://localhost:${server.port}/healthz`])
-      .stdout.toString();
+    Bun.spawnSync([
+      "curl",
+      "-s",
+      flag,
+      "--cacert",
+      caPath,
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{http_version}",
+      `https://localhost:${server.port}/healthz`,
+    ]).stdout.toString();
   expect(version("--http1.1")).toBe("200 1.1");
   expect(version("--http2")).toBe("200 2");
 });

@@ -15,7 +15,9 @@ const CI = process.env.CI === "true" || process.env.CI === "1";
 const availability = await chromiumAvailable();
 if (!availability.ok && !CI) {
   const bar = "!".repeat(100);
-  console.warn(`\n${bar}\n!! SKIPPING test/e2e/web.test.ts: ${availability.reason}\n!! The web page is NOT tested. As root: apt-get install -y ${PACKAGES.join(" ")}\n${bar}\n`);
+  console.warn(
+    `\n${bar}\n!! SKIPPING test/e2e/web.test.ts: ${availability.reason}\n!! The web page is NOT tested. As root: apt-get install -y ${PACKAGES.join(" ")}\n${bar}\n`,
+  );
 }
 // Without a browser: skipped loudly here, a failure under CI.
 const test = availability.ok || CI ? bunTest : bunTest.skip;
@@ -89,239 +91,222 @@ function failWith(tab: Tab) {
   };
 }
 
-test(
-  "two people chat in a room and by DM, see each other type, and the online count follows them",
-  async () => {
+test("two people chat in a room and by DM, see each other type, and the online count follows them", async () => {
+  const alice = await open();
+  const bob = await open();
+  await signIn(alice.page, "alice");
+  await signIn(bob.page, "bob");
+  for (const t of [alice, bob]) {
+    await t.page.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    await onlineCount(t.page, 2);
+  }
+
+  // A room: each sees the other's message, once.
+  await say(alice.page, "Morning! Did the deploy to fra go out?");
+  await seenOnce(bob.page, "Morning! Did the deploy to fra go out?");
+  await say(bob.page, "Yes, ten minutes ago. All three regions are green.");
+  await say(bob.page, "p99 delivery is down to 38 ms.");
+  await seenOnce(alice.page, "Yes, ten minutes ago. All three regions are green.");
+  await seenOnce(alice.page, "p99 delivery is down to 38 ms.");
+  await say(alice.page, "Nice, I'll tell the team.");
+  await seenOnce(bob.page, "Nice, I'll tell the team.");
+  await seenOnce(alice.page, "Morning! Did the deploy to fra go out?");
+
+  // Typing: bob types without sending; alice is told.
+  await bob.page.locator("#text").pressSequentially("Also, the dashb", { delay: 15 });
+  await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
+  await bob.page.locator("#text").fill("");
+
+  // Errors from the server show next to the box, and the text stays there to fix.
+  const long = "x".repeat(5000);
+  await bob.page.locator("#text").fill(long);
+  await bob.page.locator("#text").press("Enter");
+  await bob.page.locator("#send-error", { hasText: "the limit is 4096 bytes" }).waitFor();
+  expect(await bob.page.locator("#text").inputValue()).toBe(long);
+  await bob.page.locator("#text").fill("");
+
+  // A direct message: alice picks bob from the online list.
+  await alice.page.locator('#online-list button[data-user="bob"]').click();
+  await alice.page.locator("#room-title", { hasText: "@bob" }).waitFor();
+  await say(alice.page, "psst, a DM for bob");
+  const dm = bob.page.locator('#dm-list button[data-room="dm:alice:bob"]');
+  await dm.locator(".badge", { hasText: "1" }).waitFor();
+  await dm.click();
+  await bob.page.locator("#room-title", { hasText: "@alice" }).waitFor();
+  await seenOnce(bob.page, "psst, a DM for bob");
+  await say(bob.page, "got it, a DM back");
+  await seenOnce(alice.page, "got it, a DM back");
+  await seenOnce(alice.page, "psst, a DM for bob");
+  // The DM stays out of the room.
+  await bob.page.locator('#room-list button[data-room="lobby"]').click();
+  await seenOnce(bob.page, "Nice, I'll tell the team.");
+  expect(await messages(bob.page, "psst, a DM for bob").count()).toBe(0);
+
+  // bob leaves: alice sees the count drop.
+  await bob.context.close();
+  await onlineCount(alice.page, 1);
+  await alice.context.close();
+}, 60_000);
+
+test("the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting", async () => {
+  const tab = await open();
+  // /config.json never answers: the page must not need it.
+  let asked = 0;
+  await tab.page.route("**/config.json", () => void asked++);
+  await tab.page.goto(server.url, { waitUntil: "load" });
+  expect(await tab.page.getByLabel("Your name").isVisible()).toBe(true);
+  expect(await tab.page.locator("#loading").isVisible()).toBe(false);
+  expect(asked).toBe(0);
+
+  await tab.page.getByLabel("Your name").fill("dora");
+  await tab.page.getByRole("button", { name: "Sign in" }).click();
+  await live(tab.page);
+  // Signed in, the page waits for the server's first answer: held here, it says so meanwhile.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await tab.page.route("**/chat.v1.ChatService/ListRooms", async (route) => {
+    await released;
+    await route.continue();
+  });
+  await tab.page.reload({ waitUntil: "load" });
+  await tab.page.locator("#loading", { hasText: "Connecting" }).waitFor();
+  expect(await tab.page.locator("#signin").isVisible()).toBe(false);
+  release();
+  await live(tab.page);
+  expect(await tab.page.locator("#loading").isVisible()).toBe(false);
+  await tab.context.close();
+}, 60_000);
+
+test("the server's rate limit shows next to the box", async () => {
+  // A server of its own with a tight limit: one message a second, no bursts.
+  const strict = await startServer({ EDGECHAT_RATE_PER_SECOND: "1", EDGECHAT_RATE_BURST: "1" });
+  try {
+    const carol = await open();
+    await signIn(carol.page, "carol", strict.url);
+    await say(carol.page, "one");
+    await carol.page.locator("#text").fill("two");
+    await carol.page.locator("#text").press("Enter");
+    await carol.page
+      .locator("#send-error", { hasText: /^rate limit: at most 1 messages per second/ })
+      .waitFor()
+      .catch(failWith(carol));
+    // The refused text is back in the box, to send again.
+    expect(await carol.page.locator("#text").inputValue()).toBe("two");
+    await seenOnce(carol.page, "one");
+    expect(await messages(carol.page, "two").count()).toBe(0);
+    await carol.context.close();
+  } finally {
+    await strict.stop();
+  }
+}, 60_000);
+
+test("a reload resumes: no duplicates, and the messages sent meanwhile show", async () => {
+  const alice = await open();
+  const bob = await open();
+  await signIn(alice.page, "alice");
+  await signIn(bob.page, "bob");
+  await joinRoom(alice.page, "reload");
+  await joinRoom(bob.page, "reload");
+  const before = ["before 1", "before 2", "before 3"];
+  for (const text of before) await say(alice.page, text);
+  for (const text of before) await seenOnce(bob.page, text);
+
+  // Hold bob's page load until alice has written, so these land while bob is away.
+  let sent!: () => void;
+  const allSent = new Promise<void>((resolve) => (sent = resolve));
+  await bob.page.route(`${server.url}/`, async (route) => {
+    await allSent;
+    await route.continue();
+  });
+  const reloading = bob.page.reload();
+  const during = ["during 1", "during 2"];
+  for (const text of during) await say(alice.page, text);
+  sent();
+  await reloading;
+  await bob.page.unroute(`${server.url}/`);
+  await live(bob.page);
+
+  await bob.page.locator("#room-title", { hasText: "#reload" }).waitFor();
+  for (const text of [...before, ...during]) await seenOnce(bob.page, text).catch(failWith(bob));
+  // And live messages keep coming, once.
+  await say(alice.page, "after");
+  await seenOnce(bob.page, "after");
+  expect(await bob.page.locator("#log .msg").count()).toBe(before.length + during.length + 1);
+  await alice.context.close();
+  await bob.context.close();
+}, 60_000);
+
+test("a dropped connection reconnects with backoff and resumes without duplicates", async () => {
+  const proxy = await cuttableProxy(server.port);
+  try {
     const alice = await open();
-    const bob = await open();
+    const bob = await open({ width: 390, height: 780 });
     await signIn(alice.page, "alice");
-    await signIn(bob.page, "bob");
-    for (const t of [alice, bob]) {
-      await t.page.locator("#room-title", { hasText: "#lobby" }).waitFor();
-      await onlineCount(t.page, 2);
-    }
+    await signIn(bob.page, "bob", proxy.url);
+    await joinRoom(alice.page, "drops");
+    // On a phone-sized page the rooms are behind the menu button.
+    await bob.page.getByRole("button", { name: "Rooms and people" }).click();
+    await joinRoom(bob.page, "drops");
+    await say(alice.page, "still there?");
+    await seenOnce(bob.page, "still there?");
 
-    // A room: each sees the other's message, once.
-    await say(alice.page, "Morning! Did the deploy to fra go out?");
-    await seenOnce(bob.page, "Morning! Did the deploy to fra go out?");
-    await say(bob.page, "Yes, ten minutes ago. All three regions are green.");
-    await say(bob.page, "p99 delivery is down to 38 ms.");
-    await seenOnce(alice.page, "Yes, ten minutes ago. All three regions are green.");
-    await seenOnce(alice.page, "p99 delivery is down to 38 ms.");
-    await say(alice.page, "Nice, I'll tell the team.");
-    await seenOnce(bob.page, "Nice, I'll tell the team.");
-    await seenOnce(alice.page, "Morning! Did the deploy to fra go out?");
-
-    // Typing: bob types without sending; alice is told.
-    await bob.page.locator("#text").pressSequentially("Also, the dashb", { delay: 15 });
-    await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
-    await bob.page.locator("#text").fill("");
-
-    // Errors from the server show next to the box, and the text stays there to fix.
-    const long = "x".repeat(5000);
-    await bob.page.locator("#text").fill(long);
-    await bob.page.locator("#text").press("Enter");
-    await bob.page.locator("#send-error", { hasText: "the limit is 4096 bytes" }).waitFor();
-    expect(await bob.page.locator("#text").inputValue()).toBe(long);
-    await bob.page.locator("#text").fill("");
-
-    // A direct message: alice picks bob from the online list.
-    await alice.page.locator('#online-list button[data-user="bob"]').click();
-    await alice.page.locator("#room-title", { hasText: "@bob" }).waitFor();
-    await say(alice.page, "psst, a DM for bob");
-    const dm = bob.page.locator('#dm-list button[data-room="dm:alice:bob"]');
-    await dm.locator(".badge", { hasText: "1" }).waitFor();
-    await dm.click();
-    await bob.page.locator("#room-title", { hasText: "@alice" }).waitFor();
-    await seenOnce(bob.page, "psst, a DM for bob");
-    await say(bob.page, "got it, a DM back");
-    await seenOnce(alice.page, "got it, a DM back");
-    await seenOnce(alice.page, "psst, a DM for bob");
-    // The DM stays out of the room.
-    await bob.page.locator('#room-list button[data-room="lobby"]').click();
-    await seenOnce(bob.page, "Nice, I'll tell the team.");
-    expect(await messages(bob.page, "psst, a DM for bob").count()).toBe(0);
-
-    // bob leaves: alice sees the count drop.
-    await bob.context.close();
-    await onlineCount(alice.page, 1);
-    await alice.context.close();
-  },
-  60_000,
-);
-
-test(
-  "the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting",
-  async () => {
-    const tab = await open();
-    // /config.json never answers: the page must not need it.
-    let asked = 0;
-    await tab.page.route("**/config.json", () => void asked++);
-    await tab.page.goto(server.url, { waitUntil: "load" });
-    expect(await tab.page.getByLabel("Your name").isVisible()).toBe(true);
-    expect(await tab.page.locator("#loading").isVisible()).toBe(false);
-    expect(asked).toBe(0);
-
-    await tab.page.getByLabel("Your name").fill("dora");
-    await tab.page.getByRole("button", { name: "Sign in" }).click();
-    await live(tab.page);
-    // Signed in, the page waits for the server's first answer: held here, it says so meanwhile.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    await tab.page.route("**/chat.v1.ChatService/ListRooms", async (route) => {
-      await released;
-      await route.continue();
-    });
-    await tab.page.reload({ waitUntil: "load" });
-    await tab.page.locator("#loading", { hasText: "Connecting" }).waitFor();
-    expect(await tab.page.locator("#signin").isVisible()).toBe(false);
-    release();
-    await live(tab.page);
-    expect(await tab.page.locator("#loading").isVisible()).toBe(false);
-    await tab.context.close();
-  },
-  60_000,
-);
-
-test(
-  "the server's rate limit shows next to the box",
-  async () => {
-    // A server of its own with a tight limit: one message a second, no bursts.
-    const strict = await startServer({ EDGECHAT_RATE_PER_SECOND: "1", EDGECHAT_RATE_BURST: "1" });
-    try {
-      const carol = await open();
-      await signIn(carol.page, "carol", strict.url);
-      await say(carol.page, "one");
-      await carol.page.locator("#text").fill("two");
-      await carol.page.locator("#text").press("Enter");
-      await carol.page.locator("#send-error", { hasText: /^rate limit: at most 1 messages per second/ }).waitFor().catch(failWith(carol));
-      // The refused text is back in the box, to send again.
-      expect(await carol.page.locator("#text").inputValue()).toBe("two");
-      await seenOnce(carol.page, "one");
-      expect(await messages(carol.page, "two").count()).toBe(0);
-      await carol.context.close();
-    } finally {
-      await strict.stop();
-    }
-  },
-  60_000,
-);
-
-test(
-  "a reload resumes: no duplicates, and the messages sent meanwhile show",
-  async () => {
-    const alice = await open();
-    const bob = await open();
-    await signIn(alice.page, "alice");
-    await signIn(bob.page, "bob");
-    await joinRoom(alice.page, "reload");
-    await joinRoom(bob.page, "reload");
-    const before = ["before 1", "before 2", "before 3"];
-    for (const text of before) await say(alice.page, text);
-    for (const text of before) await seenOnce(bob.page, text);
-
-    // Hold bob's page load until alice has written, so these land while bob is away.
-    let sent!: () => void;
-    const allSent = new Promise<void>((resolve) => (sent = resolve));
-    await bob.page.route(`${server.url}/`, async (route) => {
-      await allSent;
-      await route.continue();
-    });
-    const reloading = bob.page.reload();
-    const during = ["during 1", "during 2"];
-    for (const text of during) await say(alice.page, text);
-    sent();
-    await reloading;
-    await bob.page.unroute(`${server.url}/`);
+    proxy.refuse = true;
+    proxy.cut();
+    await bob.page.locator('#app[data-conn="retrying"]').waitFor();
+    const away = ["while away 1", "while away 2", "while away 3"];
+    for (const text of away) await say(alice.page, text);
+    proxy.refuse = false;
     await live(bob.page);
-
-    await bob.page.locator("#room-title", { hasText: "#reload" }).waitFor();
-    for (const text of [...before, ...during]) await seenOnce(bob.page, text).catch(failWith(bob));
-    // And live messages keep coming, once.
-    await say(alice.page, "after");
-    await seenOnce(bob.page, "after");
-    expect(await bob.page.locator("#log .msg").count()).toBe(before.length + during.length + 1);
+    for (const text of away) await seenOnce(bob.page, text).catch(failWith(bob));
+    await seenOnce(bob.page, "still there?");
+    await say(bob.page, "back");
+    await seenOnce(alice.page, "back");
+    expect(await bob.page.locator("#log .msg").count()).toBe(1 + away.length + 1);
     await alice.context.close();
     await bob.context.close();
-  },
-  60_000,
-);
+  } finally {
+    proxy.close();
+  }
+}, 60_000);
 
-test(
-  "a dropped connection reconnects with backoff and resumes without duplicates",
-  async () => {
-    const proxy = await cuttableProxy(server.port);
-    try {
-      const alice = await open();
-      const bob = await open({ width: 390, height: 780 });
-      await signIn(alice.page, "alice");
-      await signIn(bob.page, "bob", proxy.url);
-      await joinRoom(alice.page, "drops");
-      // On a phone-sized page the rooms are behind the menu button.
-      await bob.page.getByRole("button", { name: "Rooms and people" }).click();
-      await joinRoom(bob.page, "drops");
-      await say(alice.page, "still there?");
-      await seenOnce(bob.page, "still there?");
-
-      proxy.refuse = true;
-      proxy.cut();
-      await bob.page.locator('#app[data-conn="retrying"]').waitFor();
-      const away = ["while away 1", "while away 2", "while away 3"];
-      for (const text of away) await say(alice.page, text);
-      proxy.refuse = false;
-      await live(bob.page);
-      for (const text of away) await seenOnce(bob.page, text).catch(failWith(bob));
-      await seenOnce(bob.page, "still there?");
-      await say(bob.page, "back");
-      await seenOnce(alice.page, "back");
-      expect(await bob.page.locator("#log .msg").count()).toBe(1 + away.length + 1);
-      await alice.context.close();
-      await bob.context.close();
-    } finally {
-      proxy.close();
-    }
-  },
-  60_000,
-);
-
-test(
-  "docs/web.png: the page mid-conversation",
-  async () => {
-    // A fresh server, so that the page shows only this conversation.
-    const fresh = await startServer();
-    const [alice, bob, carol] = await Promise.all([open({ width: 1180, height: 740 }), open(), open()]);
-    const names: [Tab, string][] = [[alice, "alice"], [bob, "bob"], [carol, "carol"]];
-    await Promise.all(names.map(([t, name]) => signIn(t.page, name, fresh.url)));
-    await joinRoom(carol.page, "random");
-    for (const t of [bob, carol, alice]) await joinRoom(t.page, "deploys");
-    const lines: [Tab, string][] = [
-      [bob, "fra is rolling out now: two of three machines done."],
-      [carol, "ams and sin are already on 0.9.2."],
-      [alice, "Nice. Anything odd in the metrics?"],
-      [bob, "Reconnects spiked for a minute while fra drained, then settled."],
-      [bob, "Every client resumed with since_seq: no gaps, no duplicates."],
-      [carol, "p99 delivery is back to 38 ms."],
-      [alice, "Great, I'll post it in #lobby."],
-    ];
-    for (const [t, text] of lines) await say(t.page, text);
-    for (const [, text] of lines) await seenOnce(alice.page, text);
-    // A direct message waiting for alice, and bob typing.
-    await carol.page.locator('#online-list button[data-user="alice"]').click();
-    await say(carol.page, "Lunch at one?");
-    await alice.page.locator('#dm-list button[data-room="dm:alice:carol"] .badge').waitFor();
-    await bob.page.locator("#text").pressSequentially("Thanks! I'll keep an eye on", { delay: 10 });
-    await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
-    await alice.page.locator("#text").blur();
-    // A test run leaves the tree as it found it: the screenshot goes to docs/ only when asked
-    // (EDGECHAT_UPDATE_SCREENSHOT=1 bun test test/e2e/web.test.ts), elsewhere it is only checked.
-    const path = process.env.EDGECHAT_UPDATE_SCREENSHOT === "1" ? join(ROOT, "docs/web.png") : join(tmpdir(), `edgechat-web-${process.pid}.png`);
-    const png = await alice.page.screenshot({ path });
-    expect(png.byteLength).toBeGreaterThan(10_000);
-    for (const t of [alice, bob, carol]) await t.context.close();
-    await fresh.stop();
-  },
-  60_000,
-);
+test("docs/web.png: the page mid-conversation", async () => {
+  // A fresh server, so that the page shows only this conversation.
+  const fresh = await startServer();
+  const [alice, bob, carol] = await Promise.all([open({ width: 1180, height: 740 }), open(), open()]);
+  const names: [Tab, string][] = [
+    [alice, "alice"],
+    [bob, "bob"],
+    [carol, "carol"],
+  ];
+  await Promise.all(names.map(([t, name]) => signIn(t.page, name, fresh.url)));
+  await joinRoom(carol.page, "random");
+  for (const t of [bob, carol, alice]) await joinRoom(t.page, "deploys");
+  const lines: [Tab, string][] = [
+    [bob, "fra is rolling out now: two of three machines done."],
+    [carol, "ams and sin are already on 0.9.2."],
+    [alice, "Nice. Anything odd in the metrics?"],
+    [bob, "Reconnects spiked for a minute while fra drained, then settled."],
+    [bob, "Every client resumed with since_seq: no gaps, no duplicates."],
+    [carol, "p99 delivery is back to 38 ms."],
+    [alice, "Great, I'll post it in #lobby."],
+  ];
+  for (const [t, text] of lines) await say(t.page, text);
+  for (const [, text] of lines) await seenOnce(alice.page, text);
+  // A direct message waiting for alice, and bob typing.
+  await carol.page.locator('#online-list button[data-user="alice"]').click();
+  await say(carol.page, "Lunch at one?");
+  await alice.page.locator('#dm-list button[data-room="dm:alice:carol"] .badge').waitFor();
+  await bob.page.locator("#text").pressSequentially("Thanks! I'll keep an eye on", { delay: 10 });
+  await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
+  await alice.page.locator("#text").blur();
+  // A test run leaves the tree as it found it: the screenshot goes to docs/ only when asked
+  // (EDGECHAT_UPDATE_SCREENSHOT=1 bun test test/e2e/web.test.ts), elsewhere it is only checked.
+  const path = process.env.EDGECHAT_UPDATE_SCREENSHOT === "1" ? join(ROOT, "docs/web.png") : join(tmpdir(), `edgechat-web-${process.pid}.png`);
+  const png = await alice.page.screenshot({ path });
+  expect(png.byteLength).toBeGreaterThan(10_000);
+  for (const t of [alice, bob, carol]) await t.context.close();
+  await fresh.stop();
+}, 60_000);
 
 /** A TCP proxy in front of the server whose connections can be cut and refused. */
 async function cuttableProxy(port: number) {

@@ -75,11 +75,15 @@ class WsClient {
   }
 
   async until<T>(pick: (c: WsClient) => T, what: string, ms = 5000): Promise<NonNullable<T>> {
-    return eventually(() => {
-      const v = pick(this);
-      if (!v && this.closed) throw new Error(`the connection closed (${this.closed.code} ${this.closed.reason}) before ${what}`);
-      return v as NonNullable<T>;
-    }, ms, what);
+    return eventually(
+      () => {
+        const v = pick(this);
+        if (!v && this.closed) throw new Error(`the connection closed (${this.closed.code} ${this.closed.reason}) before ${what}`);
+        return v as NonNullable<T>;
+      },
+      ms,
+      what,
+    );
   }
 
   send(req: MessageInitShape<typeof ChatRequestSchema>): void {
@@ -165,7 +169,12 @@ describe("dev mode", () => {
       await c.until((x) => x.messages(room).length === 6, "6 messages");
       expect(c.seqs(room)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(c.messages(room).map((m) => `${m.from}: ${m.text}`)).toEqual([
-        "alice: hello 1", "alice: hello 2", "alice: hello 3", "alice: hello 4", "alice: hello 5", "bob: hi alice",
+        "alice: hello 1",
+        "alice: hello 2",
+        "alice: hello 3",
+        "alice: hello 4",
+        "alice: hello 5",
+        "bob: hi alice",
       ]);
     }
     // The same messages as history holds, read over Connect.
@@ -278,17 +287,32 @@ describe("dev mode", () => {
 
     await expectError("not json", "invalid_argument", /^the frame is not JSON \(.+\): send one chat\.v1\.ChatRequest in protobuf JSON per text frame$/);
     await expectError('{"join": {"room": "x"', "invalid_argument", /^the frame is not JSON/);
-    await expectError('{"join": {"room": "x"}, "colour": "blue"}', "invalid_argument", 'cannot decode message chat.v1.ChatRequest from JSON: key "colour" is unknown');
-    await expectError('{"send": {"room": "x", "text": 5}}', "invalid_argument", "cannot decode field chat.v1.SendRequest.text from JSON: expected string, got 5");
+    await expectError(
+      '{"join": {"room": "x"}, "colour": "blue"}',
+      "invalid_argument",
+      'cannot decode message chat.v1.ChatRequest from JSON: key "colour" is unknown',
+    );
+    await expectError(
+      '{"send": {"room": "x", "text": 5}}',
+      "invalid_argument",
+      "cannot decode field chat.v1.SendRequest.text from JSON: expected string, got 5",
+    );
     await expectError("{}", "invalid_argument", "empty request: set one of join, leave, send, typing or ping");
     await expectError("[1, 2]", "invalid_argument", /^cannot decode message chat\.v1\.ChatRequest from JSON/);
-    await expectError(Buffer.from(toJsonString(ChatRequestSchema, create(ChatRequestSchema, { kind: { case: "ping", value: { nonce: "b" } } }))), "invalid_argument",
-      "binary frames are not accepted: send each chat.v1.ChatRequest as a text frame of protobuf JSON");
+    await expectError(
+      Buffer.from(toJsonString(ChatRequestSchema, create(ChatRequestSchema, { kind: { case: "ping", value: { nonce: "b" } } }))),
+      "invalid_argument",
+      "binary frames are not accepted: send each chat.v1.ChatRequest as a text frame of protobuf JSON",
+    );
     await expectError('{"auth": {"user": "mallory"}}', "failed_precondition", 'already signed in as "hugo": auth is accepted as the first frame only');
     // The limits of the core hold on /ws too.
     await expectError(JSON.stringify({ send: { room, text: "x".repeat(5000) } }), "invalid_argument", "text is 5000 bytes; the limit is 4096 bytes of UTF-8");
     await expectError(JSON.stringify({ send: { room, text: "" } }), "invalid_argument", "text is empty: send 1 or more characters");
-    await expectError(JSON.stringify({ join: { room: "bad room" } }), "invalid_argument", 'room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got "bad room")');
+    await expectError(
+      JSON.stringify({ join: { room: "bad room" } }),
+      "invalid_argument",
+      'room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got "bad room")',
+    );
     await expectError(JSON.stringify({ leave: { room: "elsewhere" } }), "not_found", 'you are not in room "elsewhere"');
     // None of those stored anything.
     expect(healthy.messages(room).every((m) => m.from === "sam")).toBe(true);
@@ -311,7 +335,10 @@ describe("dev mode", () => {
     await anon.opened;
     anon.join("lobby");
     await anon.finished;
-    expect(anon.closed).toEqual({ code: 4401, reason: 'unauthenticated: not signed in: send {"auth":{"user":"<id>"}} first, or x-user or ?user= on the upgrade' });
+    expect(anon.closed).toEqual({
+      code: 4401,
+      reason: 'unauthenticated: not signed in: send {"auth":{"user":"<id>"}} first, or x-user or ?user= on the upgrade',
+    });
     expect(anon.of("error")[0]?.code).toBe("unauthenticated");
     expect(anon.of("ready")).toEqual([]);
 
@@ -358,80 +385,83 @@ describe("a reader that stops reading (session queue of 50)", () => {
 
   const rssKiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.proc.pid}/status`, "utf8"))![1]);
 
-  test(
-    "is closed with 1008 and resource_exhausted; the others get everything; memory stays bounded; resume has no gap",
-    async () => {
-      const room = "ws-flood";
-      const healthy = await session(server, "hana", room);
-      const grpcReader = openChat(chatClient(transport(server.url, "grpc")), "kai");
-      await grpcReader.send({ kind: { case: "join", value: { room } } });
-      await grpcReader.reader.until((r) => r.of("joined")[0], 5000, "kai joined");
-      const slow = await session(server, "slow", room);
-      slow.ws.pause(); // stops reading the socket: the kernel's buffers fill, then the server's
-      await healthy.until((c) => c.presence(room, "slow", PresenceAction.JOINED)[0], "slow in the room");
+  test("is closed with 1008 and resource_exhausted; the others get everything; memory stays bounded; resume has no gap", async () => {
+    const room = "ws-flood";
+    const healthy = await session(server, "hana", room);
+    const grpcReader = openChat(chatClient(transport(server.url, "grpc")), "kai");
+    await grpcReader.send({ kind: { case: "join", value: { room } } });
+    await grpcReader.reader.until((r) => r.of("joined")[0], 5000, "kai joined");
+    const slow = await session(server, "slow", room);
+    slow.ws.pause(); // stops reading the socket: the kernel's buffers fill, then the server's
+    await healthy.until((c) => c.presence(room, "slow", PresenceAction.JOINED)[0], "slow in the room");
 
-      const left = () => healthy.presence(room, "slow", PresenceAction.LEFT).length > 0;
-      // Read again as soon as the server has ended the session, to see how it closes the connection.
-      const cut = eventually(left, 120_000, "slow's session to end").then(() => slow.ws.resume());
+    const left = () => healthy.presence(room, "slow", PresenceAction.LEFT).length > 0;
+    // Read again as soon as the server has ended the session, to see how it closes the connection.
+    const cut = eventually(left, 120_000, "slow's session to end").then(() => slow.ws.resume());
 
-      const pad = "·".repeat(8000); // 16000 bytes of UTF-8
-      for (let i = 0; i < 50; i += 10) {
-        await Promise.all(Array.from({ length: 10 }, (_, j) => client.send({ target: { case: "room", value: "warm-up" }, text: `#${i + j} ${pad}` }, asUser("warmer"))));
-      }
-      const rss0 = rssKiB();
-      let rssMax = rss0;
-      let sent = 0;
-      // Until the server gives up on slow (about 5 MB of kernel buffers here, then 256 KiB, then 50 events).
-      while (!left() && sent < 2000) {
-        await Promise.all(Array.from({ length: 10 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, asUser(`sender${i % 5}`))));
-        sent += 10;
-        await healthy.until((c) => c.messages(room).length >= sent, `hana to get ${sent}`);
-        rssMax = Math.max(rssMax, rssKiB());
-      }
-      expect(left()).toBe(true);
-      await cut;
-      // A few more after the cut: the others go on.
-      for (let i = 0; i < 10; i++) await client.send({ target: { case: "room", value: room }, text: `#${sent++} after` }, asUser("sender0"));
+    const pad = "·".repeat(8000); // 16000 bytes of UTF-8
+    for (let i = 0; i < 50; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => client.send({ target: { case: "room", value: "warm-up" }, text: `#${i + j} ${pad}` }, asUser("warmer"))),
+      );
+    }
+    const rss0 = rssKiB();
+    let rssMax = rss0;
+    let sent = 0;
+    // Until the server gives up on slow (about 5 MB of kernel buffers here, then 256 KiB, then 50 events).
+    while (!left() && sent < 2000) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => client.send({ target: { case: "room", value: room }, text: `#${sent + i} ${pad}` }, asUser(`sender${i % 5}`))),
+      );
+      sent += 10;
+      await healthy.until((c) => c.messages(room).length >= sent, `hana to get ${sent}`);
+      rssMax = Math.max(rssMax, rssKiB());
+    }
+    expect(left()).toBe(true);
+    await cut;
+    // A few more after the cut: the others go on.
+    for (let i = 0; i < 10; i++) await client.send({ target: { case: "room", value: room }, text: `#${sent++} after` }, asUser("sender0"));
 
-      // slow gets what was buffered (seq 1.. without a gap), then the error event, then the close.
-      await slow.finished;
-      expect(slow.closed?.code).toBe(1008);
-      expect(slow.closed?.reason).toBe("resource_exhausted: this stream fell 50 events behind and was closed; reconnect and resume with since_seq");
-      const lastEvent = slow.events.at(-1)!;
-      expect(lastEvent.kind.case).toBe("error");
-      expect(lastEvent.kind.value).toMatchObject({ code: "resource_exhausted", text: "this stream fell 50 events behind and was closed; reconnect and resume with since_seq" });
-      const k = slow.messages(room).length;
-      expect(k).toBeGreaterThan(0);
-      expect(k).toBeLessThan(sent);
-      expect(slow.seqs(room)).toEqual(Array.from({ length: k }, (_, i) => i + 1));
+    // slow gets what was buffered (seq 1.. without a gap), then the error event, then the close.
+    await slow.finished;
+    expect(slow.closed?.code).toBe(1008);
+    expect(slow.closed?.reason).toBe("resource_exhausted: this stream fell 50 events behind and was closed; reconnect and resume with since_seq");
+    const lastEvent = slow.events.at(-1)!;
+    expect(lastEvent.kind.case).toBe("error");
+    expect(lastEvent.kind.value).toMatchObject({
+      code: "resource_exhausted",
+      text: "this stream fell 50 events behind and was closed; reconnect and resume with since_seq",
+    });
+    const k = slow.messages(room).length;
+    expect(k).toBeGreaterThan(0);
+    expect(k).toBeLessThan(sent);
+    expect(slow.seqs(room)).toEqual(Array.from({ length: k }, (_, i) => i + 1));
 
-      // The others got every message once, in seq order.
-      await healthy.until((c) => c.messages(room).length === sent, "hana to get all");
-      await grpcReader.reader.until((r) => r.messages(room).length === sent, 10_000, "kai to get all");
-      const all = Array.from({ length: sent }, (_, i) => i + 1);
-      expect(healthy.seqs(room)).toEqual(all);
-      expect(grpcReader.reader.messages(room).map((m) => Number(m.seq))).toEqual(all);
-      expect(healthy.closed).toBeUndefined();
-      // The server holds nothing for slow, and its memory stayed bounded while it was stuck (several
-      // MB went through; an unbounded queue would keep all of them).
-      expect((await client.listOnline({ room }, asUser("x"))).users.map((u) => u.user)).toEqual(["hana", "kai"]);
-      expect(rssMax - rss0).toBeLessThan(64 * 1024);
-      expect(await metric(server, 'edgechat_slow_consumers_total{protocol="websocket"}')).toBe(1);
+    // The others got every message once, in seq order.
+    await healthy.until((c) => c.messages(room).length === sent, "hana to get all");
+    await grpcReader.reader.until((r) => r.messages(room).length === sent, 10_000, "kai to get all");
+    const all = Array.from({ length: sent }, (_, i) => i + 1);
+    expect(healthy.seqs(room)).toEqual(all);
+    expect(grpcReader.reader.messages(room).map((m) => Number(m.seq))).toEqual(all);
+    expect(healthy.closed).toBeUndefined();
+    // The server holds nothing for slow, and its memory stayed bounded while it was stuck (several
+    // MB went through; an unbounded queue would keep all of them).
+    expect((await client.listOnline({ room }, asUser("x"))).users.map((u) => u.user)).toEqual(["hana", "kai"]);
+    expect(rssMax - rss0).toBeLessThan(64 * 1024);
+    expect(await metric(server, 'edgechat_slow_consumers_total{protocol="websocket"}')).toBe(1);
 
-      // Reconnected, slow resumes after the last seq it has: the rest, no gap, no duplicate, then live.
-      const again = await session(server, "slow");
-      again.join(room, k);
-      await client.send({ target: { case: "room", value: room }, text: "live" }, asUser("sender1"));
-      await again.until((c) => c.messages(room).some((m) => m.text === "live"), "slow to catch up", 10_000);
-      expect(again.seqs(room)).toEqual(Array.from({ length: sent + 1 - k }, (_, i) => k + 1 + i));
-      expect(again.errors()).toEqual([]);
+    // Reconnected, slow resumes after the last seq it has: the rest, no gap, no duplicate, then live.
+    const again = await session(server, "slow");
+    again.join(room, k);
+    await client.send({ target: { case: "room", value: room }, text: "live" }, asUser("sender1"));
+    await again.until((c) => c.messages(room).some((m) => m.text === "live"), "slow to catch up", 10_000);
+    expect(again.seqs(room)).toEqual(Array.from({ length: sent + 1 - k }, (_, i) => k + 1 + i));
+    expect(again.errors()).toEqual([]);
 
-      grpcReader.close();
-      await grpcReader.reader.finished;
-      await Promise.all([healthy.close(), again.close()]);
-    },
-    120_000,
-  );
+    grpcReader.close();
+    await grpcReader.reader.finished;
+    await Promise.all([healthy.close(), again.close()]);
+  }, 120_000);
 });
 
 describe("heartbeats and drain (EDGECHAT_HEARTBEAT_SECONDS=1)", () => {
@@ -500,9 +530,24 @@ describe("TLS: wss:// on the HTTP/1.1 path", () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgechat-wss-"));
     const made = Bun.spawnSync([
-      "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-      "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
     ]);
     expect(made.exitCode).toBe(0);
     ca = readFileSync(join(dir, "cert.pem"));
@@ -559,10 +604,16 @@ describe("with a key (EDGECHAT_JWT_SECRET)", () => {
     });
     // A token signed with another key, in the header.
     const forged = await mintToken("mallory", { secret: "another-secret-that-is-long-enough-for-hs256!!" });
-    expect(await refusal(new WsClient(wsUrl(server), { headers: bearer(forged) }))).toEqual({ code: 4401, reason: "unauthenticated: token signature is invalid" });
+    expect(await refusal(new WsClient(wsUrl(server), { headers: bearer(forged) }))).toEqual({
+      code: 4401,
+      reason: "unauthenticated: token signature is invalid",
+    });
     // An expired token in the first frame.
     const expired = await mintToken("mallory", { expiresIn: -60 });
-    expect(await refusal(new WsClient(wsUrl(server)), JSON.stringify({ auth: { token: expired } }))).toEqual({ code: 4401, reason: "unauthenticated: token expired: get a new one" });
+    expect(await refusal(new WsClient(wsUrl(server)), JSON.stringify({ auth: { token: expired } }))).toEqual({
+      code: 4401,
+      reason: "unauthenticated: token expired: get a new one",
+    });
     // A user name instead of a token.
     expect(await refusal(new WsClient(wsUrl(server)), JSON.stringify({ auth: { user: "mallory" } }))).toEqual({
       code: 4401,

@@ -48,11 +48,15 @@ export class Reader {
   }
 
   async until<T>(pick: (r: Reader) => T, ms = 5000, what = "event"): Promise<NonNullable<T>> {
-    return eventually<NonNullable<T>>(() => {
-      const v = pick(this);
-      if (!v && this.done) throw new Error(`stream ended (${this.error?.message ?? "ok"}) before ${what}`);
-      return v as NonNullable<T>;
-    }, ms, what);
+    return eventually<NonNullable<T>>(
+      () => {
+        const v = pick(this);
+        if (!v && this.done) throw new Error(`stream ended (${this.error?.message ?? "ok"}) before ${what}`);
+        return v as NonNullable<T>;
+      },
+      ms,
+      what,
+    );
   }
 }
 

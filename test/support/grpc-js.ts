@@ -10,19 +10,16 @@ import { eventually } from "./wait.ts";
 
 export { grpc };
 
-const definition = protoLoader.loadSync(
-  ["chat/v1/chat.proto", "chat/chat.proto", "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto"],
-  {
-    // google/protobuf/timestamp.proto is not under proto/: protobufjs resolves it from its bundled
-    // well-known types.
-    includeDirs: [join(ROOT, "proto")],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  },
-);
+const definition = protoLoader.loadSync(["chat/v1/chat.proto", "chat/chat.proto", "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto"], {
+  // google/protobuf/timestamp.proto is not under proto/: protobufjs resolves it from its bundled
+  // well-known types.
+  includeDirs: [join(ROOT, "proto")],
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+});
 const pkg = grpc.loadPackageDefinition(definition) as any;
 
 type Ctor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => any;
@@ -108,13 +105,17 @@ export class CallReader<T = any> {
 
   /** Resolves with `pick`'s first truthy result; fails if the call ends first or after `ms`. */
   async until<V>(pick: (r: this) => V, what = "item", ms = 5000): Promise<Exclude<V, false | 0 | "" | null | undefined>> {
-    return eventually(() => {
-      const v = pick(this);
-      if (!v && this.done) {
-        throw new Error(`the call ended (${grpc.status[this.status!.code]}: ${this.status!.details}) before ${what}`);
-      }
-      return v;
-    }, ms, what) as Promise<Exclude<V, false | 0 | "" | null | undefined>>;
+    return eventually(
+      () => {
+        const v = pick(this);
+        if (!v && this.done) {
+          throw new Error(`the call ended (${grpc.status[this.status!.code]}: ${this.status!.details}) before ${what}`);
+        }
+        return v;
+      },
+      ms,
+      what,
+    ) as Promise<Exclude<V, false | 0 | "" | null | undefined>>;
   }
 }
 

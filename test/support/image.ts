@@ -113,7 +113,21 @@ export interface BuiltImage {
 export async function buildImage(tag: string): Promise<BuiltImage> {
   const before = await exec(["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", tag]);
   const started = Date.now();
-  const r = await exec(["buildah", "bud", "--isolation", "chroot", "--network", "host", "--format", "docker", "--file", join(ROOT, "Dockerfile"), "--tag", tag, ROOT]);
+  const r = await exec([
+    "buildah",
+    "bud",
+    "--isolation",
+    "chroot",
+    "--network",
+    "host",
+    "--format",
+    "docker",
+    "--file",
+    join(ROOT, "Dockerfile"),
+    "--tag",
+    tag,
+    ROOT,
+  ]);
   const ms = Date.now() - started;
   const output = r.out + r.err;
   if (r.code !== 0) throw new Error(`buildah bud failed (exit ${r.code}):\n${output.slice(-6000)}`);
@@ -163,7 +177,9 @@ export function parentPid(pid: number): number | undefined {
 /** The argv of `pid`, or undefined when it is gone. */
 export function cmdline(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s !== "");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((s) => s !== "");
   } catch {
     return undefined;
   }
@@ -222,7 +238,22 @@ export async function runImage(tag: string, env: Record<string, string> = {}): P
   for (const [k, v] of Object.entries(env)) envArgs.push("--env", `${k}=${v}`);
   // No --volume: buildah gives VOLUME /data a fresh directory owned like the image's /data (bun).
   const container = await fromImage(tag);
-  const argv = ["buildah", "run", "--isolation", "chroot", "--network", "host", "--user", user, "--workingdir", workdir, ...envArgs, container, "--", ...command];
+  const argv = [
+    "buildah",
+    "run",
+    "--isolation",
+    "chroot",
+    "--network",
+    "host",
+    "--user",
+    user,
+    "--workingdir",
+    workdir,
+    ...envArgs,
+    container,
+    "--",
+    ...command,
+  ];
   const proc = Bun.spawn(argv, { cwd: ROOT, env: process.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
 
   const logs: LogLine[] = [];

@@ -48,7 +48,9 @@ export async function startNats(port?: number): Promise<NatsCluster> {
 /** `size` nodes in one cluster ("edgechat"), JetStream on each; resolves once JetStream has a leader. */
 export async function startCluster(size = 3, firstPort?: number): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), "edgechat-nats-"));
-  const ports = await Promise.all(Array.from({ length: size }, async (_, i) => ({ client: (i === 0 && firstPort) || (await freePort()), route: await freePort(), http: await freePort() })));
+  const ports = await Promise.all(
+    Array.from({ length: size }, async (_, i) => ({ client: (i === 0 && firstPort) || (await freePort()), route: await freePort(), http: await freePort() })),
+  );
   // A cluster runs the deployment's own config (deploy/nats/nats.conf), filled in as fly.toml
   // does on Fly, with loopback addresses; a single server a minimal config without auth.
   const password = crypto.randomUUID();
@@ -66,7 +68,14 @@ export async function startCluster(size = 3, firstPort?: number): Promise<NatsCl
         NATS_PASSWORD: password,
         ...Object.fromEntries(ports.map((o, j) => [`NATS_ROUTE_${j + 1}`, `nats-route://127.0.0.1:${o.route}`])),
       });
-      return { name, port: p.client, url: `nats://edgechat:${password}@127.0.0.1:${p.client}`, monitorUrl: `http://127.0.0.1:${p.http}`, proc: undefined, log: "" };
+      return {
+        name,
+        port: p.client,
+        url: `nats://edgechat:${password}@127.0.0.1:${p.client}`,
+        monitorUrl: `http://127.0.0.1:${p.http}`,
+        proc: undefined,
+        log: "",
+      };
     }
     env.push({});
     const conf = [
@@ -106,13 +115,17 @@ export async function startCluster(size = 3, firstPort?: number): Promise<NatsCl
   };
 
   const waitForLeader = async (ms = 30_000): Promise<string> =>
-    eventually<string | undefined>(async () => {
-      const up = nodes.filter((n) => n.proc);
-      const leaders = await Promise.all(up.map(async (n) => (await (await fetch(`${n.monitorUrl}/jsz`)).json()).meta_cluster?.leader));
-      // A single server has no meta cluster: JetStream is ready once /healthz says so.
-      if (size === 1) return "n1";
-      return leaders.every((l) => l && l === leaders[0]) ? (leaders[0] as string) : undefined;
-    }, ms, "a JetStream meta leader") as Promise<string>;
+    eventually<string | undefined>(
+      async () => {
+        const up = nodes.filter((n) => n.proc);
+        const leaders = await Promise.all(up.map(async (n) => (await (await fetch(`${n.monitorUrl}/jsz`)).json()).meta_cluster?.leader));
+        // A single server has no meta cluster: JetStream is ready once /healthz says so.
+        if (size === 1) return "n1";
+        return leaders.every((l) => l && l === leaders[0]) ? (leaders[0] as string) : undefined;
+      },
+      ms,
+      "a JetStream meta leader",
+    ) as Promise<string>;
 
   await Promise.all(nodes.map(start));
   await waitForLeader();

@@ -174,7 +174,10 @@ async function launch(dir: string, configFile: string, port: number, readyTimeou
       await proc.exited;
       throw new Error(`prometheus exited (code ${proc.exitCode}) before it was ready: ${stderr}`);
     }
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > until) {
       await terminate(proc, "SIGKILL");

@@ -59,7 +59,12 @@ test("a row the writer thread cannot commit fails alone with Unavailable; its ba
   const next = await engine.history.append({ room: "r", from: "ann", text: "after", clientMsgId: "", region: "x" });
   expect(next.message.seq).toBe(4n);
   const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
-  expect(page.messages.map((m) => [m.seq, m.text])).toEqual([[1n, "one"], [2n, "two"], [3n, "three"], [4n, "after"]]);
+  expect(page.messages.map((m) => [m.seq, m.text])).toEqual([
+    [1n, "one"],
+    [2n, "two"],
+    [3n, "three"],
+    [4n, "after"],
+  ]);
   await engine.close();
 });
 
@@ -73,7 +78,10 @@ test("a full store (EDGECHAT_DB_MAX_BYTES) is not ready and logs why; it is read
   const big = "x".repeat(4000);
   let err: unknown;
   for (let i = 0; i < 200 && !err; i++) {
-    err = await engine.history.append({ room: "r", from: "ann", text: big, clientMsgId: "", region: "x" }).then(() => undefined, (e) => e);
+    err = await engine.history.append({ room: "r", from: "ann", text: big, clientMsgId: "", region: "x" }).then(
+      () => undefined,
+      (e) => e,
+    );
   }
   expect(err).toMatchObject({ code: Code.Unavailable });
   expect((err as Error).message).toContain("database or disk is full");

@@ -160,28 +160,31 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       }
     }
     this.writing = true;
-    this.writer.write(ops).then(
-      () => {
-        for (const room of rooms) this.committed.set(room, this.assigned.get(room)!);
-        batch.forEach((p, i) => ("draft" in p ? p.resolve(results[i]!) : p.resolve()));
-        this.setWritable(true);
-      },
-      (err: Error) => {
-        // Nothing of the batch was committed: forget the seqs it took.
-        for (const room of rooms) this.assigned.delete(room);
-        if (batch.length > 1) {
-          // Which of them failed it is unknown: each goes again on its own, first in line.
-          for (const p of batch) p.solo = true;
-          this.queue.unshift(...batch);
-          return;
-        }
-        if (err instanceof WriteError && STORE_FAILURES.has(err.code ?? "")) this.setWritable(false, err);
-        batch[0].reject(new ConnectError(`history store write failed: ${err.message}`, Code.Unavailable));
-      },
-    ).finally(() => {
-      this.writing = false;
-      this.flush();
-    });
+    this.writer
+      .write(ops)
+      .then(
+        () => {
+          for (const room of rooms) this.committed.set(room, this.assigned.get(room)!);
+          batch.forEach((p, i) => ("draft" in p ? p.resolve(results[i]!) : p.resolve()));
+          this.setWritable(true);
+        },
+        (err: Error) => {
+          // Nothing of the batch was committed: forget the seqs it took.
+          for (const room of rooms) this.assigned.delete(room);
+          if (batch.length > 1) {
+            // Which of them failed it is unknown: each goes again on its own, first in line.
+            for (const p of batch) p.solo = true;
+            this.queue.unshift(...batch);
+            return;
+          }
+          if (err instanceof WriteError && STORE_FAILURES.has(err.code ?? "")) this.setWritable(false, err);
+          batch[0].reject(new ConnectError(`history store write failed: ${err.message}`, Code.Unavailable));
+        },
+      )
+      .finally(() => {
+        this.writing = false;
+        this.flush();
+      });
   }
 
   /** The next batch: a solo item alone, or everything queued up to the next solo item. */

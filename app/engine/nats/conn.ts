@@ -27,7 +27,11 @@ export function connectOptions(cfg: NatsConfig, region: string): ConnectionOptio
   const servers: string[] = [];
   // "{region}" is this instance's region: one setting for every region, its own node first
   // (nats://{region}.my-nats.internal:4222,nats://my-nats.internal:4222 on Fly).
-  for (const raw of cfg.servers.replaceAll("{region}", region).split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of cfg.servers
+    .replaceAll("{region}", region)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const url = new URL(raw.includes("://") ? raw : `nats://${raw}`);
     if (url.username && !opts.user && !opts.token) {
       if (url.password) [opts.user, opts.pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];

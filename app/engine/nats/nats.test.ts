@@ -103,7 +103,10 @@ test("a crashed instance's presence expires; another instance sees it go", async
   await a.close(); // like a crash: no leave, the refresh just stops
   // Gone after the TTL; the server expires keys on its own schedule, so wait for it rather than
   // a fixed time (a loaded machine took longer than 2.5 s once).
-  const expected = [{ user: "ann", region: "ams", sessions: 1 }, { user: "ben", region: "ams", sessions: 1 }];
+  const expected = [
+    { user: "ann", region: "ams", sessions: 1 },
+    { user: "ben", region: "ams", sessions: 1 },
+  ];
   const until = Date.now() + 10_000;
   let online = await b.presence.online("room");
   while (JSON.stringify(online) !== JSON.stringify(expected) && Date.now() < until) {

@@ -36,7 +36,13 @@ export class NatsPresence implements PresenceStore {
     if (this.mine.has(id)) return false;
     // Another session of the user here, in this scope: not the first, no need to ask.
     const local = this.local.has(`${scope}\0${user}`);
-    const first = local ? false : await this.degrade(this.others(scope, user, key).then((n) => n === 0), true, "presence lookup");
+    const first = local
+      ? false
+      : await this.degrade(
+          this.others(scope, user, key).then((n) => n === 0),
+          true,
+          "presence lookup",
+        );
     this.track(scope, user, id, key);
     // Not written (a bucket changing leader): the refresh writes it, a TTL/3 later.
     await this.degrade(this.conn.call(presence.put(key, ""), "presence write"), undefined, "presence write").catch((err) => {
@@ -58,7 +64,10 @@ export class NatsPresence implements PresenceStore {
       this.log.warn("presence delete failed; the entry expires on its own", { err });
     }
     if (this.local.has(`${scope}\0${user}`)) return false;
-    return this.others(scope, user, key).then((n) => n === 0, () => true);
+    return this.others(scope, user, key).then(
+      (n) => n === 0,
+      () => true,
+    );
   }
 
   async online(scope: string): Promise<OnlineEntry[]> {

@@ -1,11 +1,3 @@
-// The room directory in a KV bucket, shared by every region:
-//   r.<room>         the room exists; its value is the room's seq floor (below)
-//   m.<room>.<user>  the user is a member
-// The floor: retention (max age, max messages) may remove every message of a quiet room, and a
-// room without messages would start again at seq 1, reusing seqs that clients remember. So the
-// newest seq of each room is also kept here, written a few seconds after it changes, and an
-// empty room continues from it.
-import type { KV } from "@nats-io/kv";
 import type { RoomDirectory, RoomPage } from "../engine.ts";
 import type { Logger } from "../../log.ts";
 import type { SeqFloor } from "./history.ts";

@@ -4,13 +4,7 @@
 // does not take, in a compression nobody supports, is refused by Connect before any handler).
 import { create } from "@bufbuild/protobuf";
 import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import {
-  ChatService,
-  HistoryResponseSchema,
-  ListOnlineResponseSchema,
-  ListRoomsResponseSchema,
-  SendResponseSchema,
-} from "../../gen/chat/v1/chat_pb.ts";
+import { ChatService, HistoryResponseSchema, ListOnlineResponseSchema, ListRoomsResponseSchema, SendResponseSchema } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import { userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";

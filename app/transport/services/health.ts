@@ -2,10 +2,7 @@
 // probes and grpc_health_probe can ask this server whether it takes traffic.
 
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import {
-  Health,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../../gen/grpc/health/v1/health_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
 
 // Readiness lives in its own module, which the server loads before its port opens; this one,
 // with the health service's descriptor, only after (server.ts, rpc.ts).

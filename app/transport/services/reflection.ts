@@ -102,9 +102,7 @@ function createReflector(roots: DescFile[]): (req: Request) => Response {
         const { containingType, extensionNumber } = r.value;
         const extendee = registry.getMessage(containingType);
         const ext = extendee && registry.getExtensionFor(extendee, extensionNumber);
-        return ext
-          ? withDependencies(ext.file)
-          : error(Code.NotFound, `extension not found: ${containingType} ${extensionNumber}`);
+        return ext ? withDependencies(ext.file) : error(Code.NotFound, `extension not found: ${containingType} ${extensionNumber}`);
       }
       case "allExtensionNumbersOfType":
         return registry.getMessage(r.value)
