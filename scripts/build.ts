@@ -3,16 +3,19 @@
 // skips transpiling and resolving ~400 modules at every start: the cold start is what it buys.
 // The sources stay runnable as they are (npm start needs no build).
 //
-// Two things the bundles find next to them rather than inside: the web page's sources, which the
+// Three things the bundles find next to them rather than inside: the web page's sources, which the
 // server bundles for the browser on the first visit (app/web/bundle.ts, told where they are by
-// EDGECHAT_WEB_DIR), and the sidecar's default relabel.yaml (copied).
+// EDGECHAT_WEB_DIR), the SQLite writer thread's bundle (EDGECHAT_WRITER_THREAD), and the
+// sidecar's default relabel.yaml (copied).
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const OUT = join(ROOT, "dist");
 
-const entries = ["app/main.ts", "app/supervisor.ts", "sidecar/main.ts"];
+// The SQLite writer thread's program is an entry point of its own: a worker needs a file to start.
+const WRITER_THREAD = "app/engine/embedded/writer-thread.ts";
+const entries = ["app/main.ts", "app/supervisor.ts", "sidecar/main.ts", WRITER_THREAD];
 // The server also ships as bytecode (main.jsc next to main.js, which Bun loads in its place): no
 // parsing at start. Bun compiles to bytecode only CommonJS, so that bundle is CommonJS, and
 // app/main.ts has no top-level await.
@@ -30,7 +33,10 @@ for (const entry of entries) {
     minify: true,
     sourcemap: "linked",
     // The NATS engine stays behind its dynamic import: inlined, but evaluated only when imported.
-    define: { EDGECHAT_WEB_DIR: JSON.stringify(relative(outdir, join(ROOT, "app/web"))) },
+    define: {
+      EDGECHAT_WEB_DIR: JSON.stringify(relative(outdir, join(ROOT, "app/web"))),
+      EDGECHAT_WRITER_THREAD: JSON.stringify(relative(outdir, join(OUT, WRITER_THREAD.replace(/\.ts$/, ".js")))),
+    },
   });
   if (!result.success) {
     for (const l of result.logs) console.error(l);

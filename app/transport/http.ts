@@ -1,11 +1,13 @@
 // The plain HTTP routes, served by Hono behind the RPC routes on the same port: probes, and the
 // web chat page (app/web) with what it needs besides the RPCs.
 import { Hono, type Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { bodyLimit } from "hono/body-limit";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import { codeName } from "../rules/codes.ts";
+import { codeToHttpStatus } from "./connect-internals.ts";
 import { typingEvent } from "../core/events.ts";
 import { checkRoomAccess } from "../rules/names.ts";
 import type { Bus } from "../engine/engine.ts";
@@ -93,7 +95,8 @@ function mountWebPage(app: Hono, web: WebDeps, region: string): void {
       return c.body(null, 204);
     } catch (err) {
       const ce = ConnectError.from(err);
-      return c.json({ code: codeName(ce.code), message: ce.rawMessage }, httpStatus(ce.code));
+      // A Connect unary error, status and body, so that a Connect client reads it as one.
+      return c.json({ code: codeName(ce.code), message: ce.rawMessage }, codeToHttpStatus(ce.code) as ContentfulStatusCode);
     }
   });
 }
@@ -106,26 +109,4 @@ function serveAsset(c: Context, asset: WebAsset, extra: Record<string, string>) 
   const gzip = asset.gzip && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
   if (gzip) c.header("content-encoding", "gzip");
   return c.body((gzip ? asset.gzip : asset.body) as Uint8Array<ArrayBuffer>);
-}
-
-/** Connect's HTTP status for a code. */
-function httpStatus(code: Code): 400 | 401 | 403 | 404 | 412 | 429 | 500 | 503 {
-  switch (code) {
-    case Code.InvalidArgument:
-      return 400;
-    case Code.Unauthenticated:
-      return 401;
-    case Code.PermissionDenied:
-      return 403;
-    case Code.NotFound:
-      return 404;
-    case Code.FailedPrecondition:
-      return 412;
-    case Code.ResourceExhausted:
-      return 429;
-    case Code.Unavailable:
-      return 503;
-    default:
-      return 500;
-  }
 }

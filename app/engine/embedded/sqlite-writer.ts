@@ -4,11 +4,10 @@
 // while the disk works, and the appends that arrive meanwhile make the next batch (measured on the
 // fan-out benchmark with one subscriber: the data dir on tmpfs, where fsync is free, served
 // 1.6-2.8x the Sends of the same server on disk).
-//
-// The thread runs WRITER_THREAD, JavaScript source text started from a blob URL, so it works the
-// same from the TypeScript sources and from the production bundle, where no worker file exists.
 
+import { dirname, join } from "node:path";
 import type { Database, Statement } from "bun:sqlite";
+import type { ThreadReply, ThreadRequest } from "./writer-thread.ts";
 
 /** One write: a statement's name and its bindings (JSON values: integers as numbers, not bigints). */
 export type WriteOp = [statement: string, ...bindings: unknown[]];
@@ -43,40 +42,11 @@ export class WriteError extends Error {
   }
 }
 
-/**
- * The writer thread's program, as source text: a bundler rewrites a function's imports and
- * requires into helpers of its own bundle, which a thread started from a blob does not have.
- */
-const WRITER_THREAD = `
-import { Database } from "bun:sqlite";
-let db;
-let statements = {};
-self.onmessage = ({ data: m }) => {
-  try {
-    if (m.op === "open") {
-      db = new Database(m.path, { strict: true, safeIntegers: true });
-      db.exec("PRAGMA journal_mode = WAL");
-      // FULL: a commit is on disk before the sender is acknowledged, even if the machine loses power.
-      db.exec("PRAGMA synchronous = FULL");
-      db.exec("PRAGMA busy_timeout = 5000");
-      if (m.maxPages) db.exec("PRAGMA max_page_count = " + m.maxPages);
-      for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
-    } else if (m.op === "write") {
-      const ops = JSON.parse(m.ops);
-      db.transaction(() => {
-        for (const [name, ...bindings] of ops) statements[name].run(...bindings);
-      })();
-    } else if (m.op === "close") {
-      for (const s of Object.values(statements)) s.finalize();
-      statements = {};
-      db?.close();
-    }
-    postMessage({ id: m.id });
-  } catch (err) {
-    postMessage({ id: m.id, error: String(err?.message ?? err), code: err?.code });
-  }
-};
-`;
+// The thread's program is writer-thread.ts. From the sources it is started as it is; the production
+// build bundles it as an entry point of its own, next to the server's bundle, and tells this module
+// where (scripts/build.ts): a bundle has no source file to point a worker at.
+declare const EDGECHAT_WRITER_THREAD: string | undefined;
+const THREAD = typeof EDGECHAT_WRITER_THREAD === "string" ? join(dirname(Bun.main), EDGECHAT_WRITER_THREAD) : join(import.meta.dir, "writer-thread.ts");
 
 /** A writer on its own thread, with its own connection to the database file at `path`. */
 export class ThreadWriter implements Writer {
@@ -86,9 +56,8 @@ export class ThreadWriter implements Writer {
   private broken: Error | undefined;
 
   constructor(path: string, maxBytes = 0) {
-    const url = URL.createObjectURL(new Blob([WRITER_THREAD], { type: "application/javascript" }));
-    this.worker = new Worker(url) as Worker & { ref(): void; unref(): void };
-    this.worker.onmessage = ({ data }: MessageEvent<{ id: number; error?: string; code?: string }>) => {
+    this.worker = new Worker(THREAD) as Worker & { ref(): void; unref(): void };
+    this.worker.onmessage = ({ data }: MessageEvent<ThreadReply>) => {
       const w = this.waiting.get(data.id);
       this.waiting.delete(data.id);
       if (this.waiting.size === 0) this.worker.unref();
@@ -101,10 +70,7 @@ export class ThreadWriter implements Writer {
       for (const w of this.waiting.values()) w.reject(this.broken);
       this.waiting.clear();
     };
-    // The thread loads its source from the URL asynchronously: release it once the thread answered.
-    this.call({ op: "open", path, sql: WRITE_SQL, maxPages: maxPages(maxBytes) })
-      .catch((err: Error) => (this.broken ??= err))
-      .finally(() => URL.revokeObjectURL(url));
+    this.call({ op: "open", path, sql: WRITE_SQL, maxPages: maxPages(maxBytes) }).catch((err: Error) => (this.broken ??= err));
   }
 
   write(ops: WriteOp[]): Promise<void> {
@@ -117,14 +83,14 @@ export class ThreadWriter implements Writer {
     this.worker.terminate();
   }
 
-  private call(message: Record<string, unknown>): Promise<void> {
+  private call(message: DistributiveOmit<ThreadRequest, "id">): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.next++;
     // The thread keeps the process alive only while it has work.
     if (this.waiting.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id });
+      this.worker.postMessage({ ...message, id } satisfies ThreadRequest);
     });
   }
 }
@@ -158,3 +124,5 @@ export class InlineWriter implements Writer {
 function maxPages(maxBytes: number): number {
   return maxBytes > 0 ? Math.max(1, Math.floor(maxBytes / 4096)) : 0;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
