@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SqliteHistory } from "../app/engine/embedded/sqlite-history.ts";
+import { SqliteHistory } from "../app/engine/embedded/history.ts";
 
 const args = process.argv.slice(2);
 const nAt = args.indexOf("--n");

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import type { Engine } from "../engine.ts";
-import { MemoryBus } from "./memory-bus.ts";
-import { MemoryPresence } from "./memory-presence.ts";
-import { SqliteHistory, type StoreOptions } from "./sqlite-history.ts";
+import { MemoryBus } from "./bus.ts";
+import { MemoryPresence } from "./presence.ts";
+import { SqliteHistory, type StoreOptions } from "./history.ts";
 
 /** One region on its own: history in SQLite under dataDir (":memory:" for none), the rest in memory. */
 export function createEmbeddedEngine(dataDir: string, opts: StoreOptions = {}): Engine {

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
-import { READ_SQL } from "./sqlite-history.ts";
+import { READ_SQL } from "./history.ts";
 import { WRITE_SQL } from "./sqlite-writer.ts";
 
 const db = new Database(":memory:");
