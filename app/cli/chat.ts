@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { PresenceAction, type Message, type Presence } from "../gen/chat/v1/chat_pb.ts";
 import { Channel } from "./channel.ts";
 import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
+import { isDmRoom } from "../rules/names.ts";
 import { authHeaders, PROTOCOLS, type Protocol } from "./connection.ts";
 
 const USAGE = `usage: edgechat chat [--url URL] [--user ID | --token JWT] [--room ROOM] [--protocol grpc|connect|grpc-web|websocket]
@@ -279,7 +280,7 @@ class ChatCommands {
     if (!this.session.leave(room)) return this.fail(`you are not in ${room}`);
     this.print(`* left ${roomLabel(room, this.session.user)}`);
     if (this.target()?.room === room) {
-      const next = [...this.session.rooms.keys()].find((r) => !r.startsWith("dm:"));
+      const next = [...this.session.rooms.keys()].find((r) => !isDmRoom(r));
       this.setTarget(next ? { kind: "room", room: next } : undefined);
       if (next) this.print(`* talking in ${next} now`);
     }

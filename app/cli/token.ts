@@ -2,7 +2,7 @@
 // `edgechat chat --token`, EDGECHAT_TOKEN, or any client's `authorization: Bearer` header.
 import { parseArgs } from "node:util";
 import { MIN_SECRET_BYTES } from "../core/auth.ts";
-import { isValidUserId } from "../rules/names.ts";
+import { isValidUserId, USER_ID_RULE } from "../rules/names.ts";
 import { mintToken } from "./connection.ts";
 
 const USAGE = "usage: edgechat token --user <id> [--ttl 1h]   (signs with EDGECHAT_JWT_SECRET)";
@@ -27,7 +27,7 @@ export async function tokenCommand(args: string[], env = process.env, out = cons
     return 2;
   }
   if (!isValidUserId(values.user)) {
-    err(`edgechat token: the user must be 1 to 64 characters of A-Z a-z 0-9 _ . - and not "Server" (got "${values.user}")`);
+    err(`edgechat token: the user must be ${USER_ID_RULE} and not "Server" (got "${values.user}")`);
     return 2;
   }
   const secret = env.EDGECHAT_JWT_SECRET;

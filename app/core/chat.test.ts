@@ -1,4 +1,5 @@
 // The chat core on the embedded engine, without sockets.
+import { eventually } from "../../test/support/wait.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
@@ -56,13 +57,7 @@ function collect(s: Session) {
   return { events, box, done, messages };
 }
 
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await Bun.sleep(2);
-  }
-}
+const until = (check: () => boolean, ms = 3000) => eventually(check, ms, "condition", 2);
 
 const seqs = (ms: { seq: bigint }[]) => ms.map((m) => Number(m.seq));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,5 +1,6 @@
 // The contract every Engine must pass (see engine.ts). Each implementation's test file calls
 // engineContract with a factory; the NATS engine runs the same suite (nats.test.ts).
+import { eventually } from "../../test/support/wait.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
@@ -176,10 +177,4 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
   });
 }
 
-async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error("timed out");
-    await Bun.sleep(5);
-  }
-}
+const waitFor = (check: () => boolean, ms = 3000) => eventually(check, ms, "condition", 5);

@@ -10,6 +10,9 @@ const ROOM = /^[A-Za-z0-9_.:-]{1,64}$/;
 // No ":" in a user id, so that "dm:<a>:<b>" splits one way only.
 const USER = /^[A-Za-z0-9_.-]{1,64}$/;
 const DM_PREFIX = "dm:";
+/** The patterns above in words, for the messages of every client (server, web page, CLI). */
+export const USER_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 _ . -";
+export const ROOM_NAME_RULE = "1 to 64 characters of A-Z a-z 0-9 _ . : -";
 /** The old API's replies come from "Server": nobody may pass for it. */
 const RESERVED = new Set(["Server"]);
 
@@ -20,7 +23,7 @@ export function isValidUserId(user: string): boolean {
 export function checkUserId(user: string, what = "user id"): string {
   if (RESERVED.has(user)) throw new ConnectError(`${what} "${user}" is reserved`, Code.InvalidArgument);
   if (!isValidUserId(user)) {
-    throw new ConnectError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - (got ${quote(user)})`, Code.InvalidArgument);
+    throw new ConnectError(`${what} must be ${USER_ID_RULE} (got ${quote(user)})`, Code.InvalidArgument);
   }
   return user;
 }
@@ -36,7 +39,7 @@ function isReservedPrefix(room: string): boolean {
 
 export function checkRoomName(room: string): string {
   if (!ROOM.test(room)) {
-    throw new ConnectError(`room name must be 1 to 64 characters of A-Z a-z 0-9 _ . : - (got ${quote(room)})`, Code.InvalidArgument);
+    throw new ConnectError(`room name must be ${ROOM_NAME_RULE} (got ${quote(room)})`, Code.InvalidArgument);
   }
   return room;
 }

@@ -23,7 +23,7 @@ export type Credentials = { mode: "dev"; user: string } | { mode: "jwt"; token: 
 
 const CREDS_KEY = "edgechat.credentials";
 // The server's own rules, bundled into the page: a name the page accepts is one the server does.
-export { dmRoom, isDmRoom, isPublicRoomName, isValidUserId } from "../rules/names.ts";
+export { dmRoom, isDmRoom, isPublicRoomName, isValidUserId, ROOM_NAME_RULE, USER_ID_RULE } from "../rules/names.ts";
 
 /** Per tab: a reload keeps them, a new tab signs in again. */
 export function loadCredentials(): Credentials | undefined {

@@ -11,6 +11,8 @@ import {
   isDmRoom,
   isPublicRoomName,
   isValidUserId,
+  ROOM_NAME_RULE,
+  USER_ID_RULE,
   isAuthError,
   isTransient,
   loadCredentials,
@@ -759,7 +761,7 @@ function wire(): void {
     if (config.auth === "dev") {
       const name = ui.signinName.value.trim();
       if (!isValidUserId(name)) {
-        ui.signinError.textContent = "Use 1 to 64 letters, digits, _ . or - (and not “Server”).";
+        ui.signinError.textContent = `Use ${USER_ID_RULE} (and not “Server”).`;
         ui.signinName.focus();
         return;
       }
@@ -794,7 +796,7 @@ function wire(): void {
     ev.preventDefault();
     const name = ui.joinName.value.trim().replace(/^#/, "");
     if (!isPublicRoomName(name)) {
-      ui.joinError.textContent = "Room names are 1 to 64 letters, digits, _ . : or - (not starting with dm:, in any case).";
+      ui.joinError.textContent = `Room names are ${ROOM_NAME_RULE} (not starting with dm:, in any case).`;
       return;
     }
     ui.joinError.textContent = "";

@@ -1,5 +1,8 @@
-/** Polls `check` until it returns a truthy value, or fails after `ms`. */
-export async function eventually<T>(check: () => T | Promise<T>, ms = 5000, what = "condition"): Promise<T> {
+/**
+ * Polls `check` every `everyMs` until it returns a truthy value, or fails after `ms`: the one
+ * polling helper of the tests (in-process tests poll every few ms, end-to-end ones less often).
+ */
+export async function eventually<T>(check: () => T | Promise<T>, ms = 5000, what = "condition", everyMs = 20): Promise<T> {
   const until = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -10,6 +13,6 @@ export async function eventually<T>(check: () => T | Promise<T>, ms = 5000, what
       last = err;
     }
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await Bun.sleep(20);
+    await Bun.sleep(everyMs);
   }
 }

@@ -1,6 +1,7 @@
 // The NATS engine against a real nats-server (JetStream, one node, loopback): the shared contract,
 // then what only a shared engine has to do: several instances on one stream, live fan-out by
 // republish, expiry of a crashed instance's presence, and failing fast without a server.
+import { eventually } from "../../../test/support/wait.ts";
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -157,10 +158,4 @@ test("EDGECHAT_NATS_URL: servers in order, credentials taken out of the URLs, {r
   expect(t).toMatchObject({ servers: ["h:4443"], token: "t0ken", tls: { caFile: "/ca.pem" } });
 });
 
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error("timed out");
-    await Bun.sleep(10);
-  }
-}
+const waitFor = (check: () => boolean, ms = 5000) => eventually(check, ms, "condition", 10);

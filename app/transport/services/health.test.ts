@@ -1,3 +1,4 @@
+import { eventually } from "../../../test/support/wait.ts";
 import { describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.ts";
@@ -31,13 +32,7 @@ function setup(initial: boolean) {
   return { readiness, active: counted.active, client: createClient(Health, transport) };
 }
 
-async function until(condition: () => boolean, ms = 1000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for condition");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (condition: () => boolean, ms = 1000) => eventually(condition, ms, "condition", 5);
 
 describe("createReadiness", () => {
   test("notifies only on change, and not after unsubscribe", () => {
