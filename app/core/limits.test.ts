@@ -33,7 +33,8 @@ test("a refused take costs nothing: the wait is the same however often the clien
   let now = 0;
   const limiter = new RateLimiter(1, 1, "joins and leaves", () => now);
   limiter.take("ann");
-  for (let i = 0; i < 5; i++) expect(refusal(() => limiter.take("ann"))).toBe("ResourceExhausted: rate limit: at most 1 joins and leaves per second (bursts of 1); retry in 1000 ms");
+  for (let i = 0; i < 5; i++)
+    expect(refusal(() => limiter.take("ann"))).toBe("ResourceExhausted: rate limit: at most 1 joins and leaves per second (bursts of 1); retry in 1000 ms");
   now = 1000;
   expect(refusal(() => limiter.take("ann"))).toBe("taken");
 });

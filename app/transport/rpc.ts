@@ -5,7 +5,7 @@
 // descriptors of the other services are most of what a cold start evaluates, and the first gRPC
 // Send or Subscribe does not need them.
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ConnectError, ConnectRouter } from "@connectrpc/connect";
+import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { getRequestListener } from "@hono/node-server";
 import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
@@ -44,9 +44,12 @@ export interface RpcHandler {
   streamingRequests(path: string): boolean;
 }
 
-export function createRpcHandler(o: RpcOptions): RpcHandler {
-  const streaming = new Set<string>();
-  const routes = (router: ConnectRouter) => {
+/**
+ * The RPC routes: every service, as connectNodeAdapter and createRouterTransport (in-process tests)
+ * take them. `streaming` collects the paths of methods whose requests stream.
+ */
+export function rpcRoutes(o: RpcOptions, streaming = new Set<string>()): (router: ConnectRouter) => void {
+  return (router) => {
     registerChatV1(router, o.core);
     // The old API is one stream, served by direct.ts; registered so that Connect counts it in the
     // metrics and answers what no stream reaches, as for chat.v1's streams (chat-v1.ts).
@@ -66,6 +69,15 @@ export function createRpcHandler(o: RpcOptions): RpcHandler {
       if (h.method.methodKind === "client_streaming" || h.method.methodKind === "bidi_streaming") streaming.add(h.requestPath);
     }
   };
+}
+
+/** The interceptors every RPC passes, in order: metrics, drain, auth, decode errors. */
+export function rpcInterceptors(o: RpcOptions): Interceptor[] {
+  return [o.metrics.grpc.interceptor, drainInterceptor(o.isDraining), authInterceptor(o.auth, o.onAuthFailure), decodeErrorInterceptor()];
+}
+
+export function createRpcHandler(o: RpcOptions): RpcHandler {
+  const streaming = new Set<string>();
   // The web chat page rides along: its bundle is built in memory on the first visit (app/web/bundle.ts).
   const http = createHttpApp({
     isReady: () => o.readiness.ready,
@@ -73,10 +85,10 @@ export function createRpcHandler(o: RpcOptions): RpcHandler {
     web: { auth: o.auth, core: o.core, bus: o.bus, heartbeatSeconds: o.heartbeatSeconds },
   });
   const handle = connectNodeAdapter({
-    routes,
+    routes: rpcRoutes(o, streaming),
     fallback: getRequestListener(http.fetch) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
     readMaxBytes: o.maxRequestBytes,
-    interceptors: [o.metrics.grpc.interceptor, drainInterceptor(o.isDraining), authInterceptor(o.auth, o.onAuthFailure), decodeErrorInterceptor()],
+    interceptors: rpcInterceptors(o),
   });
   return { handle, streamingRequests: (path) => streaming.has(path) };
 }
