@@ -37,12 +37,30 @@ const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(`[loadgen] ${a.join(" ")}\n`);
 
+/**
+ * The value, which the code knows is there (a regex that matches a file the harness wrote).
+ * @template T
+ * @param {T | null | undefined} v
+ * @returns {T}
+ */
+function must(v) {
+  if (v === null || v === undefined) throw new Error("expected a value");
+  return v;
+}
+
+/** The port a listening server is on. @param {{ address(): string | import("node:net").AddressInfo | null }} server */
+function portOf(server) {
+  const a = server.address();
+  if (a === null || typeof a === "string") throw new Error("the server is not listening on a TCP port");
+  return a.port;
+}
+
 // ---------------------------------------------------------------- schemas for the library clients
 
 // edgechat's generated code is TypeScript, which Node 20 does not run: build the same descriptor
 // from the serialized FileDescriptorProto embedded in it.
 const pbSource = readFileSync(join(ROOT, "app/gen/chat/v1/chat_pb.ts"), "utf8");
-const ChatService = serviceDesc(fileDesc(/fileDesc\("([^"]+)"/.exec(pbSource)[1], [file_google_protobuf_timestamp]), 0);
+const ChatService = serviceDesc(fileDesc(must(/fileDesc\("([^"]+)"/.exec(pbSource))[1], [file_google_protobuf_timestamp]), 0);
 const grpcDef = protoLoader.loadSync("chat/v1/chat.proto", {
   includeDirs: [join(ROOT, "proto")],
   keepCase: true,
@@ -50,7 +68,7 @@ const grpcDef = protoLoader.loadSync("chat/v1/chat.proto", {
   defaults: false,
   oneofs: true,
 });
-const GrpcChat = grpc.makeGenericClientConstructor(grpcDef["chat.v1.ChatService"], "ChatService");
+const GrpcChat = grpc.makeGenericClientConstructor(/** @type {grpc.ServiceDefinition} */ (grpcDef["chat.v1.ChatService"]), "ChatService");
 
 // ---------------------------------------------------------------- measurement
 
@@ -129,7 +147,7 @@ function cpuTicks(pid) {
     return NaN;
   }
 }
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
+const rssKiB = (pid) => Number(must(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8")))[1]);
 const selfCpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -299,6 +317,7 @@ class GrpcUser {
     this.msgRest = null;
     this.unacked = 0;
     this.sends = new Map();
+    /** @type {Promise<void>} */
     this.joined = new Promise((resolve, reject) => ((this.resolveJoined = resolve), (this.rejectJoined = reject)));
     this.sendHeaders = requestHeaders(SEND, `127.0.0.1:${port}`, user);
     const s = (this.sock = net.connect(port, "127.0.0.1"));
@@ -427,6 +446,7 @@ class WsClient {
     this.nextAck = 0;
     this.upgraded = false;
     this.rest = null;
+    /** @type {Promise<void>} */
     this.joined = new Promise((resolve, reject) => ((this.resolveJoined = resolve), (this.rejectJoined = reject)));
     const s = (this.sock = net.connect(port, "127.0.0.1"));
     s.setNoDelay(true);
@@ -483,6 +503,14 @@ class WsClient {
     }
     if (p < buf.length) this.rest = buf.subarray(p);
   }
+  /**
+   * One text or binary frame from the server, its payload at buf[s, e), read at time t: each
+   * protocol on top (socket.io, edgechat's /ws) says what it means.
+   * @param {Buffer} buf @param {number} s @param {number} e @param {number} t
+   */
+  onMessage(buf, s, e, t) {
+    throw new Error("a WsClient subclass reads its messages");
+  }
   /** A client frame: masked (with a zero key, which leaves the payload as it is). */
   frame(op, payload) {
     const n = payload.length;
@@ -491,11 +519,13 @@ class WsClient {
   }
   /** Sends `text`, a message acknowledged as `id`; resolves once that ack arrives. */
   request(id, text) {
-    return new Promise((resolve, reject) => {
-      if (this.ended) return reject(new Error("socket closed"));
-      this.acks.set(id, (err) => (err ? reject(err) : resolve()));
-      this.frame(1, Buffer.from(text));
-    });
+    return /** @type {Promise<void>} */ (
+      new Promise((resolve, reject) => {
+        if (this.ended) return reject(new Error("socket closed"));
+        this.acks.set(id, (err) => (err ? reject(err) : resolve()));
+        this.frame(1, Buffer.from(text));
+      })
+    );
   }
   /** Settles the send waiting for ack `id`. */
   acked(id, err) {
@@ -608,6 +638,7 @@ async function makeSender(contender, port, user, library = true) {
   }
   if (kind === "edgechat" || kind === "bun-h2-floor") {
     const manager = new Http2SessionManager(`http://127.0.0.1:${port}`);
+    /** @type {any} the service is built at run time from the descriptor, so its methods are not known to the checker */
     const client = createClient(ChatService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, sessionManager: manager }));
     const headers = { "x-user": user };
     return {
@@ -627,7 +658,11 @@ async function makeSender(contender, port, user, library = true) {
     };
   }
   const socket = ioClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], auth: { user, rooms: [] }, forceNew: true, reconnection: false });
-  await withTimeout(new Promise((resolve, reject) => (socket.once("connect", resolve), socket.once("connect_error", reject))), 10_000, "socket.io connect");
+  await withTimeout(
+    new Promise((resolve, reject) => (socket.once("connect", () => resolve(undefined)), socket.once("connect_error", reject))),
+    10_000,
+    "socket.io connect",
+  );
   return {
     async send(room, t) {
       const res = await socket.timeout(30_000).emitWithAck("send", { room, text: t });
@@ -717,6 +752,7 @@ async function phase(pid, { warmupMs, durationMs }, expectedPerMessage, load) {
     cpu = cpuMeter(pid);
     sentAt0 = counter.sent;
   });
+  /** @type {{ serverCpu: number, loadgenCpu: number } | undefined} */
   let usage;
   const stopped = armed
     .then(() => sleep(durationMs))
@@ -953,7 +989,7 @@ const ops = {
       res.end(body);
     });
     await new Promise((resolve) => target.listen(0, "127.0.0.1", resolve));
-    return { url: `http://127.0.0.1:${target.address().port}/metrics`, series: body.split("\n").filter((l) => l && l[0] !== "#").length, bytes: body.length };
+    return { url: `http://127.0.0.1:${portOf(target)}/metrics`, series: body.split("\n").filter((l) => l && l[0] !== "#").length, bytes: body.length };
   },
   async targetStop() {
     await new Promise((resolve) => target?.close(resolve));
@@ -1004,7 +1040,7 @@ function freePort() {
     const srv = net.createServer();
     srv.once("error", reject);
     srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
+      const port = portOf(srv);
       srv.close(() => resolve(port));
     });
   });
@@ -1078,6 +1114,7 @@ function syntheticExposition(want) {
   const methods = [];
   for (let i = 0; n + methods.length * perMethod < want; i++)
     methods.push([`chat.v${1 + (i % 3)}.Service${Math.floor(i / 6)}`, `Method${i}`, i % 4 === 0 ? "server_stream" : "unary"]);
+  /** @param {string[]} method [service, method, type] */
   const ml = ([svc, m, type]) => `grpc_type="${type}",grpc_service="${svc}",grpc_method="${m}"`;
   for (const name of ["grpc_server_started_total", "grpc_server_msg_received_total", "grpc_server_msg_sent_total"])
     family(
@@ -1111,12 +1148,13 @@ rl.on("line", (line) => {
       const result = await ops[op](args ?? {});
       process.stdout.write(JSON.stringify({ id, result }) + "\n");
     } catch (err) {
-      log(`${op} failed: ${err?.stack ?? err}`);
-      process.stdout.write(JSON.stringify({ id, error: String(err?.message ?? err) }) + "\n");
+      const e = /** @type {Error} */ (err);
+      log(`${op} failed: ${e?.stack ?? e}`);
+      process.stdout.write(JSON.stringify({ id, error: String(e?.message ?? e) }) + "\n");
     }
   });
 });
 rl.on("close", () => queue.then(() => process.exit(0)));
 // A client socket's late error must not end the run.
 process.on("uncaughtException", (err) => log(`uncaught: ${err?.stack ?? err}`));
-process.on("unhandledRejection", (err) => log(`unhandled: ${err?.stack ?? err}`));
+process.on("unhandledRejection", (err) => log(`unhandled: ${/** @type {Error} */ (err)?.stack ?? err}`));

@@ -31,7 +31,7 @@ const definition = protoLoader.loadSync("chat/v1/chat.proto", {
   defaults: false,
   oneofs: true,
 });
-const service = { ...definition["chat.v1.ChatService"] };
+const service = { .../** @type {grpc.ServiceDefinition} */ (definition["chat.v1.ChatService"]) };
 const encodeEvent = service.Subscribe.responseSerialize;
 // Subscribe may be handed bytes already encoded (one encode per room): write them as they are.
 service.Subscribe = { ...service.Subscribe, responseSerialize: (v) => (Buffer.isBuffer(v) ? v : encodeEvent(v)) };

@@ -62,7 +62,8 @@ io.on("connection", (socket) => {
 });
 
 http.listen(Number(process.env.PORT || 0), process.env.HOST || "127.0.0.1", () => {
-  console.log(JSON.stringify({ msg: "listening", port: http.address().port, server: "socket.io", version: VERSION }));
+  const { port } = /** @type {import("node:net").AddressInfo} */ (http.address());
+  console.log(JSON.stringify({ msg: "listening", port, server: "socket.io", version: VERSION }));
 });
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
