@@ -415,9 +415,8 @@ describe("direct unary Send", () => {
 
   test("an already-expired deadline (grpc-timeout 1n): OK with the stored message or DEADLINE_EXCEEDED; a Subscribe ends DEADLINE_EXCEEDED", async () => {
     // A unary call racing its deadline may end either way (DEADLINE_EXCEEDED "may be returned even
-    // if the operation has completed successfully"; the direct path's timer usually fires while
-    // the commit is on the writer thread, connect-node's check comes later), but OK only with the
-    // stored message.
+    // if the operation has completed successfully"; the deadline's timer usually fires while the
+    // commit is on the writer thread), but OK only with the stored message.
     const codes = [];
     for (const gzip of [false, true]) {
       const room = gzip ? "expired-gzip" : "expired-plain";

@@ -1,6 +1,6 @@
 // Python's grpcio (Debian's python3-grpcio), a gRPC implementation nobody here wrote, against the
-// server: unary, server streaming and bidi calls, with and without gzip (which takes the Connect path
-// rather than the direct one), errors with their codes and readable messages, and deadlines. The
+// server: unary, server streaming and bidi calls, with and without gzip (compressed requests are
+// decompressed on the same direct path), errors with their codes and readable messages, and deadlines. The
 // client is test/support/grpcio_client.py; messages travel as bytes, made and read here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -64,7 +64,7 @@ const events = (r: Result): ChatEvent[] => r.messages.map((m) => fromBinary(Chat
 
 suite("Python grpcio", () => {
   for (const gzip of [false, true]) {
-    const how = gzip ? "gzip (the Connect path)" : "uncompressed (the direct path)";
+    const how = gzip ? "gzip-compressed requests" : "uncompressed";
 
     test(`${how}: unary Send, then Subscribe replays the room and stops when canceled`, async () => {
       const room = `py-${gzip ? "gz" : "plain"}`;
