@@ -1,0 +1,90 @@
+// The page's one state store: who is signed in, the rooms with their messages by seq (so a message
+// can never be shown twice), the active room, who is online. The views read it; the actions in
+// main.ts change it and then ask the views concerned to render. No DOM here.
+import type { Client } from "@connectrpc/connect";
+import type { ChatService, Message } from "../gen/chat/v1/chat_pb.ts";
+import { isDmRoom, isPublicRoomName, type Credentials, type ServerConfig } from "./api.ts";
+import type { Live } from "./live.ts";
+
+export interface Room {
+  name: string;
+  /** A direct-message room: the other user. */
+  peer?: string;
+  msgs: Map<bigint, Message>;
+  /** Newest and oldest seq held; every seq between them is held too. */
+  maxSeq?: bigint;
+  minSeq?: bigint;
+  hasOlder: boolean;
+  loaded: boolean;
+  loading?: Promise<void>;
+  loadingOlder: boolean;
+  /** In the live feed's room set. */
+  subscribed: boolean;
+  /** Listed by ListRooms (or subscribed): shown in the sidebar. */
+  listed: boolean;
+  unread: number;
+  /** Who is typing, until when (ms). */
+  typing: Map<string, number>;
+}
+
+export const VIEW_KEY = "edgechat.view";
+export const NOTICE_KEY = "edgechat.notice";
+
+export const state = {
+  config: { auth: "dev", region: "" } as ServerConfig,
+  creds: undefined as Credentials | undefined,
+  client: undefined as unknown as Client<typeof ChatService>,
+  live: undefined as Live | undefined,
+  me: "",
+  rooms: new Map<string, Room>(),
+  active: undefined as Room | undefined,
+  online: [] as string[],
+};
+
+export const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);
+
+/** The room of that name, made (empty) on first mention. */
+export function room(name: string): Room {
+  let r = state.rooms.get(name);
+  if (!r) {
+    let peer: string | undefined;
+    if (isDmRoom(name)) {
+      const [a, b] = name.slice(3).split(":");
+      peer = a === state.me ? b : a;
+    }
+    r = { name, peer, msgs: new Map(), hasOlder: false, loaded: false, loadingOlder: false, subscribed: false, listed: false, unread: 0, typing: new Map() };
+    state.rooms.set(name, r);
+  }
+  return r;
+}
+
+/** Holds a message unless the room has its seq already; true when it is new. */
+export function hold(r: Room, m: Message): boolean {
+  if (r.msgs.has(m.seq)) return false;
+  r.msgs.set(m.seq, m);
+  if (r.maxSeq === undefined || m.seq > r.maxSeq) r.maxSeq = m.seq;
+  if (r.minSeq === undefined || m.seq < r.minSeq) r.minSeq = m.seq;
+  return true;
+}
+
+export function subscribedNames(): string[] {
+  return [...state.rooms.values()].filter((r) => r.subscribed).map((r) => r.name);
+}
+
+/** The rooms joined and the active one, kept across reloads of the tab. */
+export function saveView(): void {
+  sessionStorage.setItem(VIEW_KEY, JSON.stringify({ rooms: subscribedNames(), active: state.active?.name }));
+}
+
+export function loadView(): { rooms: string[]; active?: string } {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(VIEW_KEY) ?? "null");
+    if (v && Array.isArray(v.rooms)) {
+      const names = v.rooms.filter((n: unknown): n is string => typeof n === "string" && (isPublicRoomName(n) || isDmRoom(n)));
+      return { rooms: names, active: typeof v.active === "string" ? v.active : undefined };
+    }
+  } catch {
+    // Start over.
+  }
+  return { rooms: [] };
+}

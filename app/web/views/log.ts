@@ -1,0 +1,110 @@
+// The active room's messages: one <ol> per room, kept while the page lives, each message drawn
+// once and placed by seq; the "older" button, the note under the log, and who is typing.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Message } from "../../gen/chat/v1/chat_pb.ts";
+import { el, ui } from "../dom.ts";
+import { label, state, type Room } from "../store.ts";
+
+/** Messages of one sender within this long of each other are drawn as a group. */
+const GROUP_MS = 5 * 60_000;
+
+const lists = new WeakMap<Room, HTMLOListElement>();
+function listOf(r: Room): HTMLOListElement {
+  let list = lists.get(r);
+  if (!list) lists.set(r, (list = el("ol", "messages")));
+  return list;
+}
+
+function timeOf(m: Message): Date {
+  return m.sentAt ? timestampDate(m.sentAt) : new Date();
+}
+
+const hhmm = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dayHhmm = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+function formatTime(d: Date): string {
+  return d.toDateString() === new Date().toDateString() ? hhmm.format(d) : dayHhmm.format(d);
+}
+
+function messageNode(m: Message): HTMLLIElement {
+  const mine = m.from === state.me;
+  const li = el("li", mine ? "msg mine" : "msg");
+  li.dataset.seq = String(m.seq);
+  li.dataset.from = m.from;
+  const t = timeOf(m);
+  li.dataset.time = String(t.getTime());
+  const meta = el("div", "meta");
+  meta.append(el("span", "from", mine ? "You" : m.from));
+  const time = el("time", "time", formatTime(t));
+  time.dateTime = t.toISOString();
+  time.title = full.format(t);
+  meta.append(time);
+  li.append(meta, el("p", "msg-text", m.text));
+  return li;
+}
+
+/** Marks a message that follows one of the same sender within minutes, so it is drawn as a group. */
+function regroup(li: Element | null): void {
+  if (!(li instanceof HTMLLIElement)) return;
+  const prev = li.previousElementSibling as HTMLLIElement | null;
+  const cont = !!prev && prev.dataset.from === li.dataset.from && Number(li.dataset.time) - Number(prev.dataset.time) < GROUP_MS;
+  li.classList.toggle("cont", cont);
+}
+
+/** Draws a message the room just took (store.ts hold) in its place by seq. */
+export function insertMessage(r: Room, m: Message): void {
+  const list = listOf(r);
+  const node = messageNode(m);
+  const items = list.children;
+  // Binary search for the first item with a larger seq; appending is the common case.
+  let lo = 0;
+  let hi = items.length;
+  const last = items[hi - 1] as HTMLElement | undefined;
+  if (last && BigInt(last.dataset.seq!) < m.seq) lo = hi;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (BigInt((items[mid] as HTMLElement).dataset.seq!) < m.seq) lo = mid + 1;
+    else hi = mid;
+  }
+  list.insertBefore(node, items[lo] ?? null);
+  regroup(node);
+  regroup(node.nextElementSibling);
+}
+
+export const nearBottom = () => ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 48;
+export const toBottom = () => (ui.log.scrollTop = ui.log.scrollHeight);
+
+export function renderLog(): void {
+  const r = state.active;
+  if (!r) return;
+  const list = listOf(r);
+  if (ui.log.lastElementChild !== list) {
+    ui.log.querySelector("ol.messages")?.remove();
+    ui.log.append(list);
+  }
+  ui.logNote.textContent = !r.loaded && r.msgs.size === 0 ? "Loading…" : r.msgs.size === 0 ? `No messages in ${label(r)} yet. Say hello!` : "";
+  renderOlder();
+}
+
+export function renderOlder(): void {
+  const r = state.active;
+  ui.older.hidden = !r || !r.hasOlder;
+  ui.older.disabled = !!r?.loadingOlder;
+  ui.older.textContent = r?.loadingOlder ? "Loading older messages…" : "Show older messages";
+}
+
+export function renderTyping(): void {
+  const r = state.active;
+  const now = Date.now();
+  const who: string[] = [];
+  if (r) {
+    for (const [user, until] of r.typing) {
+      if (until > now) who.push(user);
+      else r.typing.delete(user);
+    }
+  }
+  const text =
+    who.length === 0 ? "" : who.length === 1 ? `${who[0]} is typing…` : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : "Several people are typing…";
+  if (ui.typing.textContent !== text) ui.typing.textContent = text;
+}
