@@ -294,6 +294,8 @@ test("docs/web.png: the page mid-conversation", async () => {
   for (const [, text] of lines) await seenOnce(alice.page, text);
   // A direct message waiting for alice, and bob typing.
   await carol.page.locator('#online-list button[data-user="alice"]').click();
+  // As a person would: write once the conversation is open (Enter before that sends to the room still shown).
+  await carol.page.locator("#room-title", { hasText: "@alice" }).waitFor();
   await say(carol.page, "Lunch at one?");
   await alice.page.locator('#dm-list button[data-room="dm:alice:carol"] .badge').waitFor();
   await bob.page.locator("#text").pressSequentially("Thanks! I'll keep an eye on", { delay: 10 });
