@@ -120,7 +120,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const direct: GrpcDirectOptions = {
     core,
     authenticate: (h, protocol) =>
-      auth.authenticate(h).catch((err) => {
+      auth.identify(h).catch((err) => {
         if (err instanceof ConnectError) onAuthFailure(err, protocol);
         throw err;
       }),

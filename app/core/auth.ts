@@ -16,6 +16,13 @@ export interface HeaderSource {
   get(name: string): string | null;
 }
 
+/** Who a request is from, and until when its credential holds. */
+export interface Identity {
+  user: string;
+  /** A token's exp, in ms since the epoch: a stream opened with it ends then. None in dev mode. */
+  expiresAtMs?: number;
+}
+
 export interface Authenticator {
   /** "jwt" when a key is configured, else "dev". */
   readonly mode: "jwt" | "dev";
@@ -25,6 +32,13 @@ export interface Authenticator {
    * user or throws Unauthenticated.
    */
   authenticate(headers: HeaderSource): Promise<string | undefined>;
+  /** authenticate(), with the credential's expiry: what a stream needs to end on time. */
+  identify(headers: HeaderSource): Promise<Identity | undefined>;
+}
+
+/** A token that has expired, at a call or on an open stream: the same words everywhere. */
+export function tokenExpired(): ConnectError {
+  return unauthenticated("expired", "token expired: get a new one");
 }
 
 // jose is imported on the first token to verify, not at start: dev mode never needs it, and it is
@@ -57,54 +71,65 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       ? (j) => (remoteKeys ??= j.createRemoteJWKSet(jwksUrl))
       : undefined;
   if (!key) {
+    const authenticate = async (headers: HeaderSource) => {
+      const user = headers.get("x-user") ?? undefined;
+      return user === undefined ? undefined : checkUserId(user, "x-user");
+    };
     return {
       mode: "dev",
-      async authenticate(headers) {
-        const user = headers.get("x-user") ?? undefined;
-        return user === undefined ? undefined : checkUserId(user, "x-user");
+      authenticate,
+      async identify(headers) {
+        const user = await authenticate(headers);
+        return user === undefined ? undefined : { user };
       },
     };
   }
   const algorithms = opts.jwtSecret ? ["HS256"] : undefined;
+  const identify = async (headers: HeaderSource): Promise<Identity> => {
+    const header = headers.get("authorization");
+    if (!header) throw unauthenticated("missing", "missing credentials: send the header `authorization: Bearer <JWT>`");
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
+    const j = await loadJose();
+    let sub: unknown;
+    let iat: unknown;
+    let exp: unknown;
+    try {
+      const { payload } = await j.jwtVerify(match[1], key(j) as Uint8Array, {
+        algorithms,
+        issuer: opts.issuer,
+        audience: opts.audience,
+        requiredClaims: ["sub", "exp"],
+      });
+      ({ sub, iat, exp } = payload);
+    } catch (err) {
+      throw unauthenticated(...describe(j.errors, err));
+    }
+    // The claims' types are checked here, whatever the verifier let through: a signed token is
+    // still input, and a sub that is not a string would reach the store as a user id.
+    if (typeof sub !== "string") throw unauthenticated("subject", "the token's sub claim must be a string");
+    if (!sub) throw unauthenticated("subject", "the token has no sub claim");
+    if (iat !== undefined && (typeof iat !== "number" || iat > Date.now() / 1000 + IAT_SKEW_SECONDS)) {
+      throw unauthenticated("claims", "the token's iat claim is in the future: check the issuer's clock");
+    }
+    let user: string;
+    try {
+      user = checkUserId(sub, "the token's sub claim");
+    } catch (err) {
+      throw unauthenticated("subject", (err as ConnectError).rawMessage);
+    }
+    // jwtVerify required exp and checked it is a number in the future.
+    return { user, expiresAtMs: (exp as number) * 1000 };
+  };
   return {
     mode: "jwt",
-    async authenticate(headers) {
-      const header = headers.get("authorization");
-      if (!header) throw unauthenticated("missing", "missing credentials: send the header `authorization: Bearer <JWT>`");
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
-      const j = await loadJose();
-      let sub: unknown;
-      let iat: unknown;
-      try {
-        const { payload } = await j.jwtVerify(match[1], key(j) as Uint8Array, {
-          algorithms,
-          issuer: opts.issuer,
-          audience: opts.audience,
-          requiredClaims: ["sub", "exp"],
-        });
-        ({ sub, iat } = payload);
-      } catch (err) {
-        throw unauthenticated(...describe(j.errors, err));
-      }
-      // The claims' types are checked here, whatever the verifier let through: a signed token is
-      // still input, and a sub that is not a string would reach the store as a user id.
-      if (typeof sub !== "string") throw unauthenticated("subject", "the token's sub claim must be a string");
-      if (!sub) throw unauthenticated("subject", "the token has no sub claim");
-      if (iat !== undefined && (typeof iat !== "number" || iat > Date.now() / 1000 + IAT_SKEW_SECONDS)) {
-        throw unauthenticated("claims", "the token's iat claim is in the future: check the issuer's clock");
-      }
-      try {
-        return checkUserId(sub, "the token's sub claim");
-      } catch (err) {
-        throw unauthenticated("subject", (err as ConnectError).rawMessage);
-      }
-    },
+    identify,
+    authenticate: async (headers) => (await identify(headers)).user,
   };
 }
 
 function describe(errors: Jose["errors"], err: unknown): [AuthFailure, string] {
-  if (err instanceof errors.JWTExpired) return ["expired", "token expired: get a new one"];
+  if (err instanceof errors.JWTExpired) return ["expired", tokenExpired().rawMessage];
   if (err instanceof errors.JWSSignatureVerificationFailed) return ["signature", "token signature is invalid"];
   if (err instanceof errors.JWTClaimValidationFailed) return ["claims", `token rejected: ${err.message}`];
   if (err instanceof errors.JOSEAlgNotAllowed) return ["algorithm", "token algorithm is not allowed (use HS256)"];

@@ -277,3 +277,15 @@ describe("presence", () => {
     await core.close(watcher);
   });
 });
+
+test("a session opened with a token's expiry ends then with Unauthenticated; one without an expiry goes on", async () => {
+  const expiring = await core.open("ann", "grpc", Date.now() + 100);
+  const lasting = await core.open("ben", "grpc");
+  const a = collect(expiring);
+  const b = collect(lasting);
+  await a.done;
+  expect(a.box.error?.code).toBe(Code.Unauthenticated);
+  expect(a.box.error?.rawMessage).toBe("token expired: get a new one");
+  expect(lasting.closed).toBe(false);
+  expect(b.box.error).toBeUndefined();
+});

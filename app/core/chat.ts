@@ -25,6 +25,7 @@ import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
+import { tokenExpired } from "./auth.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 type RateKind = "send" | "join" | "read";
@@ -41,6 +42,9 @@ export interface CoreOptions {
 const MAX_CLIENT_MSG_ID = 128;
 const MAX_PAGE_TOKEN = 256;
 const TYPING_INTERVAL_MS = 1000;
+/** How often sessions are checked for an expired token. */
+const EXPIRY_CHECK_MS = 1000;
+
 const inbox = (user: string) => "@" + user;
 
 export class ChatCore {
@@ -61,6 +65,8 @@ export class ChatCore {
     void this.close(feed.session, historyUnavailable());
   };
   private readonly timer: ReturnType<typeof setInterval>;
+  /** Ends sessions whose token expired; started by the first session that has an expiry. */
+  private expiryTimer: ReturnType<typeof setInterval> | undefined;
   private readonly observer: ChatObserver;
   /** When each live message was accepted, for the delivery latency; gone with the message. */
   private readonly acceptedAt = new WeakMap<Message, number>();
@@ -103,10 +109,19 @@ export class ChatCore {
     },
   };
 
-  /** Opens a session: the user is online and gets its direct messages from now on. */
-  async open(user: string, protocol: string): Promise<Session> {
+  /**
+   * Opens a session: the user is online and gets its direct messages from now on. With
+   * `expiresAtMs` (a token's exp) the session ends then with Unauthenticated, within a second.
+   */
+  async open(user: string, protocol: string, expiresAtMs?: number): Promise<Session> {
     if (this.draining) throw drainRefusal();
     const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, this.sessionHooks);
+    if (expiresAtMs !== undefined) {
+      s.expiresAtMs = expiresAtMs;
+      // One timer for all sessions, not one each: a second's precision, and nothing per idle stream.
+      this.expiryTimer ??= setInterval(() => this.endExpired(), EXPIRY_CHECK_MS);
+      this.expiryTimer.unref?.();
+    }
     this.sessions.add(s);
     this.observer.sessionOpened(protocol);
     s.push(readyEvent(user, this.opts.region, s.id));
@@ -123,7 +138,7 @@ export class ChatCore {
   }
 
   /** Opens a session in `rooms`, each from its since_seq if given: what Subscribe does. */
-  async subscribe(user: string, protocol: string, rooms: string[], sinceSeq: Record<string, bigint>): Promise<Session> {
+  async subscribe(user: string, protocol: string, rooms: string[], sinceSeq: Record<string, bigint>, expiresAtMs?: number): Promise<Session> {
     for (const room of Object.keys(sinceSeq)) {
       if (!rooms.includes(room)) {
         throw new ConnectError(`since_seq names room "${room}", which is not in rooms`, Code.InvalidArgument);
@@ -131,7 +146,7 @@ export class ChatCore {
     }
     // One token for the call, whatever its rooms: the per-stream room limit bounds those.
     this.takeToken("join", user, protocol);
-    const s = await this.open(user, protocol);
+    const s = await this.open(user, protocol, expiresAtMs);
     try {
       for (const room of rooms) await this.enter(s, room, sinceSeq[room]);
     } catch (err) {
@@ -319,6 +334,7 @@ export class ChatCore {
   async drain(): Promise<void> {
     this.draining = true;
     clearInterval(this.timer);
+    clearInterval(this.expiryTimer);
     this.presence.close();
     const err = drainEnd();
     await Promise.all([...this.sessions].map((s) => this.close(s, err)));
@@ -342,6 +358,11 @@ export class ChatCore {
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
     this.enter(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));
+  }
+
+  private endExpired(): void {
+    const now = Date.now();
+    for (const s of this.sessions) if (s.expiresAtMs !== undefined && now >= s.expiresAtMs) void this.close(s, tokenExpired());
   }
 
   private tick(beatMs: number): void {

@@ -25,6 +25,8 @@ export interface SessionSink {
 export class Session {
   readonly feeds = new Map<string, RoomFeed>();
   lastPushAt = Date.now();
+  /** When the credential the stream was opened with expires (ms since the epoch): the core ends it then. */
+  expiresAtMs: number | undefined;
   private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
   private behind = false;

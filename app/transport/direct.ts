@@ -23,7 +23,7 @@ import { ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequ
 import { ChatMessageSchema } from "../gen/chat/chat_pb.ts";
 import { converse, identify, translate } from "./services/legacy-conversation.ts";
 import { forLegacyClient } from "../core/advice.ts";
-import type { HeaderSource } from "../core/auth.ts";
+import type { HeaderSource, Identity } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Session, SessionSink } from "../core/session.ts";
 import { asConnectError } from "../core/events.ts";
@@ -46,8 +46,8 @@ const ignore = () => {};
 
 export interface GrpcDirectOptions {
   core: ChatCore;
-  /** The caller's user from the request headers (dev mode: x-user); throws Unauthenticated. */
-  authenticate(headers: HeaderSource, protocol: string): Promise<string | undefined>;
+  /** The caller from the request headers (dev mode: x-user), with its token's expiry; throws Unauthenticated. */
+  authenticate(headers: HeaderSource, protocol: string): Promise<Identity | undefined>;
   isDraining(): boolean;
   /** Starts counting a call of `service`'s `method` (protobuf-es's method kind: "server_streaming"). */
   metrics(service: string, method: string, kind: string): CallMetrics;
@@ -93,8 +93,8 @@ function take(headers: http2.IncomingHttpHeaders, stream: () => http2.ServerHttp
   return true;
 }
 
-/** What every call does first: drain, deadline, auth; returns the user (if any: see serveLegacyChat). */
-async function authenticated(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string | undefined> {
+/** What every call does first: drain, deadline, auth; returns the caller (if any: see serveLegacyChat). */
+async function authenticated(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<Identity | undefined> {
   if (opts.isDraining()) throw drainRefusal();
   // The deadline counts from the call's start, whatever it waits for.
   const deadlineMs = call.wire.timeoutMs((name) => headers[name]);
@@ -103,18 +103,18 @@ async function authenticated(call: DirectCall, headers: http2.IncomingHttpHeader
 }
 
 /** authenticated(), for the calls that need a user from the headers. */
-async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<string> {
-  const user = await authenticated(call, headers, opts);
-  if (!user) throw noUserError();
-  return user;
+async function begin(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<Identity> {
+  const who = await authenticated(call, headers, opts);
+  if (!who) throw noUserError();
+  return who;
 }
 
 /** begin(), then the call's one request message. */
 async function accept<T extends DescMessage>(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions, schema: T) {
-  const user = await begin(call, headers, opts);
+  const who = await begin(call, headers, opts);
   const framed = await readOneMessage(call.h2, opts.maxRequestBytes, call);
   call.metrics.received();
-  return { user, req: decode(call.wire, schema, await payloadOf(framed, call, opts)) };
+  return { who, req: decode(call.wire, schema, await payloadOf(framed, call, opts)) };
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -141,9 +141,9 @@ function decode<T extends DescMessage>(wire: Wire, schema: T, body: Uint8Array):
  */
 async function serveChat(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
-    const user = await begin(call, headers, opts);
+    const who = await begin(call, headers, opts);
     if (call.gone || call.finished) return;
-    const session = await opts.core.open(user, call.wire.name);
+    const session = await opts.core.open(who.user, call.wire.name, who.expiresAtMs);
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session);
     new ChatRequests(call, session, opts);
@@ -239,9 +239,9 @@ function onChatEnd(this: http2.ServerHttp2Stream) {
 
 async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
-    const { user, req } = await accept(call, headers, opts, SendRequestSchema);
+    const { who, req } = await accept(call, headers, opts, SendRequestSchema);
     const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-    const message = await opts.core.send(user, target, req.text, req.clientMsgId, call.wire.name);
+    const message = await opts.core.send(who.user, target, req.text, req.clientMsgId, call.wire.name);
     const res = create(SendResponseSchema, { message });
     call.reply(call.wire.codec === "proto" ? toBinary(SendResponseSchema, res) : new TextEncoder().encode(toJsonString(SendResponseSchema, res)));
   } catch (err) {
@@ -251,9 +251,9 @@ async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, o
 
 async function serveSubscribe(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
-    const { user, req } = await accept(call, headers, opts, SubscribeRequestSchema);
+    const { who, req } = await accept(call, headers, opts, SubscribeRequestSchema);
     if (call.gone || call.finished) return;
-    const session = await opts.core.subscribe(user, call.wire.name, req.rooms, req.sinceSeq);
+    const session = await opts.core.subscribe(who.user, call.wire.name, req.rooms, req.sinceSeq, who.expiresAtMs);
     // Canceled, or past its deadline, while joining.
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session);
@@ -276,9 +276,9 @@ async function serveLegacyChat(call: DirectCall, headers: http2.IncomingHttpHead
     if (first.done) return call.fail(undefined);
     call.metrics.received();
     const firstMessage = decode(call.wire, ChatMessageSchema, await payloadOf(first.value, call, opts));
-    const user = identify(firstMessage, signedIn);
+    const user = identify(firstMessage, signedIn?.user);
     if (call.gone || call.finished) return;
-    session = await opts.core.open(user, call.wire.name);
+    session = await opts.core.open(user, call.wire.name, signedIn?.expiresAtMs);
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session, legacyView(user, call.wire.codec));
     const wire = call.wire;

@@ -19,7 +19,7 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeName } from "../rules/codes.ts";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
-import { authFailureReason, type AuthFailure, type Authenticator } from "../core/auth.ts";
+import { authFailureReason, type AuthFailure, type Authenticator, type Identity } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import { asConnectError, errorEvent } from "../core/events.ts";
 import { checkUserId } from "../rules/names.ts";
@@ -297,22 +297,22 @@ class Connection implements SessionSink {
   }
 
   private async authenticate(headers: Headers): Promise<void> {
-    let user: string | undefined;
+    let who: Identity | undefined;
     try {
-      user = await this.opts.auth.authenticate(headers);
+      who = await this.opts.auth.identify(headers);
     } catch (err) {
       return this.fail(asConnectError(err));
     }
-    if (user === undefined) return this.fail(unauthenticated("no user", "missing"));
-    return this.open(user);
+    if (who === undefined) return this.fail(unauthenticated("no user", "missing"));
+    return this.open(who.user, who.expiresAtMs);
   }
 
-  private async open(user: string): Promise<void> {
+  private async open(user: string, expiresAtMs?: number): Promise<void> {
     clearTimeout(this.authTimer);
     if (this.gone || this.closing) return;
     let s: Session;
     try {
-      s = await this.opts.core.open(user, WS_PROTOCOL);
+      s = await this.opts.core.open(user, WS_PROTOCOL, expiresAtMs);
     } catch (err) {
       return this.fail(asConnectError(err));
     }

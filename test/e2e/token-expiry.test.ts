@@ -1,0 +1,69 @@
+// Tokens on open streams (issue 14): a stream opened with a token ends at the token's exp with
+// Unauthenticated "token expired: get a new one", on every kind of stream: gRPC and gRPC-Web and
+// Connect Subscribe (HTTP/2 and HTTP/1.1), Chat, and /ws. A stream with a token that is still good
+// goes on receiving.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Code } from "@connectrpc/connect";
+import { WebSocket } from "ws";
+import { chatClient, openChat, Reader, transport, type Protocol } from "../support/clients.ts";
+import { startServer, type ServerProcess } from "../support/server.ts";
+import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServer({ EDGECHAT_JWT_SECRET: TEST_SECRET, EDGECHAT_REQUIRE_AUTH: "1" });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const EXPIRED = "token expired: get a new one";
+
+test("every kind of stream ends at its token's expiry with Unauthenticated; a stream with a good token goes on", async () => {
+  // exp is in whole seconds: these tokens expire 1 to 2 seconds from now.
+  const short = await mintToken("sasha", { expiresIn: 2 });
+  const long = await mintToken("lena");
+  const room = "expiring";
+  const subscribe = (protocol: Protocol, http: "1.1" | "2", token: string) =>
+    new Reader(chatClient(transport(server.url, protocol, http)).subscribe({ rooms: [room] }, { headers: bearer(token) }));
+  const streams: [string, Reader][] = [
+    ["gRPC Subscribe", subscribe("grpc", "2", short)],
+    ["gRPC-Web Subscribe over HTTP/1.1", subscribe("grpc-web", "1.1", short)],
+    ["Connect Subscribe over HTTP/2", subscribe("connect", "2", short)],
+  ];
+  const chat = openChat(chatClient(transport(server.url, "grpc")), undefined, bearer(short));
+  await chat.send({ kind: { case: "join", value: { room } } });
+  streams.push(["gRPC Chat", chat.reader]);
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+  ws.on("error", () => {});
+  const wsClosed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })));
+  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
+  ws.send(JSON.stringify({ auth: { token: short } }));
+  const lasting = subscribe("grpc", "2", long);
+
+  for (const [what, r] of [...streams, ["lasting", lasting] as const]) await r.until((x) => x.of("joined").length > 0, 5000, `${what} joined`);
+  const opened = Date.now();
+
+  for (const [what, r] of streams) {
+    await r.finished;
+    expect([what, r.error?.code, r.error?.rawMessage]).toEqual([what, Code.Unauthenticated, EXPIRED]);
+  }
+  const closed = await wsClosed;
+  expect(closed).toEqual({ code: 4401, reason: `unauthenticated: ${EXPIRED}` });
+  // Within the token's second or two, and the server's one-second check.
+  expect(Date.now() - opened).toBeLessThan(5000);
+
+  // The stream with a good token is still open and receives what comes next.
+  expect(lasting.done).toBe(false);
+  await chatClient(transport(server.url, "connect")).send({ target: { case: "room", value: room }, text: "still here" }, { headers: bearer(long) });
+  await lasting.until((x) => x.messages(room).some((m) => m.text === "still here"), 5000, "the lasting stream to get the message");
+  // A call with the expired token is refused with the same words.
+  const refused = await chatClient(transport(server.url, "connect"))
+    .send({ target: { case: "room", value: room }, text: "late" }, { headers: bearer(short) })
+    .then(
+      () => undefined,
+      (e) => e,
+    );
+  expect([refused?.code, refused?.rawMessage]).toEqual([Code.Unauthenticated, EXPIRED]);
+  expect(lasting.done).toBe(false);
+});
