@@ -53,6 +53,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log,
     heartbeatSeconds: config.heartbeatSeconds,
     observer: metrics.chat,
+    auth,
   });
   const readiness = createReadiness(false);
   let draining = false;

@@ -2,7 +2,11 @@
 import { eventually } from "../../test/support/wait.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { mintToken, TEST_SECRET } from "../../test/support/tokens.ts";
+import { createAuthenticator } from "./auth.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createEmbeddedEngine } from "../engine/embedded/index.ts";
 import { createLogger } from "../log.ts";
@@ -288,4 +292,48 @@ test("a session opened with a token's expiry ends then with Unauthenticated; one
   expect(a.box.error?.rawMessage).toBe("token expired: get a new one");
   expect(lasting.closed).toBe(false);
   expect(b.box.error).toBeUndefined();
+});
+
+describe("refresh: a new token on an open Chat stream", () => {
+  const withAuth = () =>
+    new ChatCore({ engine, region: "test", limits: { ...limits }, log: createLogger("error"), auth: createAuthenticator({ jwtSecret: TEST_SECRET }) });
+  const refresh = (token: string) => create(ChatRequestSchema, { kind: { case: "refresh", value: { token } } });
+
+  test("the same user's new token: a refreshed event with its expiry, and the stream outlives the old one", async () => {
+    const c = withAuth();
+    const s = await c.open("ann", "grpc", Date.now() + 300);
+    const got = collect(s);
+    const token = await mintToken("ann", { expiresIn: 3600 });
+    await c.handle(s, refresh(token));
+    const refreshed = got.events.find((e) => e.kind.case === "refreshed");
+    expect(refreshed?.kind.case === "refreshed" && timestampMs(refreshed.kind.value.expiresAt!)).toBeGreaterThan(Date.now() + 3_500_000);
+    await Bun.sleep(1500);
+    expect(s.closed).toBe(false);
+    await c.drain();
+  });
+
+  test("another user's token, or a bad one: an error event, and the stream still ends at its old expiry", async () => {
+    const c = withAuth();
+    const s = await c.open("ann", "grpc", Date.now() + 300);
+    const got = collect(s);
+    await c.handle(s, refresh(await mintToken("ben", { expiresIn: 3600 })));
+    await c.handle(s, refresh("not.a.token"));
+    expect(got.events.flatMap((e) => (e.kind.case === "error" ? [`${e.kind.value.code}: ${e.kind.value.text}`] : []))).toEqual([
+      'permission_denied: the token is for "ben" and this stream for "ann": a stream keeps its user',
+      "unauthenticated: token is malformed",
+    ]);
+    await got.done;
+    expect(got.box.error?.rawMessage).toBe("token expired: get a new one");
+    await c.drain();
+  });
+
+  test("dev mode has no tokens: refresh is refused, the stream goes on", async () => {
+    const s = await core.open("ann", "grpc");
+    const got = collect(s);
+    await core.handle(s, refresh("x"));
+    expect(got.events.flatMap((e) => (e.kind.case === "error" ? [`${e.kind.value.code}: ${e.kind.value.text}`] : []))).toEqual([
+      "failed_precondition: this server has no tokens (dev mode): its streams do not expire",
+    ]);
+    expect(s.closed).toBe(false);
+  });
 });

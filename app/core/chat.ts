@@ -13,6 +13,7 @@ import {
   joinedEvent,
   messageEvent,
   pongEvent,
+  refreshedEvent,
   presenceEvent,
   readyEvent,
   typingEvent,
@@ -25,7 +26,7 @@ import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
-import { tokenExpired } from "./auth.ts";
+import { tokenExpired, type Authenticator } from "./auth.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 type RateKind = "send" | "join" | "read";
@@ -37,6 +38,8 @@ export interface CoreOptions {
   log: Logger;
   heartbeatSeconds?: number;
   observer?: ChatObserver;
+  /** Verifies the tokens a Chat stream refreshes in-band (without one, as in dev mode, refresh is refused). */
+  auth?: Pick<Authenticator, "mode" | "identify">;
 }
 
 const MAX_CLIENT_MSG_ID = 128;
@@ -189,8 +192,10 @@ export class ChatCore {
         case "ping":
           s.push(pongEvent(k.value.nonce));
           return;
+        case "refresh":
+          return await this.refresh(s, k.value.token);
         default:
-          throw new ConnectError("empty request: set one of join, leave, send, typing or ping", Code.InvalidArgument);
+          throw new ConnectError("empty request: set one of join, leave, send, typing, ping or refresh", Code.InvalidArgument);
       }
     } catch (err) {
       const e = asConnectError(err);
@@ -358,6 +363,21 @@ export class ChatCore {
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
     this.enter(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));
+  }
+
+  /** A new token for the stream's user, before its token expires: the stream lasts until the new exp. */
+  private async refresh(s: Session, token: string): Promise<void> {
+    if (this.opts.auth?.mode !== "jwt") {
+      throw new ConnectError("this server has no tokens (dev mode): its streams do not expire", Code.FailedPrecondition);
+    }
+    const who = await this.opts.auth.identify({ get: (name) => (name === "authorization" ? `Bearer ${token}` : null) });
+    if (!who) throw tokenExpired();
+    if (who.user !== s.user) {
+      throw new ConnectError(`the token is for "${who.user}" and this stream for "${s.user}": a stream keeps its user`, Code.PermissionDenied);
+    }
+    if (s.closed) return;
+    s.expiresAtMs = who.expiresAtMs;
+    if (who.expiresAtMs !== undefined) s.push(refreshedEvent(who.expiresAtMs));
   }
 
   private endExpired(): void {

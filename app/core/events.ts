@@ -1,5 +1,6 @@
 // Constructors for the events a session streams.
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeName } from "../rules/codes.ts";
 import { ChatEventSchema, PresenceAction, type ChatEvent, type Message } from "../gen/chat/v1/chat_pb.ts";
@@ -27,6 +28,9 @@ export const typingEvent = (room: string, user: string): ChatEvent => create(Cha
 export const pongEvent = (nonce: string): ChatEvent => create(ChatEventSchema, { kind: { case: "pong", value: { nonce } } });
 
 export const heartbeatEvent = (): ChatEvent => create(ChatEventSchema, { kind: { case: "heartbeat", value: {} } });
+
+export const refreshedEvent = (expiresAtMs: number): ChatEvent =>
+  create(ChatEventSchema, { kind: { case: "refreshed", value: { expiresAt: timestampFromMs(expiresAtMs) } } });
 
 export const errorEvent = (err: ConnectError, clientMsgId = "", room = ""): ChatEvent =>
   create(ChatEventSchema, {

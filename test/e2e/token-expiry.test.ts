@@ -8,6 +8,7 @@ import { WebSocket } from "ws";
 import { chatClient, openChat, Reader, transport, type Protocol } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
+import { eventually } from "../support/wait.ts";
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -67,3 +68,37 @@ test("every kind of stream ends at its token's expiry with Unauthenticated; a st
   expect([refused?.code, refused?.rawMessage]).toEqual([Code.Unauthenticated, EXPIRED]);
   expect(lasting.done).toBe(false);
 });
+
+test("a Chat stream (gRPC, Connect) or /ws that refreshes its token in-band outlives the old one", async () => {
+  const short = await mintToken("rita", { expiresIn: 2 });
+  const fresh = await mintToken("rita", { expiresIn: 3600 });
+  const room = "refreshed";
+  const chats = (["grpc", "connect"] as const).map(
+    (protocol) => [protocol, openChat(chatClient(transport(server.url, protocol)), undefined, bearer(short))] as const,
+  );
+  for (const [, c] of chats) {
+    await c.send({ kind: { case: "join", value: { room } } });
+    await c.send({ kind: { case: "refresh", value: { token: fresh } } });
+  }
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+  const frames: string[] = [];
+  ws.on("message", (d) => frames.push(String(d)));
+  ws.on("error", () => {});
+  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
+  ws.send(JSON.stringify({ auth: { token: short } }));
+  ws.send(JSON.stringify({ join: { room } }));
+  ws.send(JSON.stringify({ refresh: { token: fresh } }));
+  for (const [protocol, c] of chats) await c.reader.until((r) => r.of("refreshed").length === 1, 5000, `${protocol} refreshed`);
+  await eventually(() => frames.some((f) => f.includes('"refreshed"')), 5000, "/ws refreshed");
+  // Past the old token's exp, and the server's check after it.
+  await Bun.sleep(3200);
+  await chatClient(transport(server.url, "connect")).send({ target: { case: "room", value: room }, text: "after the old exp" }, { headers: bearer(fresh) });
+  for (const [protocol, c] of chats) {
+    await c.reader.until((r) => r.messages(room).some((m) => m.text === "after the old exp"), 5000, `${protocol} to get the message`);
+    expect([protocol, c.reader.done]).toEqual([protocol, false]);
+    c.close();
+  }
+  await eventually(() => frames.some((f) => f.includes("after the old exp")), 5000, "/ws to get the message");
+  expect(ws.readyState).toBe(WebSocket.OPEN);
+  ws.close();
+}, 20_000);

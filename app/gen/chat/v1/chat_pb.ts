@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEioAEKB01lc3NhZ2USCgoCaWQYASABKAkSDAoEcm9vbRgCIAEoCRILCgNzZXEYAyABKAQSDAoEZnJvbRgEIAEoCRIMCgR0ZXh0GAUgASgJEisKB3NlbnRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYByABKAkSDgoGcmVnaW9uGAggASgJIssBCgtDaGF0UmVxdWVzdBIhCgRqb2luGAEgASgLMhEuY2hhdC52MS5Kb2luUm9vbUgAEiMKBWxlYXZlGAIgASgLMhIuY2hhdC52MS5MZWF2ZVJvb21IABIkCgRzZW5kGAMgASgLMhQuY2hhdC52MS5TZW5kUmVxdWVzdEgAEicKBnR5cGluZxgEIAEoCzIVLmNoYXQudjEuVHlwaW5nTm90aWNlSAASHQoEcGluZxgFIAEoCzINLmNoYXQudjEuUGluZ0gAQgYKBGtpbmQiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAki0AIKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiOQoFUmVhZHkSDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCSIoCgZKb2luZWQSDAoEcm9vbRgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBCJfCghQcmVzZW5jZRIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSJwoGYWN0aW9uGAMgASgOMhcuY2hhdC52MS5QcmVzZW5jZUFjdGlvbhIOCgZyZWdpb24YBCABKAkiPwoDQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSIQoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJMCglDaGF0RXJyb3ISFQoNY2xpZW50X21zZ19pZBgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHRleHQYAyABKAkSDAoEcm9vbRgEIAEoCSIkCgZUeXBpbmcSDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJIhUKBFBvbmcSDQoFbm9uY2UYASABKAkiCwoJSGVhcnRiZWF0Il8KC1NlbmRSZXF1ZXN0Eg4KBHJvb20YASABKAlIABIRCgd0b191c2VyGAIgASgJSAASDAoEdGV4dBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJQggKBnRhcmdldCIxCgxTZW5kUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSKOAQoQU3Vic2NyaWJlUmVxdWVzdBINCgVyb29tcxgBIAMoCRI6CglzaW5jZV9zZXEYAiADKAsyJy5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QuU2luY2VTZXFFbnRyeRovCg1TaW5jZVNlcUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiZwoOSGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgpiZWZvcmVfc2VxGAIgASgEEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWxpbWl0GAQgASgNQgwKCl9hZnRlcl9zZXEiRwoPSGlzdG9yeVJlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIjkKEExpc3RSb29tc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJLCghSb29tSW5mbxIMCgRuYW1lGAEgASgJEg8KB21lbWJlcnMYAiABKA0SDgoGb25saW5lGAMgASgNEhAKCGxhc3Rfc2VxGAQgASgEIiEKEUxpc3RPbmxpbmVSZXF1ZXN0EgwKBHJvb20YASABKAkiOAoSTGlzdE9ubGluZVJlc3BvbnNlEiIKBXVzZXJzGAEgAygLMhMuY2hhdC52MS5PbmxpbmVVc2VyIjwKCk9ubGluZVVzZXISDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEAoIc2Vzc2lvbnMYAyABKA0qZwoOUHJlc2VuY2VBY3Rpb24SHwobUFJFU0VOQ0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUFJFU0VOQ0VfQUNUSU9OX0pPSU5FRBABEhgKFFBSRVNFTkNFX0FDVElPTl9MRUZUEAIy/wIKC0NoYXRTZXJ2aWNlEjQKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQoATABEjMKBFNlbmQSFC5jaGF0LnYxLlNlbmRSZXF1ZXN0GhUuY2hhdC52MS5TZW5kUmVzcG9uc2USPAoJU3Vic2NyaWJlEhkuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQwARI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USRQoKTGlzdE9ubGluZRIaLmNoYXQudjEuTGlzdE9ubGluZVJlcXVlc3QaGy5jaGF0LnYxLkxpc3RPbmxpbmVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEioAEKB01lc3NhZ2USCgoCaWQYASABKAkSDAoEcm9vbRgCIAEoCRILCgNzZXEYAyABKAQSDAoEZnJvbRgEIAEoCRIMCgR0ZXh0GAUgASgJEisKB3NlbnRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYByABKAkSDgoGcmVnaW9uGAggASgJIvUBCgtDaGF0UmVxdWVzdBIhCgRqb2luGAEgASgLMhEuY2hhdC52MS5Kb2luUm9vbUgAEiMKBWxlYXZlGAIgASgLMhIuY2hhdC52MS5MZWF2ZVJvb21IABIkCgRzZW5kGAMgASgLMhQuY2hhdC52MS5TZW5kUmVxdWVzdEgAEicKBnR5cGluZxgEIAEoCzIVLmNoYXQudjEuVHlwaW5nTm90aWNlSAASHQoEcGluZxgFIAEoCzINLmNoYXQudjEuUGluZ0gAEigKB3JlZnJlc2gYBiABKAsyFS5jaGF0LnYxLlJlZnJlc2hUb2tlbkgAQgYKBGtpbmQiHQoMUmVmcmVzaFRva2VuEg0KBXRva2VuGAEgASgJIj4KCEpvaW5Sb29tEgwKBHJvb20YASABKAkSFgoJc2luY2Vfc2VxGAIgASgESACIAQFCDAoKX3NpbmNlX3NlcSIZCglMZWF2ZVJvb20SDAoEcm9vbRgBIAEoCSIcCgxUeXBpbmdOb3RpY2USDAoEcm9vbRgBIAEoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgJIv4CCglDaGF0RXZlbnQSHwoFcmVhZHkYASABKAsyDi5jaGF0LnYxLlJlYWR5SAASIwoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZUgAEiUKCHByZXNlbmNlGAMgASgLMhEuY2hhdC52MS5QcmVzZW5jZUgAEhsKA2FjaxgEIAEoCzIMLmNoYXQudjEuQWNrSAASIwoFZXJyb3IYBSABKAsyEi5jaGF0LnYxLkNoYXRFcnJvckgAEiEKBnR5cGluZxgGIAEoCzIPLmNoYXQudjEuVHlwaW5nSAASHQoEcG9uZxgHIAEoCzINLmNoYXQudjEuUG9uZ0gAEiEKBmpvaW5lZBgIIAEoCzIPLmNoYXQudjEuSm9pbmVkSAASJwoJaGVhcnRiZWF0GAkgASgLMhIuY2hhdC52MS5IZWFydGJlYXRIABIsCglyZWZyZXNoZWQYCiABKAsyFy5jaGF0LnYxLlRva2VuUmVmcmVzaGVkSABCBgoEa2luZCJACg5Ub2tlblJlZnJlc2hlZBIuCgpleHBpcmVzX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5CgVSZWFkeRIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIigKBkpvaW5lZBIMCgRyb29tGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEIl8KCFByZXNlbmNlEgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRInCgZhY3Rpb24YAyABKA4yFy5jaGF0LnYxLlByZXNlbmNlQWN0aW9uEg4KBnJlZ2lvbhgEIAEoCSI/CgNBY2sSFQoNY2xpZW50X21zZ19pZBgBIAEoCRIhCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIkwKCUNoYXRFcnJvchIVCg1jbGllbnRfbXNnX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRyb29tGAQgASgJIiQKBlR5cGluZxIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiFQoEUG9uZxINCgVub25jZRgBIAEoCSILCglIZWFydGJlYXQiXwoLU2VuZFJlcXVlc3QSDgoEcm9vbRgBIAEoCUgAEhEKB3RvX3VzZXIYAiABKAlIABIMCgR0ZXh0GAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAlCCAoGdGFyZ2V0IjEKDFNlbmRSZXNwb25zZRIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIo4BChBTdWJzY3JpYmVSZXF1ZXN0Eg0KBXJvb21zGAEgAygJEjoKCXNpbmNlX3NlcRgCIAMoCzInLmNoYXQudjEuU3Vic2NyaWJlUmVxdWVzdC5TaW5jZVNlcUVudHJ5Gi8KDVNpbmNlU2VxRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASJnCg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhIKCmJlZm9yZV9zZXEYAiABKAQSFgoJYWZ0ZXJfc2VxGAMgASgESACIAQESDQoFbGltaXQYBCABKA1CDAoKX2FmdGVyX3NlcSJHCg9IaXN0b3J5UmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5jaGF0LnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAiABKAgiOQoQTGlzdFJvb21zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJOChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIksKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoDRIOCgZvbmxpbmUYAyABKA0SEAoIbGFzdF9zZXEYBCABKAQiIQoRTGlzdE9ubGluZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSI4ChJMaXN0T25saW5lUmVzcG9uc2USIgoFdXNlcnMYASADKAsyEy5jaGF0LnYxLk9ubGluZVVzZXIiPAoKT25saW5lVXNlchIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIQCghzZXNzaW9ucxgDIAEoDSpnCg5QcmVzZW5jZUFjdGlvbhIfChtQUkVTRU5DRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZQUkVTRU5DRV9BQ1RJT05fSk9JTkVEEAESGAoUUFJFU0VOQ0VfQUNUSU9OX0xFRlQQAjL/AgoLQ2hhdFNlcnZpY2USNAoEQ2hhdBIULmNoYXQudjEuQ2hhdFJlcXVlc3QaEi5jaGF0LnYxLkNoYXRFdmVudCgBMAESMwoEU2VuZBIULmNoYXQudjEuU2VuZFJlcXVlc3QaFS5jaGF0LnYxLlNlbmRSZXNwb25zZRI8CglTdWJzY3JpYmUSGS5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QaEi5jaGF0LnYxLkNoYXRFdmVudDABEjwKB0hpc3RvcnkSFy5jaGF0LnYxLkhpc3RvcnlSZXF1ZXN0GhguY2hhdC52MS5IaXN0b3J5UmVzcG9uc2USQgoJTGlzdFJvb21zEhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0GhouY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRJFCgpMaXN0T25saW5lEhouY2hhdC52MS5MaXN0T25saW5lUmVxdWVzdBobLmNoYXQudjEuTGlzdE9ubGluZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Message is one chat message as stored in history.
@@ -117,6 +117,12 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
      */
     value: Ping;
     case: "ping";
+  } | {
+    /**
+     * @generated from field: chat.v1.RefreshToken refresh = 6;
+     */
+    value: RefreshToken;
+    case: "refresh";
   } | { case: undefined; value?: undefined };
 };
 
@@ -126,6 +132,27 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 1);
+
+/**
+ * RefreshToken hands the stream a new token for the same user (the same sub), before the one it was
+ * opened with expires: the stream then ends at the new token's exp instead. Answered with a
+ * TokenRefreshed event, or an error event (and the stream keeps its old expiry).
+ *
+ * @generated from message chat.v1.RefreshToken
+ */
+export type RefreshToken = Message$1<"chat.v1.RefreshToken"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message chat.v1.RefreshToken.
+ * Use `create(RefreshTokenSchema)` to create a new message.
+ */
+export const RefreshTokenSchema: GenMessage<RefreshToken> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 2);
 
 /**
  * JoinRoom enters a room. Without since_seq the session gets live messages only; with it, every
@@ -150,7 +177,7 @@ export type JoinRoom = Message$1<"chat.v1.JoinRoom"> & {
  * Use `create(JoinRoomSchema)` to create a new message.
  */
 export const JoinRoomSchema: GenMessage<JoinRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 2);
+  messageDesc(file_chat_v1_chat, 3);
 
 /**
  * @generated from message chat.v1.LeaveRoom
@@ -167,7 +194,7 @@ export type LeaveRoom = Message$1<"chat.v1.LeaveRoom"> & {
  * Use `create(LeaveRoomSchema)` to create a new message.
  */
 export const LeaveRoomSchema: GenMessage<LeaveRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 3);
+  messageDesc(file_chat_v1_chat, 4);
 
 /**
  * @generated from message chat.v1.TypingNotice
@@ -184,7 +211,7 @@ export type TypingNotice = Message$1<"chat.v1.TypingNotice"> & {
  * Use `create(TypingNoticeSchema)` to create a new message.
  */
 export const TypingNoticeSchema: GenMessage<TypingNotice> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 4);
+  messageDesc(file_chat_v1_chat, 5);
 
 /**
  * @generated from message chat.v1.Ping
@@ -201,7 +228,7 @@ export type Ping = Message$1<"chat.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 5);
+  messageDesc(file_chat_v1_chat, 6);
 
 /**
  * @generated from message chat.v1.ChatEvent
@@ -264,6 +291,12 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: chat.v1.TokenRefreshed refreshed = 10;
+     */
+    value: TokenRefreshed;
+    case: "refreshed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -272,7 +305,26 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
  * Use `create(ChatEventSchema)` to create a new message.
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 6);
+  messageDesc(file_chat_v1_chat, 7);
+
+/**
+ * TokenRefreshed confirms a RefreshToken: the stream now lasts until expires_at.
+ *
+ * @generated from message chat.v1.TokenRefreshed
+ */
+export type TokenRefreshed = Message$1<"chat.v1.TokenRefreshed"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 1;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message chat.v1.TokenRefreshed.
+ * Use `create(TokenRefreshedSchema)` to create a new message.
+ */
+export const TokenRefreshedSchema: GenMessage<TokenRefreshed> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 8);
 
 /**
  * Ready is the first event of every stream.
@@ -301,7 +353,7 @@ export type Ready = Message$1<"chat.v1.Ready"> & {
  * Use `create(ReadySchema)` to create a new message.
  */
 export const ReadySchema: GenMessage<Ready> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 7);
+  messageDesc(file_chat_v1_chat, 9);
 
 /**
  * Joined confirms a join; last_seq is the room's newest seq when the session entered it.
@@ -325,7 +377,7 @@ export type Joined = Message$1<"chat.v1.Joined"> & {
  * Use `create(JoinedSchema)` to create a new message.
  */
 export const JoinedSchema: GenMessage<Joined> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 10);
 
 /**
  * @generated from message chat.v1.Presence
@@ -357,7 +409,7 @@ export type Presence = Message$1<"chat.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 9);
+  messageDesc(file_chat_v1_chat, 11);
 
 /**
  * Ack answers a send on the Chat stream once the message is durable.
@@ -381,7 +433,7 @@ export type Ack = Message$1<"chat.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 12);
 
 /**
  * ChatError reports a request that failed; the stream stays open.
@@ -421,7 +473,7 @@ export type ChatError = Message$1<"chat.v1.ChatError"> & {
  * Use `create(ChatErrorSchema)` to create a new message.
  */
 export const ChatErrorSchema: GenMessage<ChatError> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 13);
 
 /**
  * @generated from message chat.v1.Typing
@@ -443,7 +495,7 @@ export type Typing = Message$1<"chat.v1.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 14);
 
 /**
  * @generated from message chat.v1.Pong
@@ -460,7 +512,7 @@ export type Pong = Message$1<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * Heartbeat keeps idle streams alive through proxies; clients ignore it.
@@ -475,7 +527,7 @@ export type Heartbeat = Message$1<"chat.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 16);
 
 /**
  * @generated from message chat.v1.SendRequest
@@ -520,7 +572,7 @@ export type SendRequest = Message$1<"chat.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * @generated from message chat.v1.SendResponse
@@ -537,7 +589,7 @@ export type SendResponse = Message$1<"chat.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * @generated from message chat.v1.SubscribeRequest
@@ -561,7 +613,7 @@ export type SubscribeRequest = Message$1<"chat.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * @generated from message chat.v1.HistoryRequest
@@ -600,7 +652,7 @@ export type HistoryRequest = Message$1<"chat.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * @generated from message chat.v1.HistoryResponse
@@ -626,7 +678,7 @@ export type HistoryResponse = Message$1<"chat.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * @generated from message chat.v1.ListRoomsRequest
@@ -652,7 +704,7 @@ export type ListRoomsRequest = Message$1<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * @generated from message chat.v1.ListRoomsResponse
@@ -678,7 +730,7 @@ export type ListRoomsResponse = Message$1<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * A room exists once it has a message: subscribing to a name alone does not make it.
@@ -716,7 +768,7 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * @generated from message chat.v1.ListOnlineRequest
@@ -735,7 +787,7 @@ export type ListOnlineRequest = Message$1<"chat.v1.ListOnlineRequest"> & {
  * Use `create(ListOnlineRequestSchema)` to create a new message.
  */
 export const ListOnlineRequestSchema: GenMessage<ListOnlineRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * @generated from message chat.v1.ListOnlineResponse
@@ -752,7 +804,7 @@ export type ListOnlineResponse = Message$1<"chat.v1.ListOnlineResponse"> & {
  * Use `create(ListOnlineResponseSchema)` to create a new message.
  */
 export const ListOnlineResponseSchema: GenMessage<ListOnlineResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * @generated from message chat.v1.OnlineUser
@@ -779,7 +831,7 @@ export type OnlineUser = Message$1<"chat.v1.OnlineUser"> & {
  * Use `create(OnlineUserSchema)` to create a new message.
  */
 export const OnlineUserSchema: GenMessage<OnlineUser> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * @generated from enum chat.v1.PresenceAction
