@@ -1,9 +1,12 @@
 // Tokens on open streams (issue 14): a stream opened with a token ends at the token's exp with
 // Unauthenticated "token expired: get a new one", on every kind of stream: gRPC and gRPC-Web and
-// Connect Subscribe (HTTP/2 and HTTP/1.1), Chat, and /ws. A stream with a token that is still good
+// Connect Subscribe (HTTP/2 and HTTP/1.1), Chat, the old ChatStream, and /ws. A stream with a token that is still good
 // goes on receiving.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Code } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createWritableIterable } from "@connectrpc/connect/protocol";
+import { ChatMessageSchema, ChatService as LegacyChatService, type ChatMessage } from "../../app/gen/chat/chat_pb.ts";
 import { WebSocket } from "ws";
 import { chatClient, openChat, Reader, transport, type Protocol } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
@@ -35,6 +38,17 @@ test("every kind of stream ends at its token's expiry with Unauthenticated; a st
   const chat = openChat(chatClient(transport(server.url, "grpc")), undefined, bearer(short));
   await chat.send({ kind: { case: "join", value: { room } } });
   streams.push(["gRPC Chat", chat.reader]);
+  // The old API's ChatStream, signed in with the token: its end comes as the call's status.
+  const legacyRequests = createWritableIterable<ChatMessage>();
+  const legacyEnd = (async () => {
+    for await (const _ of createClient(LegacyChatService, transport(server.url, "grpc")).chatStream(legacyRequests, { headers: bearer(short) })) {
+      // the replies do not matter here
+    }
+  })().then(
+    () => undefined,
+    (e) => ConnectError.from(e),
+  );
+  await legacyRequests.write(create(ChatMessageSchema, { user: "sasha", message: "list" }));
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
   ws.on("error", () => {});
   const wsClosed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })));
@@ -49,6 +63,9 @@ test("every kind of stream ends at its token's expiry with Unauthenticated; a st
     await r.finished;
     expect([what, r.error?.code, r.error?.rawMessage]).toEqual([what, Code.Unauthenticated, EXPIRED]);
   }
+  const legacy = await legacyEnd;
+  expect(["old ChatStream", legacy?.code, legacy?.rawMessage]).toEqual(["old ChatStream", Code.Unauthenticated, EXPIRED]);
+  legacyRequests.close();
   const closed = await wsClosed;
   expect(closed).toEqual({ code: 4401, reason: `unauthenticated: ${EXPIRED}` });
   // Within the token's second or two, and the server's one-second check.
