@@ -1,46 +1,23 @@
 // TLS on the same port: ALPN picks HTTP/2 for gRPC and HTTP/1.1 for plain HTTPS clients.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import http2 from "node:http2";
-import { join } from "node:path";
 import tls from "node:tls";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { ChatService } from "../../app/gen/chat/v1/chat_pb.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { selfSignedCert, type TestCert } from "../support/tls.ts";
 
 let server: ServerProcess;
 let ca: Buffer;
 let caPath: string;
-let dir: string;
+let cert: TestCert;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "edgechat-tls-"));
-  const made = Bun.spawnSync([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-keyout",
-    join(dir, "key.pem"),
-    "-out",
-    join(dir, "cert.pem"),
-  ]);
-  expect(made.exitCode).toBe(0);
-  caPath = join(dir, "cert.pem");
-  ca = readFileSync(caPath);
-  server = await startServer({ EDGECHAT_TLS_CERT: join(dir, "cert.pem"), EDGECHAT_TLS_KEY: join(dir, "key.pem") });
+  cert = selfSignedCert();
+  caPath = cert.certPath;
+  ca = cert.ca;
+  server = await startServer(cert.env);
 });
 afterAll(async () => {
   await server.stop();
@@ -78,8 +55,7 @@ test("ALPN offers h2 and http/1.1 to plain HTTPS clients", () => {
 
 test("the connection rules hold over TLS too: a silent connection, an idle HTTP/2 one, a half-sent request", async () => {
   const strict = await startServer({
-    EDGECHAT_TLS_CERT: join(dir, "cert.pem"),
-    EDGECHAT_TLS_KEY: join(dir, "key.pem"),
+    ...cert.env,
     EDGECHAT_HEADERS_TIMEOUT_SECONDS: "1",
     EDGECHAT_IDLE_TIMEOUT_SECONDS: "1",
   });

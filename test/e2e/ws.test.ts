@@ -2,16 +2,15 @@
 // direct message with a gRPC user, resume, bad frames, a reader that stops reading, heartbeats,
 // drain, TLS, and authentication with a key.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create, fromJsonString, toJsonString, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import { WebSocket } from "ws";
 import { ChatEventSchema, ChatRequestSchema, ChatService, PresenceAction, type ChatEvent } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, openChat, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
+import { selfSignedCert } from "../support/tls.ts";
 import { scrape } from "../support/metrics.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
@@ -528,30 +527,9 @@ describe("TLS: wss:// on the HTTP/1.1 path", () => {
   let server: ServerProcess;
   let ca: Buffer;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "edgechat-wss-"));
-    const made = Bun.spawnSync([
-      "openssl",
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ]);
-    expect(made.exitCode).toBe(0);
-    ca = readFileSync(join(dir, "cert.pem"));
-    server = await startServer({ EDGECHAT_TLS_CERT: join(dir, "cert.pem"), EDGECHAT_TLS_KEY: join(dir, "key.pem") });
+    const cert = selfSignedCert("edgechat-wss-");
+    ca = cert.ca;
+    server = await startServer(cert.env);
   });
   afterAll(async () => {
     await server.stop();
