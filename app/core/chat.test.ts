@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ChatRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
 import { mintToken, TEST_SECRET } from "../../test/support/tokens.ts";
+import { TEST_LIMITS } from "../../test/support/limits.ts";
 import { createAuthenticator } from "./auth.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createEmbeddedEngine } from "../engine/embedded/index.ts";
@@ -14,18 +15,7 @@ import type { Limits } from "../config.ts";
 import { ChatCore } from "./chat.ts";
 import type { Session } from "./session.ts";
 
-const limits: Limits = {
-  maxTextBytes: 4096,
-  maxRoomsPerSession: 4,
-  ratePerSecond: 0,
-  rateBurst: 40,
-  joinRatePerSecond: 0,
-  joinBurst: 30,
-  readRatePerSecond: 0,
-  readBurst: 50,
-  maxRequestBytes: 65536,
-  sessionQueue: 1000,
-};
+const limits = TEST_LIMITS;
 
 let engine: Engine;
 let core: ChatCore;
