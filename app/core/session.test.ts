@@ -7,13 +7,14 @@ import { Session, type SessionHooks } from "./session.ts";
 const pong = (n: number) => pongEvent(String(n));
 const nonces = (events: ReturnType<Session["take"]>) => events.map((e) => (e.kind.case === "pong" ? e.kind.value.nonce : e.kind.case));
 
-test("events are taken in push order; take(max) hands out at most max, the rest stays pending", () => {
+test("take hands out everything queued, in push order, and nothing stays pending", () => {
   const s = new Session("s1", "ann", "grpc", 10);
   for (let i = 1; i <= 5; i++) expect(s.push(pong(i))).toBe(true);
   expect(s.pending).toBe(5);
-  expect(nonces(s.take(2))).toEqual(["1", "2"]);
-  expect(s.pending).toBe(3);
-  expect(nonces(s.take())).toEqual(["3", "4", "5"]);
+  expect(nonces(s.take())).toEqual(["1", "2", "3", "4", "5"]);
+  expect(s.pending).toBe(0);
+  s.push(pong(6));
+  expect(nonces(s.take())).toEqual(["6"]);
   expect(s.take()).toEqual([]);
 });
 
@@ -70,7 +71,7 @@ test("waitForRoom resolves once that many events fit, or at the end", async () =
   const waiting = s.waitForRoom(2).then(() => (roomy = true));
   await Bun.sleep(1);
   expect(roomy).toBe(false);
-  s.take(1);
+  s.take();
   await waiting;
   expect(roomy).toBe(true);
   // Already room: at once. Ended: at once, whatever the queue.

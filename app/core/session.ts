@@ -30,7 +30,6 @@ export class Session {
   private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
   private behind = false;
-  private head = 0;
   private sink: SessionSink | undefined;
   private roomWaiters: { need: number; resolve: () => void }[] | undefined;
   private isEnded = false;
@@ -51,7 +50,7 @@ export class Session {
   }
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   /** Last typing notice forwarded per room, for throttling. */
@@ -97,10 +96,7 @@ export class Session {
     if (this.isEnded) return;
     this.isEnded = true;
     this.endError = error;
-    if (discard) {
-      this.queue = [];
-      this.head = 0;
-    }
+    if (discard) this.queue = [];
     for (const w of this.roomWaiters?.splice(0) ?? []) w.resolve();
     this.hooks?.ended(this, error);
     this.resolveEnded?.(error);
@@ -124,25 +120,11 @@ export class Session {
     this.sink = sink;
   }
 
-  /** Hands up to `max` queued events to the transport, in order; they no longer count as pending. */
-  take(max = Infinity): ChatEvent[] {
-    const n = Math.min(max, this.queue.length - this.head);
-    if (n <= 0) return [];
-    let out: ChatEvent[];
-    if (this.head === 0 && n === this.queue.length) {
-      out = this.queue;
-      this.queue = [];
-    } else {
-      out = this.queue.slice(this.head, this.head + n);
-      this.head += n;
-      if (this.head === this.queue.length) {
-        this.queue = [];
-        this.head = 0;
-      } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-    }
+  /** Hands everything queued to the transport, in order; none of it counts as pending any more. */
+  take(): ChatEvent[] {
+    if (this.queue.length === 0) return [];
+    const out = this.queue;
+    this.queue = [];
     this.release();
     if (this.hooks) for (const event of out) this.hooks.written(this, event);
     return out;
