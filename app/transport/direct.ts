@@ -175,14 +175,8 @@ class ChatRequests {
   }
 
   data(chunk: Buffer): void {
-    this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     try {
-      while (this.pending.length >= 5) {
-        const length = messageLength(this.pending, this.opts.maxRequestBytes, this.call);
-        if (this.pending.length < 5 + length) break;
-        this.ready.push(this.pending.subarray(0, 5 + length));
-        this.pending = this.pending.subarray(5 + length);
-      }
+      this.pending = splitMessages(this.pending, chunk, this.ready, this.opts.maxRequestBytes, this.call);
     } catch (err) {
       return this.fail(err);
     }
@@ -495,6 +489,21 @@ function messageLength(head: Buffer, maxBytes: number, call: DirectCall): number
 }
 
 /**
+ * Appends `chunk` to the unparsed bytes `pending`, moves every whole message (with its prefix) to
+ * `ready`, and returns what is left of a message still arriving; throws on a bad prefix.
+ */
+function splitMessages(pending: Buffer, chunk: Buffer, ready: Uint8Array[], maxBytes: number, call: DirectCall): Buffer {
+  let rest = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+  while (rest.length >= 5) {
+    const length = messageLength(rest, maxBytes, call);
+    if (rest.length < 5 + length) break;
+    ready.push(rest.subarray(0, 5 + length));
+    rest = rest.subarray(5 + length);
+  }
+  return rest;
+}
+
+/**
  * Reads the request's single length-prefixed message, with its prefix, refusing one over
  * `maxBytes` as soon as its prefix says so.
  */
@@ -552,14 +561,8 @@ async function* readMessages(stream: http2.ServerHttp2Stream, maxBytes: number, 
   let failure: unknown;
   let wake: (() => void) | undefined;
   const onData = (chunk: Buffer) => {
-    pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
     try {
-      while (pending.length >= 5) {
-        const length = messageLength(pending, maxBytes, call);
-        if (pending.length < 5 + length) break;
-        ready.push(pending.subarray(0, 5 + length));
-        pending = pending.subarray(5 + length);
-      }
+      pending = splitMessages(pending, chunk, ready, maxBytes, call);
     } catch (err) {
       failure = err;
       stream.off("data", onData);
