@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort } from "./prometheus.ts";
-import { eventually } from "./wait.ts";
+import { eventually, GiveUp } from "./wait.ts";
 
 export interface NatsNode {
   name: string;
@@ -45,8 +45,22 @@ export async function startNats(port?: number): Promise<NatsCluster> {
   return startCluster(1, port);
 }
 
-/** `size` nodes in one cluster ("edgechat"), JetStream on each; resolves once JetStream has a leader. */
+/**
+ * `size` nodes in one cluster ("edgechat"), JetStream on each; resolves once JetStream has a leader.
+ * A port picked free can be taken before the node binds it (another test's server, or a node's own
+ * outgoing route connection), so a start that loses a port is tried again on new ones.
+ */
 export async function startCluster(size = 3, firstPort?: number): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tryStartCluster(size, firstPort);
+    } catch (err) {
+      if (attempt >= 3 || firstPort || !/address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+async function tryStartCluster(size: number, firstPort?: number): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), "edgechat-nats-"));
   const ports = await Promise.all(
     Array.from({ length: size }, async (_, i) => ({ client: (i === 0 && firstPort) || (await freePort()), route: await freePort(), http: await freePort() })),
@@ -103,7 +117,15 @@ export async function startCluster(size = 3, firstPort?: number): Promise<NatsCl
     }
     // Up = serving; JetStream health is the cluster's business (waitForLeader), and after a full
     // restart /healthz stays 503 until every stream has caught up.
-    await eventually(async () => proc.exitCode === null && (await fetch(`${node.monitorUrl}/varz`)).ok, 20_000, `${node.name} up`).catch((err) => {
+    await eventually(
+      async () => {
+        if (proc.exitCode !== null) throw new GiveUp(`${node.name} exited`);
+        return (await fetch(`${node.monitorUrl}/varz`)).ok;
+      },
+      20_000,
+      `${node.name} up`,
+    ).catch(async (err) => {
+      await Bun.sleep(50); // the rest of its log
       throw new Error(`${err.message}; exit code ${proc.exitCode}; log:\n${node.log}`);
     });
   };
@@ -127,8 +149,14 @@ export async function startCluster(size = 3, firstPort?: number): Promise<NatsCl
       "a JetStream meta leader",
     ) as Promise<string>;
 
-  await Promise.all(nodes.map(start));
-  await waitForLeader();
+  try {
+    await Promise.all(nodes.map(start));
+    await waitForLeader();
+  } catch (err) {
+    await Promise.all(nodes.map(kill));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     nodes,
     urls: nodes.map((n) => n.url).join(","),
