@@ -53,6 +53,8 @@ export interface Config {
   jwtIssuer?: string;
   jwtAudience?: string;
   requireAuth: boolean;
+  /** EDGECHAT_OPEN_ROOMS (default on): a room nobody created is made by first use; off, rooms exist once created. */
+  openRooms: boolean;
   tlsCert?: string;
   tlsKey?: string;
   drainSeconds: number;
@@ -113,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: str("EDGECHAT_JWT_ISSUER"),
     jwtAudience: str("EDGECHAT_JWT_AUDIENCE"),
     requireAuth: env.EDGECHAT_REQUIRE_AUTH === "1" || env.EDGECHAT_REQUIRE_AUTH === "true",
+    openRooms: !(env.EDGECHAT_OPEN_ROOMS === "0" || env.EDGECHAT_OPEN_ROOMS === "false"),
     tlsCert: str("EDGECHAT_TLS_CERT"),
     tlsKey: str("EDGECHAT_TLS_KEY"),
     drainSeconds: int("EDGECHAT_DRAIN_SECONDS", 4),

@@ -54,6 +54,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     heartbeatSeconds: config.heartbeatSeconds,
     observer: metrics.chat,
     auth,
+    openRooms: config.openRooms,
   });
   const readiness = createReadiness(false);
   let draining = false;

@@ -21,7 +21,12 @@ export interface Identity {
   user: string;
   /** A token's exp, in ms since the epoch: a stream opened with it ends then. None in dev mode. */
   expiresAtMs?: number;
+  /** The token's ADMIN_CLAIM is true: a server-wide admin, who may manage every room. */
+  admin?: boolean;
 }
+
+/** The claim that makes a token's user a server-wide admin: `"edgechat_admin": true`. */
+export const ADMIN_CLAIM = "edgechat_admin";
 
 export interface Authenticator {
   /** "jwt" when a key is configured, else "dev". */
@@ -94,6 +99,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
     let sub: unknown;
     let iat: unknown;
     let exp: unknown;
+    let admin: unknown;
     try {
       const { payload } = await j.jwtVerify(match[1], key(j) as Uint8Array, {
         algorithms,
@@ -102,6 +108,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
         requiredClaims: ["sub", "exp"],
       });
       ({ sub, iat, exp } = payload);
+      admin = payload[ADMIN_CLAIM];
     } catch (err) {
       throw unauthenticated(...describe(j.errors, err));
     }
@@ -119,7 +126,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       throw unauthenticated("subject", (err as ConnectError).rawMessage);
     }
     // jwtVerify required exp and checked it is a number in the future.
-    return { user, expiresAtMs: (exp as number) * 1000 };
+    return { user, expiresAtMs: (exp as number) * 1000, admin: admin === true };
   };
   return {
     mode: "jwt",

@@ -1,8 +1,8 @@
 // The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatEvent, ChatRequest, Message } from "../gen/chat/v1/chat_pb.ts";
-import type { Engine, OnlineEntry, Page, RoomSummary } from "../engine/engine.ts";
+import { RoomKind, type ChatEvent, type ChatRequest, type Message, type Role, type RoomChange } from "../gen/chat/v1/chat_pb.ts";
+import type { Draft, Engine, OnlineEntry, Page, RoomRecord, RoomSummary } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -27,6 +27,8 @@ import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 import { tokenExpired, type Authenticator } from "./auth.ts";
+import { checkRead, checkWrite, readRefusal } from "./room-rules.ts";
+import { roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 type RateKind = "send" | "join" | "read";
@@ -40,6 +42,17 @@ export interface CoreOptions {
   observer?: ChatObserver;
   /** Verifies the tokens a Chat stream refreshes in-band (without one, as in dev mode, refresh is refused). */
   auth?: Pick<Authenticator, "mode" | "identify">;
+  /** EDGECHAT_OPEN_ROOMS: a room nobody created is made by first use (true, the default), or does not exist. */
+  openRooms?: boolean;
+}
+
+/** A room listed by ListRooms, as the caller sees it. */
+export interface ListedRoom extends RoomSummary {
+  online: number;
+  kind: RoomKind;
+  title: string;
+  topic: string;
+  yourRole: Role;
 }
 
 const MAX_CLIENT_MSG_ID = 128;
@@ -74,6 +87,14 @@ export class ChatCore {
   /** When each live message was accepted, for the delivery latency; gone with the message. */
   private readonly acceptedAt = new WeakMap<Message, number>();
   private draining = false;
+  /** Rooms with owners: CreateRoom and the rest of the room RPCs. */
+  readonly rooms: Rooms;
+  /** A block either way hides each user's presence and typing from the other (one function for every feed). */
+  private readonly hides = (viewer: string, user: string) => {
+    const { access } = this.opts.engine;
+    return access.blocked(viewer).has(user) || access.blocked(user).has(viewer);
+  };
+  private readonly stopWatching: () => void;
 
   constructor(private readonly opts: CoreOptions) {
     this.observer = opts.observer ?? noopObserver;
@@ -90,6 +111,8 @@ export class ChatCore {
     const beatMs = (opts.heartbeatSeconds ?? 25) * 1000;
     this.timer = setInterval(() => this.tick(beatMs), Math.min(beatMs, 5000));
     this.timer.unref?.();
+    this.rooms = new Rooms({ engine: opts.engine, record: (room, from, change) => this.recordChange(room, from, change) });
+    this.stopWatching = opts.engine.access.watch((room, now, before) => this.roomChanged(room, now, before));
   }
 
   get sessionCount(): number {
@@ -150,6 +173,7 @@ export class ChatCore {
     // One token for the call, whatever its rooms: the per-stream room limit bounds those.
     this.takeToken("join", user, protocol);
     const s = await this.open(user, protocol, expiresAtMs);
+    s.fixedRooms = true;
     try {
       for (const room of rooms) await this.enter(s, room, sinceSeq[room]);
     } catch (err) {
@@ -215,6 +239,7 @@ export class ChatCore {
   /** Puts a session in a room (no rate limit: callers take the token). */
   private async enter(s: Session, roomName: string, sinceSeq?: bigint): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
+    this.checkRoom(s.user, room, "read");
     const existing = s.feeds.get(room);
     if (existing) {
       s.push(joinedEvent(room, await this.opts.engine.history.lastSeq(room)));
@@ -223,7 +248,7 @@ export class ChatCore {
     if (s.feeds.size >= this.opts.limits.maxRoomsPerSession) {
       throw new ConnectError(`a session can be in at most ${this.opts.limits.maxRoomsPerSession} rooms; leave one first`, Code.ResourceExhausted);
     }
-    const feed = new RoomFeed(room, s, this.opts.engine.history, this.feedFailed);
+    const feed = new RoomFeed(room, s, this.opts.engine.history, this.feedFailed, this.hides);
     s.feeds.set(room, feed);
     try {
       await this.hub.listen(room, feed);
@@ -262,16 +287,30 @@ export class ChatCore {
       if (!target.room) throw new ConnectError("set room or to_user", Code.InvalidArgument);
       room = checkRoomAccess(user, target.room);
     }
+    this.checkRoom(user, room, "write");
     checkText(text, this.opts.limits.maxTextBytes);
     if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
       throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
     }
     this.takeToken("send", user, protocol);
-    const { engine, region } = this.opts;
-    const { message, duplicate } = await engine.history.append({ room, from: user, text, clientMsgId, region });
+    return this.store({ room, from: user, text, clientMsgId, region: this.opts.region }, protocol);
+  }
+
+  /** A room change (rooms.ts) as an entry in the room's history, delivered as messages are. */
+  private recordChange(room: string, from: string, change: RoomChange): Promise<Message> {
+    return this.store({ room, from, text: "", clientMsgId: "", region: this.opts.region, change });
+  }
+
+  /** Stores an entry and publishes it; resolves once it is durable. A message (with the protocol it came by) is counted. */
+  private async store(draft: Draft, protocol?: string): Promise<Message> {
+    const { engine } = this.opts;
+    const room = draft.room;
+    const { message, duplicate } = await engine.history.append(draft);
     if (duplicate) return message;
-    this.acceptedAt.set(message, performance.now());
-    this.observer.messageAccepted(protocol);
+    if (protocol !== undefined) {
+      this.acceptedAt.set(message, performance.now());
+      this.observer.messageAccepted(protocol);
+    }
     const event = messageEvent(message);
     await engine.bus.publish(room, event).catch((err) => this.logFail("publish", err));
     const pair = dmParticipants(room);
@@ -287,6 +326,7 @@ export class ChatCore {
 
   async typing(s: Session, roomName: string): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
+    this.checkRoom(s.user, room, "write");
     if (!s.feeds.has(room)) throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
     const now = Date.now();
     // Typing is a hint: extra notices within a second are dropped, not refused.
@@ -298,6 +338,7 @@ export class ChatCore {
   /** A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq` (0: none). */
   async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
     const room = checkRoomAccess(user, roomName);
+    this.checkRoom(user, room, "read");
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
     this.takeToken("read", user, protocol);
     const n = limit === 0 ? 50 : limit;
@@ -309,25 +350,74 @@ export class ChatCore {
   }
 
   /** A page of the rooms `user` can see, by name after `pageToken` (the previous page's last). */
-  async listRooms(
-    user: string,
-    pageSize = 0,
-    pageToken = "",
-    protocol = "unknown",
-  ): Promise<{ rooms: (RoomSummary & { online: number })[]; nextPageToken: string }> {
+  async listRooms(user: string, pageSize = 0, pageToken = "", protocol = "unknown"): Promise<{ rooms: ListedRoom[]; nextPageToken: string }> {
     if (pageSize > 500) throw new ConnectError("page_size must be at most 500", Code.InvalidArgument);
     if (pageToken.length > MAX_PAGE_TOKEN) throw new ConnectError("page_token is not one this server gave out", Code.InvalidArgument);
     this.takeToken("read", user, protocol);
-    const page = await this.opts.engine.rooms.list(user, pageToken, pageSize === 0 ? 100 : pageSize);
-    const rooms = await Promise.all(page.rooms.map(async (r) => ({ ...r, online: (await this.opts.engine.presence.online(r.name)).length })));
+    const { engine } = this.opts;
+    const page = await engine.rooms.list(user, pageToken, pageSize === 0 ? 100 : pageSize);
+    // A private room is left out for those who may not read it: a page may come out shorter than
+    // asked, and next_page_token still goes on from its last name.
+    const visible = page.rooms.flatMap((r) => {
+      const record = dmParticipants(r.name) ? undefined : engine.access.room(r.name);
+      if (record?.kind === "private" && readRefusal(record, user)) return [];
+      const kind = record ? (record.kind === "private" ? RoomKind.PRIVATE : RoomKind.PUBLIC) : dmParticipants(r.name) ? RoomKind.DIRECT : RoomKind.UNSPECIFIED;
+      return [{ ...r, kind, title: record?.title ?? "", topic: record?.topic ?? "", yourRole: roleProto(record?.roles.get(user)) }];
+    });
+    const rooms = await Promise.all(visible.map(async (r) => ({ ...r, online: (await engine.presence.online(r.name)).length })));
     return { rooms, nextPageToken: page.next };
   }
 
   async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
-    if (room) checkRoomAccess(user, room);
+    if (room) this.checkRoom(user, checkRoomAccess(user, room), "read");
     this.takeToken("read", user, protocol);
-    const entries = await this.opts.engine.presence.online(room);
+    const entries = (await this.opts.engine.presence.online(room)).filter((e) => !this.hides(user, e.user));
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+
+  /**
+   * Whether `user` may read (or write) `room` by its record (room-rules.ts), and whether a room
+   * nobody created exists at all (EDGECHAT_OPEN_ROOMS). A direct message to a user who blocked the
+   * sender is refused without saying so.
+   */
+  private checkRoom(user: string, room: string, need: "read" | "write"): void {
+    const { access } = this.opts.engine;
+    const pair = dmParticipants(room);
+    if (pair) {
+      const other = pair[0] === user ? pair[1] : pair[0];
+      if (need === "write" && access.blocked(other).has(user)) {
+        throw new ConnectError(`you cannot send direct messages to "${other}"`, Code.PermissionDenied);
+      }
+      return;
+    }
+    const record = access.room(room);
+    if (!record && this.opts.openRooms === false) {
+      throw new ConnectError(`room "${room}" does not exist: on this server rooms are made with CreateRoom`, Code.NotFound);
+    }
+    if (need === "write") checkWrite(record, user);
+    else checkRead(record, user);
+  }
+
+  /**
+   * A room's record changed (here or in another region): sessions here that may no longer read
+   * it, or whose user was removed from it, leave it with the reason; a Subscribe stream left
+   * without rooms ends with it.
+   */
+  private roomChanged(room: string, now: RoomRecord | undefined, before: RoomRecord | undefined): void {
+    for (const s of this.sessions) {
+      if (!s.feeds.has(room)) continue;
+      const why = !now
+        ? new ConnectError(`room "${room}" was deleted`, Code.NotFound)
+        : (readRefusal(now, s.user) ??
+          (before?.roles.has(s.user) && !now.roles.has(s.user) ? new ConnectError(`you were removed from room "${room}"`, Code.PermissionDenied) : undefined));
+      if (!why) continue;
+      void this.detach(s, room)
+        .then(() => {
+          if (s.fixedRooms && s.feeds.size === 0) return this.close(s, why);
+          s.push(errorEvent(why, "", room));
+        })
+        .catch((err) => this.logFail("leaving a room on a change", err));
+    }
   }
 
   /** Whether `user` has a session in `room` on any instance (no rate limit: not a client's query). */
@@ -338,6 +428,7 @@ export class ChatCore {
   /** Refuses new sessions and ends every open one with Unavailable, so clients go elsewhere. */
   async drain(): Promise<void> {
     this.draining = true;
+    this.stopWatching();
     clearInterval(this.timer);
     clearInterval(this.expiryTimer);
     this.presence.close();

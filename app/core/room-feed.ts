@@ -23,6 +23,8 @@ export class RoomFeed implements Listener {
     private readonly history: HistoryStore,
     /** History could not be read; one function for every feed, told which. */
     private readonly onError: (feed: RoomFeed, err: unknown) => void,
+    /** Whether `viewer` must not see `user`'s presence and typing (a block either way); shared by every feed. */
+    private readonly hides: (viewer: string, user: string) => boolean = () => false,
   ) {}
 
   deliver(e: ChatEvent): void {
@@ -30,11 +32,12 @@ export class RoomFeed implements Listener {
       case "message":
         return this.offer(e.kind.value, e);
       case "typing":
-        if (e.kind.value.user !== this.session.user) this.session.push(e);
+      case "presence": {
+        const user = e.kind.value.user;
+        if (e.kind.case === "typing" && user === this.session.user) return;
+        if (!this.hides(this.session.user, user)) this.session.push(e);
         return;
-      case "presence":
-        this.session.push(e);
-        return;
+      }
     }
   }
 

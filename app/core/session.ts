@@ -27,6 +27,8 @@ export class Session {
   lastPushAt = Date.now();
   /** When the credential the stream was opened with expires (ms since the epoch): the core ends it then. */
   expiresAtMs: number | undefined;
+  /** A Subscribe stream: its rooms are the ones it was opened with, and it ends when it has none left. */
+  fixedRooms = false;
   private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
   private behind = false;

@@ -3,10 +3,21 @@
 import { eventually } from "../../test/support/wait.ts";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
-import { ChatEventSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
-import type { Draft, Engine } from "./engine.ts";
+import { ChatEventSchema, RoomChangeKind, RoomChangeSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import type { Draft, Engine, RoomRecord } from "./engine.ts";
 
 const draft = (room: string, text: string, from = "ann", clientMsgId = ""): Draft => ({ room, from, text, clientMsgId, region: "test" });
+const record = (name: string, owner = "olga"): RoomRecord => ({
+  name,
+  kind: "private",
+  title: "t",
+  topic: "",
+  createdBy: owner,
+  createdAtMs: 1,
+  roles: new Map([[owner, "owner"]]),
+  bans: new Map(),
+  mutes: new Map(),
+});
 const typing = (room: string, user: string): ChatEvent => create(ChatEventSchema, { kind: { case: "typing", value: { room, user } } });
 
 export function engineContract(name: string, factory: () => Promise<Engine> | Engine): void {
@@ -173,6 +184,62 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
         ["c", "dm-x", "dm:ann:ben"],
         ["dmA", "z"],
       ]);
+    });
+
+    test("room records: created once, changed atomically under concurrent updates, deleted, and watched", async () => {
+      const seen: string[] = [];
+      const stop = engine.access.watch((room, now, before) => seen.push(`${room}:${before?.roles.size ?? "-"}>${now?.roles.size ?? "-"}`));
+      expect(engine.access.room("team")).toBeUndefined();
+      expect(await engine.access.createRoom(record("team"))).toBe(true);
+      expect(await engine.access.createRoom(record("team", "eve"))).toBe(false);
+      // Users with ids such as "__proto__" are map keys, not properties.
+      const users = ["__proto__", ...Array.from({ length: 15 }, (_, i) => `u${i}`)];
+      await Promise.all(users.map((u) => engine.access.updateRoom("team", (r) => (r.roles.set(u, "member"), r))));
+      const stored = engine.access.room("team");
+      expect([stored?.kind, stored?.createdBy, stored?.roles.size, stored?.roles.get("__proto__")]).toEqual(["private", "olga", 17, "member"]);
+      expect(await engine.access.updateRoom("nowhere", (r) => r)).toBeUndefined();
+      const refuse = () => {
+        throw new Error("refused");
+      };
+      await expect(engine.access.updateRoom("team", refuse)).rejects.toThrow("refused");
+      expect(engine.access.room("team")?.roles.size).toBe(17);
+      expect(await engine.access.deleteRoom("team")).toBe(true);
+      expect(await engine.access.deleteRoom("team")).toBe(false);
+      expect(engine.access.room("team")).toBeUndefined();
+      expect(await engine.access.createRoom(record("team", "eve"))).toBe(true);
+      expect(engine.access.room("team")?.createdBy).toBe("eve");
+      await waitFor(() => seen.length >= 19);
+      stop();
+      expect(seen[0]).toBe("team:->1");
+      expect(seen.slice(-2)).toEqual(["team:17>-", "team:->1"]);
+    });
+
+    test("blocks: per user, set and cleared", async () => {
+      await engine.access.setBlocked("ann", "bob", true);
+      await engine.access.setBlocked("ann", "cat", true);
+      await engine.access.setBlocked("ann", "bob", true);
+      expect([...engine.access.blocked("ann")].sort()).toEqual(["bob", "cat"]);
+      expect(engine.access.blocked("bob").size).toBe(0);
+      await engine.access.setBlocked("ann", "bob", false);
+      expect([...engine.access.blocked("ann")]).toEqual(["cat"]);
+    });
+
+    test("a change entry keeps its change; a deleted room is empty, listed nowhere, and starts again at 1", async () => {
+      const change = create(RoomChangeSchema, { kind: RoomChangeKind.BANNED, user: "eve", reason: "spam" });
+      await engine.history.append(draft("gone", "hi"));
+      const entry = await engine.history.append({ ...draft("gone", ""), change });
+      expect(entry.message.change?.reason).toBe("spam");
+      const page = await engine.history.read("gone", { afterSeq: 0n, limit: 10 });
+      expect(page.messages.map((m) => [m.seq, m.change?.kind ?? 0])).toEqual([
+        [1n, 0],
+        [2n, RoomChangeKind.BANNED],
+      ]);
+      await engine.rooms.addMember("gone", "ann");
+      await engine.history.deleteRoom("gone");
+      expect((await engine.history.read("gone", { afterSeq: 0n, limit: 10 })).messages).toEqual([]);
+      expect(await engine.history.lastSeq("gone")).toBe(0n);
+      expect((await engine.rooms.list("ann", "", 10)).rooms.map((r) => r.name)).not.toContain("gone");
+      expect((await engine.history.append(draft("gone", "again"))).message.seq).toBe(1n);
     });
   });
 }

@@ -1,7 +1,7 @@
 // The seam between the chat core and where state lives. The embedded engine (SQLite + memory) runs
 // one region on its own; a NATS engine shares rooms between regions. Both must pass the suite in
 // contract.ts. The comments here are the contract: implementations refer back to them.
-import type { ChatEvent, Message } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatEvent, Message, RoomChange } from "../gen/chat/v1/chat_pb.ts";
 
 /** What the core asks the history to store; the store assigns id, seq and sent_at. */
 export interface Draft {
@@ -11,6 +11,8 @@ export interface Draft {
   /** Empty: no idempotency key. */
   clientMsgId: string;
   region: string;
+  /** Set for an entry that records a change to the room instead of a message (text is empty). */
+  change?: RoomChange;
 }
 
 export interface Appended {
@@ -47,6 +49,11 @@ export interface HistoryStore {
   read(room: string, range: ReadRange): Promise<Page>;
   /** The room's newest seq, 0 for a room without messages. */
   lastSeq(room: string): Promise<bigint>;
+  /**
+   * Removes a room's messages and membership for good (DeleteRoom): the room then reads as empty,
+   * is listed nowhere, and its name starts again at seq 1 when it is used again.
+   */
+  deleteRoom(room: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,10 +119,57 @@ export interface PresenceStore {
   online(scope: string): Promise<OnlineEntry[]>;
 }
 
+export type RoleName = "owner" | "admin" | "member";
+
+/**
+ * A created room's rules: its kind and words, who has which role, who is banned or muted. A room
+ * nobody created has no record (public, open to all). Until: ms since the epoch, 0 for good.
+ */
+export interface RoomRecord {
+  name: string;
+  kind: "public" | "private";
+  title: string;
+  topic: string;
+  createdBy: string;
+  createdAtMs: number;
+  roles: Map<string, RoleName>;
+  bans: Map<string, { untilMs: number; reason: string; by: string }>;
+  mutes: Map<string, { untilMs: number; by: string }>;
+}
+
+/**
+ * Room records and users' blocks: small documents that every instance holds in memory, so that
+ * the checks on every send and join are map lookups. Writes are durable (and, in a shared engine,
+ * seen by every instance within a second) before they resolve.
+ */
+export interface AccessStore {
+  /** The room's record, or undefined for a room nobody created. Throws Unavailable while the engine cannot serve. */
+  room(name: string): RoomRecord | undefined;
+  /** Stores `record` if the room has none yet; false when it has one. */
+  createRoom(record: RoomRecord): Promise<boolean>;
+  /**
+   * Replaces the room's record with `change(current)`, atomically with respect to every other
+   * change of the room on any instance (tried again on the newest record after a conflict; `change`
+   * may throw to refuse). Resolves the stored record, or undefined for a room without one.
+   */
+  updateRoom(name: string, change: (current: RoomRecord) => RoomRecord): Promise<RoomRecord | undefined>;
+  /** Removes the room's record; false when it had none. */
+  deleteRoom(name: string): Promise<boolean>;
+  /** The users `user` blocked. */
+  blocked(user: string): ReadonlySet<string>;
+  setBlocked(user: string, other: string, blocked: boolean): Promise<void>;
+  /**
+   * Calls `listener` after each change of a room's record by any instance, with the record before
+   * and after (undefined: none). Returns the unsubscribe function.
+   */
+  watch(listener: (room: string, now: RoomRecord | undefined, before: RoomRecord | undefined) => void): () => void;
+}
+
 export interface Engine {
   readonly name: string;
   readonly history: HistoryStore;
   readonly rooms: RoomDirectory;
+  readonly access: AccessStore;
   readonly bus: Bus;
   readonly presence: PresenceStore;
   /**

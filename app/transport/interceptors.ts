@@ -1,7 +1,7 @@
 // Cross-cutting rules applied to every chat RPC, whatever the protocol.
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
-import { userKey } from "./context.ts";
+import { adminKey, userKey } from "./context.ts";
 import { protocolOfHeader } from "./protocol.ts";
 import { drainRefusal } from "../core/advice.ts";
 
@@ -12,7 +12,9 @@ export function authInterceptor(auth: Authenticator, onFailure?: (err: ConnectEr
   return (next) => async (req) => {
     if (AUTHENTICATED.has(req.service.typeName)) {
       try {
-        req.contextValues.set(userKey, await auth.authenticate(req.header));
+        const who = await auth.identify(req.header);
+        req.contextValues.set(userKey, who?.user);
+        req.contextValues.set(adminKey, who?.admin === true);
       } catch (err) {
         if (err instanceof ConnectError) onFailure?.(err, protocolOfHeader(req.header));
         throw err;

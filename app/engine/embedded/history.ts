@@ -7,10 +7,10 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { create } from "@bufbuild/protobuf";
+import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { MessageSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
+import { MessageSchema, RoomChangeSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
 import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage } from "../engine.ts";
 import type { Logger } from "../../log.ts";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
@@ -25,6 +25,8 @@ interface Row {
   sent_at_ms: bigint;
   client_msg_id: string;
   region: string;
+  /** A RoomChange as protobuf JSON, for an entry that records one; null for a message. */
+  change: string | null;
 }
 
 /**
@@ -120,11 +122,33 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 
   async addMember(room: string, user: string): Promise<void> {
-    return new Promise((resolve, reject) => this.enqueue({ ops: [["addMember", room, user]], resolve, reject }));
+    return this.write([["addMember", room, user]]);
   }
 
   async removeMember(room: string, user: string): Promise<void> {
-    return new Promise((resolve, reject) => this.enqueue({ ops: [["removeMember", room, user]], resolve, reject }));
+    return this.write([["removeMember", room, user]]);
+  }
+
+  async deleteRoom(room: string): Promise<void> {
+    await this.write([
+      ["deleteMessages", room],
+      ["deleteMembers", room],
+      ["deleteRoom", room],
+    ]);
+    // A batch formed before this one committed may have handed out seqs of the old room: those
+    // rows were deleted with it, and the next message starts again at 1.
+    this.assigned.delete(room);
+    this.committed.delete(room);
+  }
+
+  /** Commits `ops` in the next batch, with whatever else is queued: the file's one writer. */
+  write(ops: WriteOp[]): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ ops, resolve, reject }));
+  }
+
+  /** This thread's read connection (WAL: it reads while the writer thread writes). */
+  get reader(): Database {
+    return this.db;
   }
 
   private enqueue(p: Pending): void {
@@ -214,6 +238,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       sent_at_ms: BigInt(Date.now()),
       client_msg_id: draft.clientMsgId,
       region: draft.region,
+      change: draft.change ? toJsonString(RoomChangeSchema, draft.change) : null,
     };
     // Seqs and times fit a double by far (2^53).
     ops.push(["insert", { ...row, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms) }], ["setLastSeq", draft.room, Number(seq)]);
@@ -273,7 +298,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 }
 
-const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region";
+const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change";
 
 /**
  * Every read, by name. Each must use an index for what grows (a room's messages, the rooms, a
@@ -322,5 +347,6 @@ function toMessage(r: Row): Message {
     sentAt: timestampFromMs(Number(r.sent_at_ms)),
     clientMsgId: r.client_msg_id,
     region: r.region,
+    change: r.change === null ? undefined : fromJsonString(RoomChangeSchema, r.change),
   });
 }

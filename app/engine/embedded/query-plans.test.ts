@@ -9,6 +9,7 @@ import { WRITE_SQL } from "./sqlite-writer.ts";
 
 const db = new Database(":memory:");
 db.exec(SCHEMA);
+for (const m of MIGRATIONS) db.exec(m);
 
 function plan(sql: string): string[] {
   // Named ($room) parameters need their names bound; EXPLAIN QUERY PLAN runs nothing either way.
@@ -21,10 +22,14 @@ function plan(sql: string): string[] {
 // A whole table, or a whole room's messages.
 const growing = /^SCAN (messages|rooms|members|r|m|u)\b|^SEARCH messages USING PRIMARY KEY \(room=\?\)$/;
 
+// DeleteRoom removes a room's messages: all of one room, which is what it is for.
+const WHOLE_ROOM = new Set(["deleteMessages"]);
+
 for (const [name, sql] of Object.entries({ ...READ_SQL, ...WRITE_SQL })) {
   test(`${name} reads no table whole`, () => {
     const details = plan(sql);
-    expect(details.filter((d) => growing.test(d))).toEqual([]);
+    const allowed = (d: string) => WHOLE_ROOM.has(name) && d === "SEARCH messages USING PRIMARY KEY (room=?)";
+    expect(details.filter((d) => growing.test(d) && !allowed(d))).toEqual([]);
   });
 }
 
@@ -40,5 +45,6 @@ test("listing rooms reads by name ranges and by the caller's memberships", () =>
 
 test("each migration reads no table whole except the one-off cleanups it is for", () => {
   // The migrations run once per data dir; they are listed here so that a new one is looked at.
-  expect(MIGRATIONS).toHaveLength(1);
+  // 1: the cleanup of rooms without messages. 2: ALTER TABLE ADD COLUMN, which rewrites no row.
+  expect(MIGRATIONS).toHaveLength(2);
 });

@@ -24,6 +24,13 @@ CREATE TABLE IF NOT EXISTS members (
   PRIMARY KEY (room, user)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_by_user ON members (user, room);
+CREATE TABLE IF NOT EXISTS docs (
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS write_probe (
   id INTEGER PRIMARY KEY,
   pad BLOB
@@ -36,4 +43,7 @@ export const MIGRATIONS = [
   // (a client could make thousands a second). A room now exists once it has a message.
   `DELETE FROM members WHERE room IN (SELECT name FROM rooms WHERE last_seq = 0);
    DELETE FROM rooms WHERE last_seq = 0;`,
+  // Entries that record a change to a room (who may do what) instead of a message: the change as
+  // protobuf JSON, NULL for a message. A migration, not in SCHEMA, so that old and new files get it.
+  "ALTER TABLE messages ADD COLUMN change TEXT",
 ];

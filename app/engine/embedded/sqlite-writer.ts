@@ -21,11 +21,17 @@ export interface Writer {
 /** The statements writers know, by name. */
 export const WRITE_SQL: Record<string, string> = {
   insert:
-    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region)",
+    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region, $change)",
   setLastSeq: "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2",
   // Only a room that exists (has a message): joining an empty room stores nothing.
   addMember: "INSERT OR IGNORE INTO members (room, user) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM rooms WHERE name = ?1)",
   removeMember: "DELETE FROM members WHERE room = ? AND user = ?",
+  // DeleteRoom: its messages, its membership and its seq go.
+  deleteMessages: "DELETE FROM messages WHERE room = ?",
+  deleteMembers: "DELETE FROM members WHERE room = ?",
+  deleteRoom: "DELETE FROM rooms WHERE name = ?",
+  putDoc: "INSERT INTO docs (kind, id, value, revision) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET value = ?3, revision = ?4",
+  deleteDoc: "DELETE FROM docs WHERE kind = ? AND id = ?",
   // Whether the store can take a write again after one failed for lack of space: a row that needs
   // pages of its own, gone again in the same transaction.
   probe: "INSERT OR REPLACE INTO write_probe (id, pad) VALUES (1, zeroblob(8192))",

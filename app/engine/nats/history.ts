@@ -32,6 +32,8 @@ export interface SeqFloor {
   get(room: string): Promise<number>;
   /** Called after each stored message; resolves once the room is listed (its first time here). */
   record(room: string, seq: number): Promise<void>;
+  /** A deleted room: its floor and membership go, so that it is listed nowhere and starts again at 1. */
+  drop(room: string): Promise<void>;
 }
 
 type Via = "nearest" | "leader";
@@ -121,6 +123,18 @@ export class NatsHistory implements HistoryStore {
       if (oldest > from) return this.read(room, { ...range, afterSeq: BigInt(oldest - 1) });
     }
     return assemble(found, hasMore, range.afterSeq !== undefined);
+  }
+
+  async deleteRoom(room: string): Promise<void> {
+    const { jsm } = this.io();
+    await this.conn.call(jsm.streams.purge(STREAM, { filter: roomSubject(room, "*") }), "history purge");
+    await this.floor.drop(room);
+    this.forget(room);
+  }
+
+  /** Forgets what this instance knew of a room's newest seq (the room was deleted somewhere). */
+  forget(room: string): void {
+    this.newestSeen.delete(room);
   }
 
   async lastSeq(room: string): Promise<bigint> {

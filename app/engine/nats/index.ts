@@ -6,7 +6,9 @@
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Engine } from "../engine.ts";
+import { CachedAccess } from "../access.ts";
 import { NatsBus } from "./bus.ts";
+import { NatsDocs } from "./docs.ts";
 import { Conn, connectOptions, unavailable } from "./conn.ts";
 import { NatsHistory } from "./history.ts";
 import { NatsPresence } from "./presence.ts";
@@ -33,6 +35,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
   const conn = new Conn(connectOptions(cfg, config.region), elog);
   let io: Io | undefined;
   let closed = false;
+  let loaded = false;
   const need = (): Io => {
     conn.need();
     if (!io) throw unavailable("NATS JetStream is not set up yet");
@@ -44,11 +47,15 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
   const history: NatsHistory = new NatsHistory(need, conn, rooms, Math.min(60, cfg.maxAgeSeconds / 4) * 1000);
   const bus = new NatsBus(conn, history, elog, t.resyncMs);
   const presence = new NatsPresence(need, conn, t.presenceTtlMs, elog);
+  const docs = new NatsDocs(() => need().access, conn, elog);
+  const access = new CachedAccess(docs);
+  // A room deleted in any region: this instance's newest-seq cache of it is wrong from now on.
+  access.watch((room, now) => now === undefined && history.forget(room));
 
   const listeners = new Set<(ready: boolean) => void>();
   let reported = false;
   const report = () => {
-    const now = !!io && conn.connected && !closed;
+    const now = !!io && loaded && conn.connected && !closed;
     if (now === reported) return;
     reported = now;
     for (const l of [...listeners]) l(now);
@@ -60,6 +67,9 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     for (let attempt = 0; nc && !closed; attempt++) {
       try {
         io = await setup(nc, cfg, t.presenceTtlMs, elog);
+        // Ready only with every room record in memory: a private room must never look open.
+        await access.start();
+        loaded = true;
         elog.info("nats engine ready");
         report();
         return;
@@ -74,6 +84,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     name: "nats",
     history,
     rooms,
+    access,
     bus,
     presence,
     watchReady(listener) {
@@ -91,6 +102,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
       if (closed) return;
       bus.close();
       presence.close();
+      docs.stop();
       await history.close();
       if (io && conn.connected) await rooms.flush();
       closed = true;

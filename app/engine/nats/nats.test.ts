@@ -159,3 +159,36 @@ test("EDGECHAT_NATS_URL: servers in order, credentials taken out of the URLs, {r
 });
 
 const waitFor = (check: () => boolean, ms = 5000) => eventually(check, ms, "condition", 10);
+
+test("a room record written by one instance is in another's memory within a second; concurrent updates from both all land", async () => {
+  await wipe();
+  const [a, b] = [await engine("nrt"), await engine("ams")];
+  const record = (name: string) => ({
+    name,
+    kind: "private" as const,
+    title: "",
+    topic: "",
+    createdBy: "olga",
+    createdAtMs: Date.now(),
+    roles: new Map([["olga", "owner" as const]]),
+    bans: new Map(),
+    mutes: new Map(),
+  });
+  expect(await a.access.createRoom(record("team"))).toBe(true);
+  const t0 = Date.now();
+  await eventually(() => b.access.room("team")?.createdBy === "olga", 1000, "the record in the other instance", 5);
+  expect(Date.now() - t0).toBeLessThan(1000);
+  expect(await b.access.createRoom(record("team"))).toBe(false);
+  // Both instances change the same record at once: optimistic locking keeps every change.
+  await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      (i % 2 ? a : b).access.updateRoom("team", (r) => (r.bans.set(`spammer${i}`, { untilMs: 0, reason: "", by: "olga" }), r)),
+    ),
+  );
+  await eventually(() => a.access.room("team")?.bans.size === 10 && b.access.room("team")?.bans.size === 10, 2000, "every ban in both", 5);
+  await b.access.setBlocked("ann", "bob", true);
+  await eventually(() => a.access.blocked("ann").has("bob"), 1000, "the block in the other instance", 5);
+  // A third instance that starts now loads everything before it is ready.
+  const c = await engine("syd");
+  expect([c.access.room("team")?.bans.size, c.access.blocked("ann").has("bob")]).toEqual([10, true]);
+});

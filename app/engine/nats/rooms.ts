@@ -65,6 +65,15 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     return { rooms, next: visible.length > limit ? page[page.length - 1] : "" };
   }
 
+  async drop(room: string): Promise<void> {
+    const { rooms } = this.io();
+    this.known.delete(room);
+    this.pending.delete(room);
+    const members: string[] = [];
+    for await (const key of await this.conn.retry(() => rooms.keys(`m.${token(room)}.*`), "room directory listing")) members.push(key);
+    for (const key of [roomKey(room), ...members]) await this.conn.retry(() => rooms.purge(key), "room directory write");
+  }
+
   private async memberCount(room: string): Promise<number> {
     let n = 0;
     for await (const _ of await this.conn.retry(() => this.io().rooms.keys(`m.${token(room)}.*`), "room directory listing")) n++;

@@ -1,5 +1,5 @@
 // The JetStream objects the engine needs, created or brought up to date at connect time by every
-// instance (idempotent, so no separate migration step): the history stream and two KV buckets.
+// instance (idempotent, so no separate migration step): the history stream and three KV buckets.
 // Everything used here exists in nats-server 2.9: allow_direct (2.9.0), republish (2.8.3),
 // Nats-Expected-Last-Subject-Sequence and duplicate_window, KV buckets with a TTL.
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
@@ -8,7 +8,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import type { NatsConfig } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-import { PRESENCE_BUCKET, ROOMS_BUCKET, STREAM } from "./names.ts";
+import { ACCESS_BUCKET, PRESENCE_BUCKET, ROOMS_BUCKET, STREAM } from "./names.ts";
 
 /** How long a retried client_msg_id is recognized, across regions: JetStream's duplicate window. */
 export const DEDUPE_WINDOW_SECONDS = 3600;
@@ -19,6 +19,8 @@ export interface Io {
   jsm: JetStreamManager;
   rooms: KV;
   presence: KV;
+  /** Room records and blocks (docs.ts): no TTL, every instance follows all of it. */
+  access: KV;
 }
 
 export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: number, log: Logger): Promise<Io> {
@@ -30,7 +32,8 @@ export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: 
   const rooms = await kvm.create(ROOMS_BUCKET, { history: 1, replicas });
   // Presence entries live TTL after their last refresh: a crashed instance's sessions expire.
   const presence = await kvm.create(PRESENCE_BUCKET, { history: 1, replicas, ttl: presenceTtlMs });
-  return { nc, js, jsm, rooms, presence };
+  const access = await kvm.create(ACCESS_BUCKET, { history: 1, replicas });
+  return { nc, js, jsm, rooms, presence, access };
 }
 
 export function streamConfig(cfg: NatsConfig, replicas: number): Partial<StreamConfig> & { name: string } {

@@ -4,9 +4,23 @@
 // does not take, in a compression nobody supports, is refused by Connect before any handler).
 import { create } from "@bufbuild/protobuf";
 import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { ChatService, HistoryResponseSchema, ListOnlineResponseSchema, ListRoomsResponseSchema, SendResponseSchema } from "../../gen/chat/v1/chat_pb.ts";
+import {
+  BlockResponseSchema,
+  ChatService,
+  DeleteRoomResponseSchema,
+  HistoryResponseSchema,
+  ListBlockedResponseSchema,
+  ListMembersResponseSchema,
+  ListOnlineResponseSchema,
+  ListRoomsResponseSchema,
+  type Message,
+  RoomChangeResponseSchema,
+  RoomResponseSchema,
+  SendResponseSchema,
+} from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
-import { userKey } from "../context.ts";
+import type { Actor } from "../../core/room-rules.ts";
+import { adminKey, userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
 import { noUserError } from "../../core/auth.ts";
 
@@ -32,7 +46,63 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
       const users = await core.listOnline(requireUser(ctx), req.room, protocolOf(ctx));
       return create(ListOnlineResponseSchema, { users });
     },
+
+    async createRoom(req, ctx) {
+      return create(RoomResponseSchema, await core.rooms.create(actorOf(ctx), req.name, req.kind, req.title, req.topic));
+    },
+    async getRoom(req, ctx) {
+      return create(RoomResponseSchema, { room: core.rooms.get(actorOf(ctx), req.room) });
+    },
+    async updateRoom(req, ctx) {
+      return create(RoomResponseSchema, await core.rooms.update(actorOf(ctx), req.room, { title: req.title, topic: req.topic, kind: req.kind }));
+    },
+    async deleteRoom(req, ctx) {
+      await core.rooms.delete(actorOf(ctx), req.room);
+      return create(DeleteRoomResponseSchema);
+    },
+    async listMembers(req, ctx) {
+      return create(ListMembersResponseSchema, core.rooms.members(actorOf(ctx), req.room));
+    },
+    async addMember(req, ctx) {
+      return changed(await core.rooms.addMember(actorOf(ctx), req.room, req.user));
+    },
+    async removeMember(req, ctx) {
+      return changed(await core.rooms.removeMember(actorOf(ctx), req.room, req.user));
+    },
+    async setRole(req, ctx) {
+      return changed(await core.rooms.setRole(actorOf(ctx), req.room, req.user, req.role));
+    },
+    async ban(req, ctx) {
+      return changed(await core.rooms.ban(actorOf(ctx), req.room, req.user, req.until, req.reason));
+    },
+    async unban(req, ctx) {
+      return changed(await core.rooms.unban(actorOf(ctx), req.room, req.user));
+    },
+    async mute(req, ctx) {
+      return changed(await core.rooms.mute(actorOf(ctx), req.room, req.user, req.until));
+    },
+    async unmute(req, ctx) {
+      return changed(await core.rooms.unmute(actorOf(ctx), req.room, req.user));
+    },
+    async block(req, ctx) {
+      await core.rooms.block(requireUser(ctx), req.user, true);
+      return create(BlockResponseSchema);
+    },
+    async unblock(req, ctx) {
+      await core.rooms.block(requireUser(ctx), req.user, false);
+      return create(BlockResponseSchema);
+    },
+    async listBlocked(_req, ctx) {
+      return create(ListBlockedResponseSchema, { users: core.rooms.blocked(requireUser(ctx)) });
+    },
   });
+}
+
+/** The entry that recorded a change; none when there was nothing to change (an unban of someone not banned). */
+const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
+
+function actorOf(ctx: HandlerContext): Actor {
+  return { user: requireUser(ctx), admin: ctx.values.get(adminKey) };
 }
 
 export function requireUser(ctx: HandlerContext): string {

@@ -12,7 +12,642 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEioAEKB01lc3NhZ2USCgoCaWQYASABKAkSDAoEcm9vbRgCIAEoCRILCgNzZXEYAyABKAQSDAoEZnJvbRgEIAEoCRIMCgR0ZXh0GAUgASgJEisKB3NlbnRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYByABKAkSDgoGcmVnaW9uGAggASgJIvUBCgtDaGF0UmVxdWVzdBIhCgRqb2luGAEgASgLMhEuY2hhdC52MS5Kb2luUm9vbUgAEiMKBWxlYXZlGAIgASgLMhIuY2hhdC52MS5MZWF2ZVJvb21IABIkCgRzZW5kGAMgASgLMhQuY2hhdC52MS5TZW5kUmVxdWVzdEgAEicKBnR5cGluZxgEIAEoCzIVLmNoYXQudjEuVHlwaW5nTm90aWNlSAASHQoEcGluZxgFIAEoCzINLmNoYXQudjEuUGluZ0gAEigKB3JlZnJlc2gYBiABKAsyFS5jaGF0LnYxLlJlZnJlc2hUb2tlbkgAQgYKBGtpbmQiHQoMUmVmcmVzaFRva2VuEg0KBXRva2VuGAEgASgJIj4KCEpvaW5Sb29tEgwKBHJvb20YASABKAkSFgoJc2luY2Vfc2VxGAIgASgESACIAQFCDAoKX3NpbmNlX3NlcSIZCglMZWF2ZVJvb20SDAoEcm9vbRgBIAEoCSIcCgxUeXBpbmdOb3RpY2USDAoEcm9vbRgBIAEoCSIVCgRQaW5nEg0KBW5vbmNlGAEgASgJIv4CCglDaGF0RXZlbnQSHwoFcmVhZHkYASABKAsyDi5jaGF0LnYxLlJlYWR5SAASIwoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZUgAEiUKCHByZXNlbmNlGAMgASgLMhEuY2hhdC52MS5QcmVzZW5jZUgAEhsKA2FjaxgEIAEoCzIMLmNoYXQudjEuQWNrSAASIwoFZXJyb3IYBSABKAsyEi5jaGF0LnYxLkNoYXRFcnJvckgAEiEKBnR5cGluZxgGIAEoCzIPLmNoYXQudjEuVHlwaW5nSAASHQoEcG9uZxgHIAEoCzINLmNoYXQudjEuUG9uZ0gAEiEKBmpvaW5lZBgIIAEoCzIPLmNoYXQudjEuSm9pbmVkSAASJwoJaGVhcnRiZWF0GAkgASgLMhIuY2hhdC52MS5IZWFydGJlYXRIABIsCglyZWZyZXNoZWQYCiABKAsyFy5jaGF0LnYxLlRva2VuUmVmcmVzaGVkSABCBgoEa2luZCJACg5Ub2tlblJlZnJlc2hlZBIuCgpleHBpcmVzX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5CgVSZWFkeRIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIigKBkpvaW5lZBIMCgRyb29tGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEIl8KCFByZXNlbmNlEgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRInCgZhY3Rpb24YAyABKA4yFy5jaGF0LnYxLlByZXNlbmNlQWN0aW9uEg4KBnJlZ2lvbhgEIAEoCSI/CgNBY2sSFQoNY2xpZW50X21zZ19pZBgBIAEoCRIhCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIkwKCUNoYXRFcnJvchIVCg1jbGllbnRfbXNnX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRyb29tGAQgASgJIiQKBlR5cGluZxIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiFQoEUG9uZxINCgVub25jZRgBIAEoCSILCglIZWFydGJlYXQiXwoLU2VuZFJlcXVlc3QSDgoEcm9vbRgBIAEoCUgAEhEKB3RvX3VzZXIYAiABKAlIABIMCgR0ZXh0GAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAlCCAoGdGFyZ2V0IjEKDFNlbmRSZXNwb25zZRIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIo4BChBTdWJzY3JpYmVSZXF1ZXN0Eg0KBXJvb21zGAEgAygJEjoKCXNpbmNlX3NlcRgCIAMoCzInLmNoYXQudjEuU3Vic2NyaWJlUmVxdWVzdC5TaW5jZVNlcUVudHJ5Gi8KDVNpbmNlU2VxRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASJnCg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhIKCmJlZm9yZV9zZXEYAiABKAQSFgoJYWZ0ZXJfc2VxGAMgASgESACIAQESDQoFbGltaXQYBCABKA1CDAoKX2FmdGVyX3NlcSJHCg9IaXN0b3J5UmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5jaGF0LnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAiABKAgiOQoQTGlzdFJvb21zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJOChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIksKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoDRIOCgZvbmxpbmUYAyABKA0SEAoIbGFzdF9zZXEYBCABKAQiIQoRTGlzdE9ubGluZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSI4ChJMaXN0T25saW5lUmVzcG9uc2USIgoFdXNlcnMYASADKAsyEy5jaGF0LnYxLk9ubGluZVVzZXIiPAoKT25saW5lVXNlchIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIQCghzZXNzaW9ucxgDIAEoDSpnCg5QcmVzZW5jZUFjdGlvbhIfChtQUkVTRU5DRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZQUkVTRU5DRV9BQ1RJT05fSk9JTkVEEAESGAoUUFJFU0VOQ0VfQUNUSU9OX0xFRlQQAjL/AgoLQ2hhdFNlcnZpY2USNAoEQ2hhdBIULmNoYXQudjEuQ2hhdFJlcXVlc3QaEi5jaGF0LnYxLkNoYXRFdmVudCgBMAESMwoEU2VuZBIULmNoYXQudjEuU2VuZFJlcXVlc3QaFS5jaGF0LnYxLlNlbmRSZXNwb25zZRI8CglTdWJzY3JpYmUSGS5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QaEi5jaGF0LnYxLkNoYXRFdmVudDABEjwKB0hpc3RvcnkSFy5jaGF0LnYxLkhpc3RvcnlSZXF1ZXN0GhguY2hhdC52MS5IaXN0b3J5UmVzcG9uc2USQgoJTGlzdFJvb21zEhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0GhouY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRJFCgpMaXN0T25saW5lEhouY2hhdC52MS5MaXN0T25saW5lUmVxdWVzdBobLmNoYXQudjEuTGlzdE9ubGluZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiuQEKBFJvb20SDAoEbmFtZRgBIAEoCRIfCgRraW5kGAIgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgDIAEoCRINCgV0b3BpYxgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCXlvdXJfcm9sZRgHIAEoDjINLmNoYXQudjEuUm9sZSJgChFDcmVhdGVSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBGtpbmQYAiABKA4yES5jaGF0LnYxLlJvb21LaW5kEg0KBXRpdGxlGAMgASgJEg0KBXRvcGljGAQgASgJIkwKDFJvb21SZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIh4KDkdldFJvb21SZXF1ZXN0EgwKBHJvb20YASABKAkifgoRVXBkYXRlUm9vbVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEhIKBXRvcGljGAMgASgJSAGIAQESHwoEa2luZBgEIAEoDjIRLmNoYXQudjEuUm9vbUtpbmRCCAoGX3RpdGxlQggKBl90b3BpYyIhChFEZWxldGVSb29tUmVxdWVzdBIMCgRyb29tGAEgASgJIhQKEkRlbGV0ZVJvb21SZXNwb25zZSIiChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCSJkCgZNZW1iZXISDAoEdXNlchgBIAEoCRIbCgRyb2xlGAIgASgOMg0uY2hhdC52MS5Sb2xlEi8KC211dGVkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgpCYW5uZWRVc2VyEgwKBHVzZXIYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIKCgJieRgEIAEoCSJcChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIjCgZiYW5uZWQYAiADKAsyEy5jaGF0LnYxLkJhbm5lZFVzZXIiLgoQQWRkTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiMQoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiKgoMVW5iYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIrCg1Vbm11dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSJJCg5TZXRSb2xlUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSGwoEcm9sZRgDIAEoDjINLmNoYXQudjEuUm9sZSJjCgpCYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIlQKC011dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUm9vbUNoYW5nZVJlc3BvbnNlEh8KBWVudHJ5GAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIhwKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJIh4KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkiDwoNQmxvY2tSZXNwb25zZSIUChJMaXN0QmxvY2tlZFJlcXVlc3QiJAoTTGlzdEJsb2NrZWRSZXNwb25zZRINCgV1c2VycxgBIAMoCSK2AQoKUm9vbUNoYW5nZRIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQ2hhbmdlS2luZBIMCgR1c2VyGAIgASgJEhsKBHJvbGUYAyABKA4yDS5jaGF0LnYxLlJvbGUSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgFIAEoCRIbCgRyb29tGAYgASgLMg0uY2hhdC52MS5Sb29tIsUBCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSCwoDc2VxGAMgASgEEgwKBGZyb20YBCABKAkSDAoEdGV4dBgFIAEoCRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAcgASgJEg4KBnJlZ2lvbhgIIAEoCRIjCgZjaGFuZ2UYCSABKAsyEy5jaGF0LnYxLlJvb21DaGFuZ2Ui9QEKC0NoYXRSZXF1ZXN0EiEKBGpvaW4YASABKAsyES5jaGF0LnYxLkpvaW5Sb29tSAASIwoFbGVhdmUYAiABKAsyEi5jaGF0LnYxLkxlYXZlUm9vbUgAEiQKBHNlbmQYAyABKAsyFC5jaGF0LnYxLlNlbmRSZXF1ZXN0SAASJwoGdHlwaW5nGAQgASgLMhUuY2hhdC52MS5UeXBpbmdOb3RpY2VIABIdCgRwaW5nGAUgASgLMg0uY2hhdC52MS5QaW5nSAASKAoHcmVmcmVzaBgGIAEoCzIVLmNoYXQudjEuUmVmcmVzaFRva2VuSABCBgoEa2luZCIdCgxSZWZyZXNoVG9rZW4SDQoFdG9rZW4YASABKAkiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAki/gIKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAEiwKCXJlZnJlc2hlZBgKIAEoCzIXLmNoYXQudjEuVG9rZW5SZWZyZXNoZWRIAEIGCgRraW5kIkAKDlRva2VuUmVmcmVzaGVkEi4KCmV4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjkKBVJlYWR5EgwKBHVzZXIYASABKAkSDgoGcmVnaW9uGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkiKAoGSm9pbmVkEgwKBHJvb20YASABKAkSEAoIbGFzdF9zZXEYAiABKAQiXwoIUHJlc2VuY2USDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJEicKBmFjdGlvbhgDIAEoDjIXLmNoYXQudjEuUHJlc2VuY2VBY3Rpb24SDgoGcmVnaW9uGAQgASgJIj8KA0FjaxIVCg1jbGllbnRfbXNnX2lkGAEgASgJEiEKB21lc3NhZ2UYAiABKAsyEC5jaGF0LnYxLk1lc3NhZ2UiTAoJQ2hhdEVycm9yEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDAoEY29kZRgCIAEoCRIMCgR0ZXh0GAMgASgJEgwKBHJvb20YBCABKAkiJAoGVHlwaW5nEgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIVCgRQb25nEg0KBW5vbmNlGAEgASgJIgsKCUhlYXJ0YmVhdCJfCgtTZW5kUmVxdWVzdBIOCgRyb29tGAEgASgJSAASEQoHdG9fdXNlchgCIAEoCUgAEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCUIICgZ0YXJnZXQiMQoMU2VuZFJlc3BvbnNlEiEKB21lc3NhZ2UYASABKAsyEC5jaGF0LnYxLk1lc3NhZ2UijgEKEFN1YnNjcmliZVJlcXVlc3QSDQoFcm9vbXMYASADKAkSOgoJc2luY2Vfc2VxGAIgAygLMicuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0LlNpbmNlU2VxRW50cnkaLwoNU2luY2VTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBImcKDkhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSEgoKYmVmb3JlX3NlcRgCIAEoBBIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVsaW1pdBgEIAEoDUIMCgpfYWZ0ZXJfc2VxIkcKD0hpc3RvcnlSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCI5ChBMaXN0Um9vbXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkirAEKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoDRIOCgZvbmxpbmUYAyABKA0SEAoIbGFzdF9zZXEYBCABKAQSHwoEa2luZBgFIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDQoFdGl0bGUYBiABKAkSDQoFdG9waWMYByABKAkSIAoJeW91cl9yb2xlGAggASgOMg0uY2hhdC52MS5Sb2xlIiEKEUxpc3RPbmxpbmVSZXF1ZXN0EgwKBHJvb20YASABKAkiOAoSTGlzdE9ubGluZVJlc3BvbnNlEiIKBXVzZXJzGAEgAygLMhMuY2hhdC52MS5PbmxpbmVVc2VyIjwKCk9ubGluZVVzZXISDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEAoIc2Vzc2lvbnMYAyABKA0qaAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX1BVQkxJQxABEhUKEVJPT01fS0lORF9QUklWQVRFEAISFAoQUk9PTV9LSU5EX0RJUkVDVBADKk0KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfTUVNQkVSEAESDgoKUk9MRV9BRE1JThACEg4KClJPTEVfT1dORVIQAyrPAgoOUm9vbUNoYW5nZUtpbmQSIAocUk9PTV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhwKGFJPT01fQ0hBTkdFX0tJTkRfQ1JFQVRFRBABEhwKGFJPT01fQ0hBTkdFX0tJTkRfVVBEQVRFRBACEiEKHVJPT01fQ0hBTkdFX0tJTkRfTUVNQkVSX0FEREVEEAMSIwofUk9PTV9DSEFOR0VfS0lORF9NRU1CRVJfUkVNT1ZFRBAEEiEKHVJPT01fQ0hBTkdFX0tJTkRfUk9MRV9DSEFOR0VEEAUSGwoXUk9PTV9DSEFOR0VfS0lORF9CQU5ORUQQBhIdChlST09NX0NIQU5HRV9LSU5EX1VOQkFOTkVEEAcSGgoWUk9PTV9DSEFOR0VfS0lORF9NVVRFRBAIEhwKGFJPT01fQ0hBTkdFX0tJTkRfVU5NVVRFRBAJKmcKDlByZXNlbmNlQWN0aW9uEh8KG1BSRVNFTkNFX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFlBSRVNFTkNFX0FDVElPTl9KT0lORUQQARIYChRQUkVTRU5DRV9BQ1RJT05fTEVGVBACMswKCgtDaGF0U2VydmljZRI0CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoSLmNoYXQudjEuQ2hhdEV2ZW50KAEwARIzCgRTZW5kEhQuY2hhdC52MS5TZW5kUmVxdWVzdBoVLmNoYXQudjEuU2VuZFJlc3BvbnNlEjwKCVN1YnNjcmliZRIZLmNoYXQudjEuU3Vic2NyaWJlUmVxdWVzdBoSLmNoYXQudjEuQ2hhdEV2ZW50MAESPAoHSGlzdG9yeRIXLmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaGC5jaGF0LnYxLkhpc3RvcnlSZXNwb25zZRJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkUKCkxpc3RPbmxpbmUSGi5jaGF0LnYxLkxpc3RPbmxpbmVSZXF1ZXN0GhsuY2hhdC52MS5MaXN0T25saW5lUmVzcG9uc2USPwoKQ3JlYXRlUm9vbRIaLmNoYXQudjEuQ3JlYXRlUm9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRI5CgdHZXRSb29tEhcuY2hhdC52MS5HZXRSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEj8KClVwZGF0ZVJvb20SGi5jaGF0LnYxLlVwZGF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USRQoKRGVsZXRlUm9vbRIaLmNoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaGy5jaGF0LnYxLkRlbGV0ZVJvb21SZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlEkMKCUFkZE1lbWJlchIZLmNoYXQudjEuQWRkTWVtYmVyUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEkkKDFJlbW92ZU1lbWJlchIcLmNoYXQudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj8KB1NldFJvbGUSFy5jaGF0LnYxLlNldFJvbGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USNwoDQmFuEhMuY2hhdC52MS5CYW5SZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USOwoFVW5iYW4SFS5jaGF0LnYxLlVuYmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjkKBE11dGUSFC5jaGF0LnYxLk11dGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USPQoGVW5tdXRlEhYuY2hhdC52MS5Vbm11dGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USNgoFQmxvY2sSFS5jaGF0LnYxLkJsb2NrUmVxdWVzdBoWLmNoYXQudjEuQmxvY2tSZXNwb25zZRI6CgdVbmJsb2NrEhcuY2hhdC52MS5VbmJsb2NrUmVxdWVzdBoWLmNoYXQudjEuQmxvY2tSZXNwb25zZRJICgtMaXN0QmxvY2tlZBIbLmNoYXQudjEuTGlzdEJsb2NrZWRSZXF1ZXN0GhwuY2hhdC52MS5MaXN0QmxvY2tlZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * Room describes a room as created.
+ *
+ * @generated from message chat.v1.Room
+ */
+export type Room = Message$1<"chat.v1.Room"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: chat.v1.RoomKind kind = 2;
+   */
+  kind: RoomKind;
+
+  /**
+   * @generated from field: string title = 3;
+   */
+  title: string;
+
+  /**
+   * @generated from field: string topic = 4;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: string created_by = 5;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * The caller's role in the room (unspecified: none).
+   *
+   * @generated from field: chat.v1.Role your_role = 7;
+   */
+  yourRole: Role;
+};
+
+/**
+ * Describes the message chat.v1.Room.
+ * Use `create(RoomSchema)` to create a new message.
+ */
+export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 0);
+
+/**
+ * @generated from message chat.v1.CreateRoomRequest
+ */
+export type CreateRoomRequest = Message$1<"chat.v1.CreateRoomRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Unspecified: public.
+   *
+   * @generated from field: chat.v1.RoomKind kind = 2;
+   */
+  kind: RoomKind;
+
+  /**
+   * Up to 100 characters.
+   *
+   * @generated from field: string title = 3;
+   */
+  title: string;
+
+  /**
+   * Up to 500 characters.
+   *
+   * @generated from field: string topic = 4;
+   */
+  topic: string;
+};
+
+/**
+ * Describes the message chat.v1.CreateRoomRequest.
+ * Use `create(CreateRoomRequestSchema)` to create a new message.
+ */
+export const CreateRoomRequestSchema: GenMessage<CreateRoomRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 1);
+
+/**
+ * @generated from message chat.v1.RoomResponse
+ */
+export type RoomResponse = Message$1<"chat.v1.RoomResponse"> & {
+  /**
+   * @generated from field: chat.v1.Room room = 1;
+   */
+  room?: Room | undefined;
+
+  /**
+   * The history entry that recorded the change, for CreateRoom and UpdateRoom.
+   *
+   * @generated from field: chat.v1.Message entry = 2;
+   */
+  entry?: Message | undefined;
+};
+
+/**
+ * Describes the message chat.v1.RoomResponse.
+ * Use `create(RoomResponseSchema)` to create a new message.
+ */
+export const RoomResponseSchema: GenMessage<RoomResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 2);
+
+/**
+ * @generated from message chat.v1.GetRoomRequest
+ */
+export type GetRoomRequest = Message$1<"chat.v1.GetRoomRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+};
+
+/**
+ * Describes the message chat.v1.GetRoomRequest.
+ * Use `create(GetRoomRequestSchema)` to create a new message.
+ */
+export const GetRoomRequestSchema: GenMessage<GetRoomRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 3);
+
+/**
+ * @generated from message chat.v1.UpdateRoomRequest
+ */
+export type UpdateRoomRequest = Message$1<"chat.v1.UpdateRoomRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * Each field that is set replaces the room's; unset ones stay.
+   *
+   * @generated from field: optional string title = 2;
+   */
+  title?: string | undefined;
+
+  /**
+   * @generated from field: optional string topic = 3;
+   */
+  topic?: string | undefined;
+
+  /**
+   * Unspecified: unchanged.
+   *
+   * @generated from field: chat.v1.RoomKind kind = 4;
+   */
+  kind: RoomKind;
+};
+
+/**
+ * Describes the message chat.v1.UpdateRoomRequest.
+ * Use `create(UpdateRoomRequestSchema)` to create a new message.
+ */
+export const UpdateRoomRequestSchema: GenMessage<UpdateRoomRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 4);
+
+/**
+ * @generated from message chat.v1.DeleteRoomRequest
+ */
+export type DeleteRoomRequest = Message$1<"chat.v1.DeleteRoomRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+};
+
+/**
+ * Describes the message chat.v1.DeleteRoomRequest.
+ * Use `create(DeleteRoomRequestSchema)` to create a new message.
+ */
+export const DeleteRoomRequestSchema: GenMessage<DeleteRoomRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 5);
+
+/**
+ * @generated from message chat.v1.DeleteRoomResponse
+ */
+export type DeleteRoomResponse = Message$1<"chat.v1.DeleteRoomResponse"> & {
+};
+
+/**
+ * Describes the message chat.v1.DeleteRoomResponse.
+ * Use `create(DeleteRoomResponseSchema)` to create a new message.
+ */
+export const DeleteRoomResponseSchema: GenMessage<DeleteRoomResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 6);
+
+/**
+ * @generated from message chat.v1.ListMembersRequest
+ */
+export type ListMembersRequest = Message$1<"chat.v1.ListMembersRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+};
+
+/**
+ * Describes the message chat.v1.ListMembersRequest.
+ * Use `create(ListMembersRequestSchema)` to create a new message.
+ */
+export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 7);
+
+/**
+ * @generated from message chat.v1.Member
+ */
+export type Member = Message$1<"chat.v1.Member"> & {
+  /**
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * @generated from field: chat.v1.Role role = 2;
+   */
+  role: Role;
+
+  /**
+   * Set while the user is muted; the far future for a mute without end.
+   *
+   * @generated from field: google.protobuf.Timestamp muted_until = 3;
+   */
+  mutedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message chat.v1.Member.
+ * Use `create(MemberSchema)` to create a new message.
+ */
+export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 8);
+
+/**
+ * @generated from message chat.v1.BannedUser
+ */
+export type BannedUser = Message$1<"chat.v1.BannedUser"> & {
+  /**
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * Unset: for good.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string by = 4;
+   */
+  by: string;
+};
+
+/**
+ * Describes the message chat.v1.BannedUser.
+ * Use `create(BannedUserSchema)` to create a new message.
+ */
+export const BannedUserSchema: GenMessage<BannedUser> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 9);
+
+/**
+ * @generated from message chat.v1.ListMembersResponse
+ */
+export type ListMembersResponse = Message$1<"chat.v1.ListMembersResponse"> & {
+  /**
+   * Sorted by user id. Users who joined a public room without a role are not listed here.
+   *
+   * @generated from field: repeated chat.v1.Member members = 1;
+   */
+  members: Member[];
+
+  /**
+   * Only for owners and admins.
+   *
+   * @generated from field: repeated chat.v1.BannedUser banned = 2;
+   */
+  banned: BannedUser[];
+};
+
+/**
+ * Describes the message chat.v1.ListMembersResponse.
+ * Use `create(ListMembersResponseSchema)` to create a new message.
+ */
+export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 10);
+
+/**
+ * @generated from message chat.v1.AddMemberRequest
+ */
+export type AddMemberRequest = Message$1<"chat.v1.AddMemberRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.AddMemberRequest.
+ * Use `create(AddMemberRequestSchema)` to create a new message.
+ */
+export const AddMemberRequestSchema: GenMessage<AddMemberRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 11);
+
+/**
+ * @generated from message chat.v1.RemoveMemberRequest
+ */
+export type RemoveMemberRequest = Message$1<"chat.v1.RemoveMemberRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The caller's own id: leave the room for good.
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.RemoveMemberRequest.
+ * Use `create(RemoveMemberRequestSchema)` to create a new message.
+ */
+export const RemoveMemberRequestSchema: GenMessage<RemoveMemberRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 12);
+
+/**
+ * @generated from message chat.v1.UnbanRequest
+ */
+export type UnbanRequest = Message$1<"chat.v1.UnbanRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.UnbanRequest.
+ * Use `create(UnbanRequestSchema)` to create a new message.
+ */
+export const UnbanRequestSchema: GenMessage<UnbanRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 13);
+
+/**
+ * @generated from message chat.v1.UnmuteRequest
+ */
+export type UnmuteRequest = Message$1<"chat.v1.UnmuteRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.UnmuteRequest.
+ * Use `create(UnmuteRequestSchema)` to create a new message.
+ */
+export const UnmuteRequestSchema: GenMessage<UnmuteRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 14);
+
+/**
+ * @generated from message chat.v1.SetRoleRequest
+ */
+export type SetRoleRequest = Message$1<"chat.v1.SetRoleRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * @generated from field: chat.v1.Role role = 3;
+   */
+  role: Role;
+};
+
+/**
+ * Describes the message chat.v1.SetRoleRequest.
+ * Use `create(SetRoleRequestSchema)` to create a new message.
+ */
+export const SetRoleRequestSchema: GenMessage<SetRoleRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 15);
+
+/**
+ * @generated from message chat.v1.BanRequest
+ */
+export type BanRequest = Message$1<"chat.v1.BanRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * Unset: for good.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Shown to the banned user; up to 200 characters.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message chat.v1.BanRequest.
+ * Use `create(BanRequestSchema)` to create a new message.
+ */
+export const BanRequestSchema: GenMessage<BanRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 16);
+
+/**
+ * @generated from message chat.v1.MuteRequest
+ */
+export type MuteRequest = Message$1<"chat.v1.MuteRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * Unset: for good.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message chat.v1.MuteRequest.
+ * Use `create(MuteRequestSchema)` to create a new message.
+ */
+export const MuteRequestSchema: GenMessage<MuteRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 17);
+
+/**
+ * @generated from message chat.v1.RoomChangeResponse
+ */
+export type RoomChangeResponse = Message$1<"chat.v1.RoomChangeResponse"> & {
+  /**
+   * The history entry that recorded the change (empty when nothing changed).
+   *
+   * @generated from field: chat.v1.Message entry = 1;
+   */
+  entry?: Message | undefined;
+};
+
+/**
+ * Describes the message chat.v1.RoomChangeResponse.
+ * Use `create(RoomChangeResponseSchema)` to create a new message.
+ */
+export const RoomChangeResponseSchema: GenMessage<RoomChangeResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 18);
+
+/**
+ * @generated from message chat.v1.BlockRequest
+ */
+export type BlockRequest = Message$1<"chat.v1.BlockRequest"> & {
+  /**
+   * @generated from field: string user = 1;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.BlockRequest.
+ * Use `create(BlockRequestSchema)` to create a new message.
+ */
+export const BlockRequestSchema: GenMessage<BlockRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 19);
+
+/**
+ * @generated from message chat.v1.UnblockRequest
+ */
+export type UnblockRequest = Message$1<"chat.v1.UnblockRequest"> & {
+  /**
+   * @generated from field: string user = 1;
+   */
+  user: string;
+};
+
+/**
+ * Describes the message chat.v1.UnblockRequest.
+ * Use `create(UnblockRequestSchema)` to create a new message.
+ */
+export const UnblockRequestSchema: GenMessage<UnblockRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 20);
+
+/**
+ * @generated from message chat.v1.BlockResponse
+ */
+export type BlockResponse = Message$1<"chat.v1.BlockResponse"> & {
+};
+
+/**
+ * Describes the message chat.v1.BlockResponse.
+ * Use `create(BlockResponseSchema)` to create a new message.
+ */
+export const BlockResponseSchema: GenMessage<BlockResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 21);
+
+/**
+ * @generated from message chat.v1.ListBlockedRequest
+ */
+export type ListBlockedRequest = Message$1<"chat.v1.ListBlockedRequest"> & {
+};
+
+/**
+ * Describes the message chat.v1.ListBlockedRequest.
+ * Use `create(ListBlockedRequestSchema)` to create a new message.
+ */
+export const ListBlockedRequestSchema: GenMessage<ListBlockedRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 22);
+
+/**
+ * @generated from message chat.v1.ListBlockedResponse
+ */
+export type ListBlockedResponse = Message$1<"chat.v1.ListBlockedResponse"> & {
+  /**
+   * @generated from field: repeated string users = 1;
+   */
+  users: string[];
+};
+
+/**
+ * Describes the message chat.v1.ListBlockedResponse.
+ * Use `create(ListBlockedResponseSchema)` to create a new message.
+ */
+export const ListBlockedResponseSchema: GenMessage<ListBlockedResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 23);
+
+/**
+ * RoomChange is what a history entry records when it is not a message: who did it is the entry's
+ * `from`, when its `sent_at`.
+ *
+ * @generated from message chat.v1.RoomChange
+ */
+export type RoomChange = Message$1<"chat.v1.RoomChange"> & {
+  /**
+   * @generated from field: chat.v1.RoomChangeKind kind = 1;
+   */
+  kind: RoomChangeKind;
+
+  /**
+   * Whom it concerns: the member added, removed, banned, muted, or whose role changed.
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * MEMBER_ADDED and ROLE_CHANGED: the role they have now.
+   *
+   * @generated from field: chat.v1.Role role = 3;
+   */
+  role: Role;
+
+  /**
+   * BANNED and MUTED: until when (unset: for good).
+   *
+   * @generated from field: google.protobuf.Timestamp until = 4;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * BANNED: why.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * CREATED and UPDATED: the room as it is after the change (your_role unset).
+   *
+   * @generated from field: chat.v1.Room room = 6;
+   */
+  room?: Room | undefined;
+};
+
+/**
+ * Describes the message chat.v1.RoomChange.
+ * Use `create(RoomChangeSchema)` to create a new message.
+ */
+export const RoomChangeSchema: GenMessage<RoomChange> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * Message is one chat message as stored in history.
@@ -71,6 +706,14 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: string region = 8;
    */
   region: string;
+
+  /**
+   * Set on the entries that record a change to the room (who may do what) instead of a message;
+   * their text is empty. Clients that know nothing of it may skip entries with it set.
+   *
+   * @generated from field: chat.v1.RoomChange change = 9;
+   */
+  change?: RoomChange | undefined;
 };
 
 /**
@@ -78,7 +721,7 @@ export type Message = Message$1<"chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 0);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * @generated from message chat.v1.ChatRequest
@@ -131,7 +774,7 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
  * Use `create(ChatRequestSchema)` to create a new message.
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 1);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * RefreshToken hands the stream a new token for the same user (the same sub), before the one it was
@@ -152,7 +795,7 @@ export type RefreshToken = Message$1<"chat.v1.RefreshToken"> & {
  * Use `create(RefreshTokenSchema)` to create a new message.
  */
 export const RefreshTokenSchema: GenMessage<RefreshToken> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 2);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * JoinRoom enters a room. Without since_seq the session gets live messages only; with it, every
@@ -177,7 +820,7 @@ export type JoinRoom = Message$1<"chat.v1.JoinRoom"> & {
  * Use `create(JoinRoomSchema)` to create a new message.
  */
 export const JoinRoomSchema: GenMessage<JoinRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 3);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * @generated from message chat.v1.LeaveRoom
@@ -194,7 +837,7 @@ export type LeaveRoom = Message$1<"chat.v1.LeaveRoom"> & {
  * Use `create(LeaveRoomSchema)` to create a new message.
  */
 export const LeaveRoomSchema: GenMessage<LeaveRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 4);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * @generated from message chat.v1.TypingNotice
@@ -211,7 +854,7 @@ export type TypingNotice = Message$1<"chat.v1.TypingNotice"> & {
  * Use `create(TypingNoticeSchema)` to create a new message.
  */
 export const TypingNoticeSchema: GenMessage<TypingNotice> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 5);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * @generated from message chat.v1.Ping
@@ -228,7 +871,7 @@ export type Ping = Message$1<"chat.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 6);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * @generated from message chat.v1.ChatEvent
@@ -305,7 +948,7 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
  * Use `create(ChatEventSchema)` to create a new message.
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 7);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * TokenRefreshed confirms a RefreshToken: the stream now lasts until expires_at.
@@ -324,7 +967,7 @@ export type TokenRefreshed = Message$1<"chat.v1.TokenRefreshed"> & {
  * Use `create(TokenRefreshedSchema)` to create a new message.
  */
 export const TokenRefreshedSchema: GenMessage<TokenRefreshed> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * Ready is the first event of every stream.
@@ -353,7 +996,7 @@ export type Ready = Message$1<"chat.v1.Ready"> & {
  * Use `create(ReadySchema)` to create a new message.
  */
 export const ReadySchema: GenMessage<Ready> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 9);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * Joined confirms a join; last_seq is the room's newest seq when the session entered it.
@@ -377,7 +1020,7 @@ export type Joined = Message$1<"chat.v1.Joined"> & {
  * Use `create(JoinedSchema)` to create a new message.
  */
 export const JoinedSchema: GenMessage<Joined> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * @generated from message chat.v1.Presence
@@ -409,7 +1052,7 @@ export type Presence = Message$1<"chat.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * Ack answers a send on the Chat stream once the message is durable.
@@ -433,7 +1076,7 @@ export type Ack = Message$1<"chat.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * ChatError reports a request that failed; the stream stays open.
@@ -473,7 +1116,7 @@ export type ChatError = Message$1<"chat.v1.ChatError"> & {
  * Use `create(ChatErrorSchema)` to create a new message.
  */
 export const ChatErrorSchema: GenMessage<ChatError> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * @generated from message chat.v1.Typing
@@ -495,7 +1138,7 @@ export type Typing = Message$1<"chat.v1.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * @generated from message chat.v1.Pong
@@ -512,7 +1155,7 @@ export type Pong = Message$1<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * Heartbeat keeps idle streams alive through proxies; clients ignore it.
@@ -527,7 +1170,7 @@ export type Heartbeat = Message$1<"chat.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * @generated from message chat.v1.SendRequest
@@ -572,7 +1215,7 @@ export type SendRequest = Message$1<"chat.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * @generated from message chat.v1.SendResponse
@@ -589,7 +1232,7 @@ export type SendResponse = Message$1<"chat.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
  * @generated from message chat.v1.SubscribeRequest
@@ -613,7 +1256,7 @@ export type SubscribeRequest = Message$1<"chat.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * @generated from message chat.v1.HistoryRequest
@@ -652,7 +1295,7 @@ export type HistoryRequest = Message$1<"chat.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 45);
 
 /**
  * @generated from message chat.v1.HistoryResponse
@@ -678,7 +1321,7 @@ export type HistoryResponse = Message$1<"chat.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 46);
 
 /**
  * @generated from message chat.v1.ListRoomsRequest
@@ -704,7 +1347,7 @@ export type ListRoomsRequest = Message$1<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 47);
 
 /**
  * @generated from message chat.v1.ListRoomsResponse
@@ -730,7 +1373,7 @@ export type ListRoomsResponse = Message$1<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 48);
 
 /**
  * A room exists once it has a message: subscribing to a name alone does not make it.
@@ -761,6 +1404,30 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
    * @generated from field: uint64 last_seq = 4;
    */
   lastSeq: bigint;
+
+  /**
+   * Unspecified for a room nobody created.
+   *
+   * @generated from field: chat.v1.RoomKind kind = 5;
+   */
+  kind: RoomKind;
+
+  /**
+   * @generated from field: string title = 6;
+   */
+  title: string;
+
+  /**
+   * @generated from field: string topic = 7;
+   */
+  topic: string;
+
+  /**
+   * The caller's role (unspecified: none).
+   *
+   * @generated from field: chat.v1.Role your_role = 8;
+   */
+  yourRole: Role;
 };
 
 /**
@@ -768,7 +1435,7 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 49);
 
 /**
  * @generated from message chat.v1.ListOnlineRequest
@@ -787,7 +1454,7 @@ export type ListOnlineRequest = Message$1<"chat.v1.ListOnlineRequest"> & {
  * Use `create(ListOnlineRequestSchema)` to create a new message.
  */
 export const ListOnlineRequestSchema: GenMessage<ListOnlineRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 50);
 
 /**
  * @generated from message chat.v1.ListOnlineResponse
@@ -804,7 +1471,7 @@ export type ListOnlineResponse = Message$1<"chat.v1.ListOnlineResponse"> & {
  * Use `create(ListOnlineResponseSchema)` to create a new message.
  */
 export const ListOnlineResponseSchema: GenMessage<ListOnlineResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 51);
 
 /**
  * @generated from message chat.v1.OnlineUser
@@ -831,7 +1498,146 @@ export type OnlineUser = Message$1<"chat.v1.OnlineUser"> & {
  * Use `create(OnlineUserSchema)` to create a new message.
  */
 export const OnlineUserSchema: GenMessage<OnlineUser> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 52);
+
+/**
+ * @generated from enum chat.v1.RoomKind
+ */
+export enum RoomKind {
+  /**
+   * A room nobody created, as ListRooms reports it: public, no owner.
+   *
+   * @generated from enum value: ROOM_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Anyone may join, read and write.
+   *
+   * @generated from enum value: ROOM_KIND_PUBLIC = 1;
+   */
+  PUBLIC = 1,
+
+  /**
+   * Members only: everyone else gets PermissionDenied, and ListRooms does not show it to them.
+   *
+   * @generated from enum value: ROOM_KIND_PRIVATE = 2;
+   */
+  PRIVATE = 2,
+
+  /**
+   * A direct conversation, dm:<a>:<b>: its two users only.
+   *
+   * @generated from enum value: ROOM_KIND_DIRECT = 3;
+   */
+  DIRECT = 3,
+}
+
+/**
+ * Describes the enum chat.v1.RoomKind.
+ */
+export const RoomKindSchema: GenEnum<RoomKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 0);
+
+/**
+ * @generated from enum chat.v1.Role
+ */
+export enum Role {
+  /**
+   * No role: not a member of a private room, or anyone in a public one.
+   *
+   * @generated from enum value: ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ROLE_MEMBER = 1;
+   */
+  MEMBER = 1,
+
+  /**
+   * May invite, kick, ban and mute members, and change the title and topic.
+   *
+   * @generated from enum value: ROLE_ADMIN = 2;
+   */
+  ADMIN = 2,
+
+  /**
+   * All of an admin's rights, over admins and owners too, and the kind, roles and deletion.
+   *
+   * @generated from enum value: ROLE_OWNER = 3;
+   */
+  OWNER = 3,
+}
+
+/**
+ * Describes the enum chat.v1.Role.
+ */
+export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 1);
+
+/**
+ * @generated from enum chat.v1.RoomChangeKind
+ */
+export enum RoomChangeKind {
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * Title, topic or kind: `room` is the room as it is now.
+   *
+   * @generated from enum value: ROOM_CHANGE_KIND_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_MEMBER_ADDED = 3;
+   */
+  MEMBER_ADDED = 3,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_MEMBER_REMOVED = 4;
+   */
+  MEMBER_REMOVED = 4,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_ROLE_CHANGED = 5;
+   */
+  ROLE_CHANGED = 5,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_BANNED = 6;
+   */
+  BANNED = 6,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_UNBANNED = 7;
+   */
+  UNBANNED = 7,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_MUTED = 8;
+   */
+  MUTED = 8,
+
+  /**
+   * @generated from enum value: ROOM_CHANGE_KIND_UNMUTED = 9;
+   */
+  UNMUTED = 9,
+}
+
+/**
+ * Describes the enum chat.v1.RoomChangeKind.
+ */
+export const RoomChangeKindSchema: GenEnum<RoomChangeKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 2);
 
 /**
  * @generated from enum chat.v1.PresenceAction
@@ -861,7 +1667,7 @@ export enum PresenceAction {
  * Describes the enum chat.v1.PresenceAction.
  */
 export const PresenceActionSchema: GenEnum<PresenceAction> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 0);
+  enumDesc(file_chat_v1_chat, 3);
 
 /**
  * ChatService is edgechat's API: rooms, direct messages, presence and durable history.
@@ -933,6 +1739,151 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof ListOnlineRequestSchema;
     output: typeof ListOnlineResponseSchema;
+  },
+  /**
+   * CreateRoom makes a room, public or private, with the caller as its owner.
+   *
+   * @generated from rpc chat.v1.ChatService.CreateRoom
+   */
+  createRoom: {
+    methodKind: "unary";
+    input: typeof CreateRoomRequestSchema;
+    output: typeof RoomResponseSchema;
+  },
+  /**
+   * GetRoom describes a room the caller may read, with the caller's role in it.
+   *
+   * @generated from rpc chat.v1.ChatService.GetRoom
+   */
+  getRoom: {
+    methodKind: "unary";
+    input: typeof GetRoomRequestSchema;
+    output: typeof RoomResponseSchema;
+  },
+  /**
+   * UpdateRoom changes a room's title, topic or kind (owners and admins; the kind: owners only).
+   *
+   * @generated from rpc chat.v1.ChatService.UpdateRoom
+   */
+  updateRoom: {
+    methodKind: "unary";
+    input: typeof UpdateRoomRequestSchema;
+    output: typeof RoomResponseSchema;
+  },
+  /**
+   * DeleteRoom removes a room with its history and membership (owners); its streams leave it with NotFound.
+   *
+   * @generated from rpc chat.v1.ChatService.DeleteRoom
+   */
+  deleteRoom: {
+    methodKind: "unary";
+    input: typeof DeleteRoomRequestSchema;
+    output: typeof DeleteRoomResponseSchema;
+  },
+  /**
+   * ListMembers lists a created room's members with their roles, and who is muted or banned.
+   *
+   * @generated from rpc chat.v1.ChatService.ListMembers
+   */
+  listMembers: {
+    methodKind: "unary";
+    input: typeof ListMembersRequestSchema;
+    output: typeof ListMembersResponseSchema;
+  },
+  /**
+   * AddMember invites a user (a member of a private room may then join it); owners and admins.
+   *
+   * @generated from rpc chat.v1.ChatService.AddMember
+   */
+  addMember: {
+    methodKind: "unary";
+    input: typeof AddMemberRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * RemoveMember takes a user out of the room (a kick; its streams leave the room), or the caller
+   * out of it (leaving for good). The last owner cannot leave without handing over.
+   *
+   * @generated from rpc chat.v1.ChatService.RemoveMember
+   */
+  removeMember: {
+    methodKind: "unary";
+    input: typeof RemoveMemberRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * SetRole makes a member an owner, admin or member (owners; admins may not change owners).
+   *
+   * @generated from rpc chat.v1.ChatService.SetRole
+   */
+  setRole: {
+    methodKind: "unary";
+    input: typeof SetRoleRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * Ban removes a user and keeps them out until `until` (unset: for good); owners and admins.
+   *
+   * @generated from rpc chat.v1.ChatService.Ban
+   */
+  ban: {
+    methodKind: "unary";
+    input: typeof BanRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * @generated from rpc chat.v1.ChatService.Unban
+   */
+  unban: {
+    methodKind: "unary";
+    input: typeof UnbanRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * Mute lets a user read but not send until `until` (unset: for good); owners and admins.
+   *
+   * @generated from rpc chat.v1.ChatService.Mute
+   */
+  mute: {
+    methodKind: "unary";
+    input: typeof MuteRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * @generated from rpc chat.v1.ChatService.Unmute
+   */
+  unmute: {
+    methodKind: "unary";
+    input: typeof UnmuteRequestSchema;
+    output: typeof RoomChangeResponseSchema;
+  },
+  /**
+   * Block refuses another user's direct messages to the caller, and hides each one's presence from the other.
+   *
+   * @generated from rpc chat.v1.ChatService.Block
+   */
+  block: {
+    methodKind: "unary";
+    input: typeof BlockRequestSchema;
+    output: typeof BlockResponseSchema;
+  },
+  /**
+   * @generated from rpc chat.v1.ChatService.Unblock
+   */
+  unblock: {
+    methodKind: "unary";
+    input: typeof UnblockRequestSchema;
+    output: typeof BlockResponseSchema;
+  },
+  /**
+   * ListBlocked lists the users the caller blocked.
+   *
+   * @generated from rpc chat.v1.ChatService.ListBlocked
+   */
+  listBlocked: {
+    methodKind: "unary";
+    input: typeof ListBlockedRequestSchema;
+    output: typeof ListBlockedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chat_v1_chat, 0);
