@@ -234,7 +234,17 @@ describe("chat.v1.ChatService over grpc-js", () => {
         "dora and emil online in the room",
       );
       const rooms = await unary(chat, "ListRooms", {}, asUser("carl"));
-      expect(rooms.rooms.find((r: any) => r.name === room)).toEqual({ name: room, members: 2, online: 2, last_seq: "2" });
+      expect(rooms.rooms.find((r: any) => r.name === room)).toEqual({
+        name: room,
+        members: 2,
+        online: 2,
+        last_seq: "2",
+        // A room nobody created: no kind, no words, no role.
+        kind: "ROOM_KIND_UNSPECIFIED",
+        title: "",
+        topic: "",
+        your_role: "ROLE_UNSPECIFIED",
+      });
 
       live.cancel();
       resumed.cancel();
@@ -261,6 +271,12 @@ describe("chat.v1.ChatService over grpc-js", () => {
       const denied = await failure(unary(chat, "History", { room: "dm:gus:hal" }, asUser("fay")));
       expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(denied.details).toBe('room "dm:gus:hal" is a direct conversation between two other users');
+
+      // A private room, made and refused through grpc-js.
+      const made = await unary(chat, "CreateRoom", { name: "gj-private", kind: "ROOM_KIND_PRIVATE" }, asUser("gus"));
+      expect([made.room.kind, made.room.your_role, made.entry.change.kind]).toEqual(["ROOM_KIND_PRIVATE", "ROLE_OWNER", "ROOM_CHANGE_KIND_CREATED"]);
+      const outsider = await failure(unary(chat, "Send", { room: "gj-private", text: "let me in" }, asUser("fay")));
+      expect([outsider.code, outsider.details]).toEqual([grpc.status.PERMISSION_DENIED, 'room "gj-private" is private: an owner or admin must add you first']);
 
       for (const [method, req] of [
         ["History", { room: "lobby" }],

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../../app/gen/grpc/health/v1/health_pb.ts";
-import type { Message } from "../../app/gen/chat/v1/chat_pb.ts";
+import { type Message, RoomChangeKind, RoomKind } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, openChat, transport } from "../support/clients.ts";
 import { startCluster, startNats, type NatsCluster } from "../support/nats.ts";
 import { freePort } from "../support/prometheus.ts";
@@ -126,6 +126,38 @@ test("concurrent senders in every region: seqs without gaps or duplicates", asyn
   expect(new Set(stored.map((m) => m.id))).toEqual(new Set(acked.map((m) => m.id)));
   console.log(`180 sends from 9 senders in 3 regions: ${elapsed} ms`);
 }, 60_000);
+
+test("rooms with owners across regions: a private room made in one is private in all; a ban and a mute hold everywhere within a second", async () => {
+  const [nrt, ams, iad] = servers;
+  const as = (user: string) => ({ headers: { "x-user": user }, timeoutMs: 10_000 });
+  await client(nrt).createRoom({ name: "crew", kind: RoomKind.PRIVATE }, as("olga"));
+  await client(nrt).addMember({ room: "crew", user: "ben" }, as("olga"));
+  await client(nrt).addMember({ room: "crew", user: "cat" }, as("olga"));
+  const refused = (p: Promise<unknown>) =>
+    p.then(
+      () => "sent",
+      (e) => ConnectError.from(e).code,
+    );
+  await eventually(async () => (await refused(send(iad, "eve", "crew", "let me in"))) === Code.PermissionDenied, 1000, "private in iad");
+  const ben = openChat(client(ams), "ben");
+  await ben.send({ kind: { case: "join", value: { room: "crew" } } });
+  await ben.reader.until((r) => r.of("joined").length > 0, 5000, "ben joined in ams");
+
+  await client(iad).ban({ room: "crew", user: "ben", reason: "leaked plans" }, as("olga"));
+  const banned = Date.now();
+  await eventually(async () => (await refused(send(nrt, "ben", "crew", "still here"))) === Code.PermissionDenied, 1000, "ben refused in nrt");
+  await ben.reader.until((r) => r.of("error").length > 0, 1000, "ben's stream in ams told");
+  expect(ben.reader.of("error")[0].text).toBe('you are banned from room "crew" for good: leaked plans');
+  expect(Date.now() - banned).toBeLessThan(1000);
+
+  await client(ams).mute({ room: "crew", user: "cat" }, as("olga"));
+  await eventually(async () => (await refused(send(iad, "cat", "crew", "hi"))) === Code.PermissionDenied, 1000, "cat muted in iad");
+  // Read, still: history through the third region has every change in order.
+  const page = await client(nrt).history({ room: "crew", afterSeq: 0n }, as("olga"));
+  const K = RoomChangeKind;
+  expect(page.messages.map((m) => m.change?.kind)).toEqual([K.CREATED, K.MEMBER_ADDED, K.MEMBER_ADDED, K.BANNED, K.MUTED]);
+  ben.close();
+});
 
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {
   const room = "storm";
