@@ -190,6 +190,12 @@ async function checkSend(cmd: string, r: Ran): Promise<void> {
   const room = req.room ?? dm(user, req.toUser);
   const seq = post(room, user, req.text);
   const [res] = jsonValues(r.stdout);
+  if (res.code) {
+    // The README's one refused Send: a private room's outsider, as the JSON shown under it says.
+    posted.get(room)?.pop();
+    expect(res).toEqual({ code: "permission_denied", message: `room "${room}" is private: an owner or admin must add you first` });
+    return;
+  }
   expect(res.message).toMatchObject({ room, from: user, text: req.text, seq: String(seq), region: "local" });
   expect(res.message.id).toBeString();
   expect(res.message.sentAt).toBeString();
@@ -289,6 +295,32 @@ async function checkChatStream(cmd: string, r: Ran): Promise<void> {
   }
 }
 
+/** The room RPCs of "A private room, made and moderated": each change is also a history entry. */
+async function checkRooms(cmd: string, r: Ran): Promise<void> {
+  expectOk(r, cmd);
+  const [req] = requests(cmd);
+  const user = header(cmd, "x-user")!;
+  const [res] = jsonValues(r.stdout);
+  expect(res.code).toBeUndefined();
+  const name = method(cmd).split("/")[1];
+  if (name === "ListMembers") {
+    expect(res).toEqual({
+      members: [
+        { user: "alice", role: "ROLE_OWNER" },
+        { user: "bob", mutedUntil: "2030-01-01T00:00:00Z" },
+      ],
+      banned: [{ user: "bob", reason: "posted spam", by: "alice" }],
+    });
+    return;
+  }
+  const room = req.name ?? req.room;
+  const seq = post(room, user, "");
+  const kind = { CreateRoom: "CREATED", AddMember: "MEMBER_ADDED", Mute: "MUTED", Ban: "BANNED" }[name];
+  expect(kind).toBeDefined();
+  expect(res.entry).toMatchObject({ room, seq: String(seq), from: user, change: { kind: `ROOM_CHANGE_KIND_${kind}` } });
+  if (name === "CreateRoom") expect(res.room).toMatchObject({ name: room, kind: req.kind, title: req.title, createdBy: user, yourRole: "ROLE_OWNER" });
+}
+
 // ---- The tests ----------------------------------------------------------------------------------
 
 function check(cmd: string): (r: Ran) => Promise<void> {
@@ -302,6 +334,12 @@ function check(cmd: string): (r: Ran) => Promise<void> {
       return (r) => checkChat(cmd, r);
     case "chat.ChatService/ChatStream":
       return (r) => checkChatStream(cmd, r);
+    case "chat.v1.ChatService/CreateRoom":
+    case "chat.v1.ChatService/AddMember":
+    case "chat.v1.ChatService/Mute":
+    case "chat.v1.ChatService/Ban":
+    case "chat.v1.ChatService/ListMembers":
+      return (r) => checkRooms(cmd, r);
   }
   throw new Error(`no check for this README example; add one to test/e2e/readme.test.ts:\n  ${cmd}`);
 }
@@ -327,6 +365,8 @@ describe("README: Try it", () => {
       "curl chat.v1.ChatService/Send",
       "curl chat.v1.ChatService/Subscribe",
       "buf chat.ChatService/ChatStream",
+      "curl chat.v1.ChatService/CreateRoom",
+      "curl chat.v1.ChatService/Ban",
     ]) {
       expect(kinds).toContain(kind);
     }
