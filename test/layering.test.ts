@@ -11,13 +11,20 @@ const ROOT = join(import.meta.dir, "..");
 interface Rule {
   /** Source files under this folder (relative to the repository)... */
   from: string;
-  /** ...may not import files under these folders. */
+  /** ...may not import files under these folders... */
   not: string[];
+  /** ...except under these. */
+  except?: string[];
   why: string;
 }
 
 const RULES: Rule[] = [
-  { from: "app/rules", not: ["app/"], why: "the shared rules import nothing of the app, so that every layer (the web page too) can use them" },
+  {
+    from: "app/rules",
+    not: ["app/"],
+    except: ["app/gen/"],
+    why: "the shared rules import nothing of the app but its generated message types, so that every layer (the web page too) can use them",
+  },
   {
     from: "app/core",
     not: ["app/transport", "app/engine/embedded", "app/engine/nats", "app/cli", "app/web", "app/metrics", "app/server.ts", "sidecar"],
@@ -71,7 +78,7 @@ test("every import follows the layering of docs/architecture.md", () => {
     for (const file of sources(rule.from)) {
       for (const target of importsOf(file)) {
         checked++;
-        const hit = rule.not.find((n) => under(target, n));
+        const hit = rule.not.find((n) => under(target, n)) && !rule.except?.some((e) => under(target, e));
         if (hit) broken.push(`${file} imports ${target}: ${rule.why}`);
       }
     }

@@ -90,8 +90,8 @@ export class ChatSession {
     return this.connected;
   }
 
-  /** The current connection, for unary calls; throws when there is none. */
-  private client() {
+  /** The current connection, for unary calls (the room RPCs); throws when there is none. */
+  client() {
     if (!this.conn) throw new ConnectError("not connected", Code.Unavailable);
     return { client: this.conn.client, call: this.conn.call() };
   }

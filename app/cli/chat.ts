@@ -5,7 +5,9 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import * as readline from "node:readline";
 import { parseArgs } from "node:util";
-import { PresenceAction, type Message, type Presence } from "../gen/chat/v1/chat_pb.ts";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { PresenceAction, Role, RoomKind, type Message, type Presence } from "../gen/chat/v1/chat_pb.ts";
+import { describeChange } from "../rules/changes.ts";
 import { Channel } from "./channel.ts";
 import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
 import { isDmRoom } from "../rules/names.ts";
@@ -26,6 +28,14 @@ export const HELP = `commands:
   /dm <user>        talk to a user directly (also: connect <user>)
   /list             who is online, and where (also: list)
   /history [n]      the last n messages here (default 20)
+rooms with owners (in the current room):
+  /create <room> [private] [title]   make a room you own, and talk there
+  /members          who is in the room, their roles, who is muted or banned
+  /invite <user>    add a member                /kick <user>   remove one
+  /role <user> owner|admin|member               /topic <text>  set the topic
+  /ban <user> [30m|2h|7d] [reason]              /unban <user>
+  /mute <user> [30m|2h|7d]                      /unmute <user>
+  /block <user>     no direct messages from them, no presence either way   /unblock <user>
   /help             this
   /quit             leave (also: end of input, Ctrl-D)
 anything else is a message to the current room or user; start it with // to send a leading /`;
@@ -46,7 +56,15 @@ export function roomLabel(room: string, me: string): string {
 
 export function formatMessage(m: Message, me: string): string {
   const at = m.sentAt ? timestampDate(m.sentAt) : new Date();
-  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}: ${m.text}`;
+  const change = describeChange(m);
+  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${change === undefined ? `${m.from}: ${m.text}` : `* ${change}`}`;
+}
+
+/** "30m", "2h", "7d" as ms; undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)([mhd])$/.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
 }
 
 export function formatPresence(p: Presence, me: string): string {
@@ -242,6 +260,24 @@ class ChatCommands {
         return this.list();
       case "/history":
         return this.history(arg);
+      case "/create":
+        return this.create(rest);
+      case "/members":
+        return this.members();
+      case "/invite":
+      case "/kick":
+      case "/unban":
+      case "/unmute":
+      case "/block":
+      case "/unblock":
+        return this.manage(word, rest);
+      case "/role":
+        return this.role(rest);
+      case "/topic":
+        return this.topic(arg);
+      case "/ban":
+      case "/mute":
+        return this.moderate(word, rest);
       case "/help":
         this.print(HELP);
         return true;
@@ -318,6 +354,92 @@ class ChatCommands {
     const users = await this.session.listOnline();
     const who = users.map((u) => `${u.user} (${u.region}${u.sessions > 1 ? `, ${u.sessions} sessions` : ""})`);
     this.print(`* online (${users.length}): ${who.join(", ")}`);
+    return true;
+  }
+
+  /** The room being talked in, for the room commands; a DM has no owners. */
+  private room(): string | undefined {
+    const t = this.target();
+    return t?.kind === "room" ? t.room : undefined;
+  }
+
+  private async create(args: string[]): Promise<boolean> {
+    const [room, ...more] = args;
+    if (!room) return this.fail("usage: /create <room> [private] [title]");
+    const priv = more[0] === "private";
+    const title = (priv ? more.slice(1) : more).join(" ");
+    const { client, call } = this.session.client();
+    await client.createRoom({ name: room, kind: priv ? RoomKind.PRIVATE : RoomKind.PUBLIC, title }, call);
+    this.print(`* created ${priv ? "private " : ""}room ${room}: you are its owner`);
+    return this.join(room);
+  }
+
+  private async members(): Promise<boolean> {
+    const room = this.room();
+    if (!room) return this.fail("/join a room first: /members lists a room's members");
+    const { client, call } = this.session.client();
+    const { members, banned } = await client.listMembers({ room }, call);
+    const who = members.map((m) => `${m.user}${m.role ? ` (${Role[m.role].toLowerCase()})` : ""}${m.mutedUntil ? " [muted]" : ""}`);
+    this.print(`* members of ${room} (${members.length}): ${who.join(", ")}`);
+    if (banned.length > 0) this.print(`* banned: ${banned.map((b) => `${b.user}${b.reason ? ` (${b.reason})` : ""}`).join(", ")}`);
+    return true;
+  }
+
+  /** The commands that take a user and nothing else. */
+  private async manage(word: string, args: string[]): Promise<boolean> {
+    const [user] = args;
+    if (!user || args.length > 1) return this.fail(`usage: ${word} <user>`);
+    const { client, call } = this.session.client();
+    if (word === "/block" || word === "/unblock") {
+      await (word === "/block" ? client.block({ user }, call) : client.unblock({ user }, call));
+      this.print(word === "/block" ? `* blocked ${user}: no direct messages from them, no presence either way` : `* unblocked ${user}`);
+      return true;
+    }
+    const room = this.room();
+    if (!room) return this.fail(`/join a room first: ${word} works in the current room`);
+    const req = { room, user };
+    const done = { "/invite": `added ${user} to`, "/kick": `removed ${user} from`, "/unban": `lifted ${user}'s ban in`, "/unmute": `unmuted ${user} in` }[word];
+    if (word === "/invite") await client.addMember(req, call);
+    else if (word === "/kick") await client.removeMember(req, call);
+    else if (word === "/unban") await client.unban(req, call);
+    else await client.unmute(req, call);
+    this.print(`* ${done} ${room}`);
+    return true;
+  }
+
+  private async role(args: string[]): Promise<boolean> {
+    const [user, name] = args;
+    const role = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER }[name ?? ""];
+    if (!user || role === undefined || args.length > 2) return this.fail("usage: /role <user> owner|admin|member");
+    const room = this.room();
+    if (!room) return this.fail("/join a room first: /role works in the current room");
+    const { client, call } = this.session.client();
+    await client.setRole({ room, user, role }, call);
+    this.print(`* ${user} is ${name === "admin" ? "an" : "a"} ${name} of ${room} now`);
+    return true;
+  }
+
+  private async topic(text: string): Promise<boolean> {
+    const room = this.room();
+    if (!room) return this.fail("/join a room first: /topic sets the current room's topic");
+    const { client, call } = this.session.client();
+    await client.updateRoom({ room, topic: text }, call);
+    return true;
+  }
+
+  /** /ban and /mute: a user, an optional duration (for good without one), and for a ban a reason. */
+  private async moderate(word: string, args: string[]): Promise<boolean> {
+    const [user, maybe, ...more] = args;
+    if (!user) return this.fail(`usage: ${word} <user> [30m|2h|7d]${word === "/ban" ? " [reason]" : ""}`);
+    const ms = maybe === undefined ? undefined : parseDuration(maybe);
+    const reasonWords = ms === undefined ? [maybe, ...more].filter((w) => w !== undefined) : more;
+    if (word === "/mute" && reasonWords.length > 0) return this.fail("usage: /mute <user> [30m|2h|7d]");
+    const room = this.room();
+    if (!room) return this.fail(`/join a room first: ${word} works in the current room`);
+    const until = ms === undefined ? undefined : timestampFromMs(Date.now() + ms);
+    const { client, call } = this.session.client();
+    if (word === "/ban") await client.ban({ room, user, until, reason: reasonWords.join(" ") }, call);
+    else await client.mute({ room, user, until }, call);
     return true;
   }
 

@@ -104,6 +104,56 @@ function chat(name: string, url: string, ...args: string[]): Cli {
 const line = (room: string, from: string, text: string) => new RegExp(`^\\d\\d:\\d\\d \\[${room.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\] ${from}: ${text}$`);
 
 describe("edgechat chat", () => {
+  test("rooms with owners: /create, /invite, /members, /role, /topic, /mute, /ban, /kick and /block, with each change shown in the room", async () => {
+    const s = await server();
+    const olga = chat("olga", s.url, "--user", "olga", "--room", "lobby");
+    await olga.see(/^\* joined lobby$/);
+    olga.say("/create crew private The crew");
+    await olga.see(/^\* created private room crew: you are its owner$/);
+    await olga.see(/^\d\d:\d\d \[crew\] \* olga created this private room "The crew"$/);
+    await olga.see(/^\* joined crew$/);
+    const ben = chat("ben", s.url, "--user", "ben", "--room", "lobby");
+    await ben.see(/^\* joined lobby$/);
+    ben.say("/join crew");
+    await ben.see(/^! cannot enter crew: room "crew" is private: an owner or admin must add you first$/);
+    olga.say("/invite ben");
+    await olga.see(/^\* added ben to crew$/);
+    await olga.see(/\[crew\] \* olga added ben$/);
+    ben.say("/join crew");
+    await ben.see(/^\* joined crew$/);
+    await ben.see(/\[crew\] \* olga added ben$/);
+    ben.say("hello crew");
+    await olga.see(line("crew", "ben", "hello crew"));
+    olga.say("/role ben admin");
+    await ben.see(/\[crew\] \* olga made ben an admin$/);
+    olga.say("/topic launch day");
+    await ben.see(/\[crew\] \* olga changed the room: title "The crew", topic "launch day", private$/);
+    olga.say("/members");
+    await olga.see(/^\* members of crew \(2\): ben \(admin\), olga \(owner\)$/);
+    olga.say("/role ben member");
+    olga.say("/mute ben 30m");
+    await ben.see(/\[crew\] \* olga muted ben until \d{4}-.*Z$/);
+    ben.say("can I talk?");
+    await ben.see(/^! not sent "can I talk\?": permission_denied: you are muted in room "crew" until .*Z$/);
+    olga.say("/ban ben 2h off topic");
+    await ben.see(/^! permission_denied: you are banned from room "crew" until .*Z: off topic$/);
+    await olga.see(/\[crew\] \* olga banned ben until .*Z: off topic$/);
+    olga.say("/members");
+    await olga.see(/^\* banned: ben \(off topic\)$/);
+    olga.say("/unban ben");
+    await olga.see(/^\* lifted ben's ban in crew$/);
+    olga.say("/kick ben");
+    await olga.see(/^! "ben" is not a member of room "crew"$/);
+    // Blocking: ben's direct messages to olga are refused without saying why.
+    olga.say("/block ben");
+    await olga.see(/^\* blocked ben: no direct messages from them, no presence either way$/);
+    ben.say("/dm olga");
+    ben.say("sorry");
+    await ben.see(/^! not sent "sorry": permission_denied: you cannot send direct messages to "olga"$/);
+    expect(await ben.eof()).toBe(1);
+    expect(await olga.eof()).toBe(1);
+  }, 20_000);
+
   test("two users chat in a room and by DM, see each other online, and each message shows once", async () => {
     const s = await server();
     const alice = chat("alice", s.url, "--user", "alice", "--room", "lobby");
