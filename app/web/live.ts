@@ -18,6 +18,8 @@ export interface LiveOptions {
   onStatus(s: LiveStatus): void;
   /** The server refused the credentials: the feed stops for good. */
   onAuthError(err: ConnectError): void;
+  /** The stream was refused or ended for a room the user may not read (any more): sort out the rooms before the retry. */
+  onRefused?(err: ConnectError): Promise<void>;
   /** A stream without any event (heartbeats included) for this long is taken for dead. */
   silenceMs?: number;
 }
@@ -113,6 +115,8 @@ export class Live {
         this.opts.onAuthError(ce);
         return;
       }
+      if ((ce.code === Code.PermissionDenied || ce.code === Code.NotFound) && this.opts.onRefused) await this.opts.onRefused(ce).catch(() => undefined);
+      if (this.stopped) return;
       const cap = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.attempt++);
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       this.opts.onStatus({ state: "retrying", at: Date.now() + delay, reason: s.stale ? "the connection went silent" : ce.rawMessage });

@@ -27,6 +27,8 @@ import { Live, type LiveStatus } from "./live.ts";
 import { hold, label, loadView, NOTICE_KEY, room, saveView, state, subscribedNames, VIEW_KEY, type Room } from "./store.ts";
 import { insertMessage, nearBottom, renderLog, renderOlder, renderTyping, toBottom } from "./views/log.ts";
 import { closeNav, openNav, renderLists, renderMe, renderTitle } from "./views/sidebar.ts";
+import { createPrivate, loadBlocked, loadDetails, onChange, wireRooms } from "./rooms.ts";
+import { renderPanel } from "./views/room-panel.ts";
 import { renderStatus, showSignin } from "./views/status.ts";
 
 const PAGE = 50;
@@ -128,6 +130,12 @@ function onEvent(e: ChatEvent): void {
     }
     case "message":
       return onMessage(e.kind.value);
+    case "error": {
+      // The server took the stream out of a room: a ban, a removal from a private room, a deletion.
+      const { room: name, code, text } = e.kind.value;
+      if (name && (code === "permission_denied" || code === "not_found")) leftRoom(name, text);
+      return;
+    }
     case "presence":
       return scheduleOnline();
     case "typing": {
@@ -146,6 +154,7 @@ function onMessage(m: Message): void {
   const isActive = r === state.active;
   const stick = isActive && nearBottom();
   if (!addMessage(r, m)) return;
+  onChange(m);
   if (gapFrom !== undefined) void fillGap(r, gapFrom, m.seq);
   r.typing.delete(m.from);
   if (!r.listed) {
@@ -179,8 +188,11 @@ function onStatus(s: LiveStatus): void {
 async function openRoom(name: string): Promise<void> {
   const r = room(name);
   if (!r.subscribed) {
+    // A room the page was put out of: ask again whether it may read it.
+    if (r.notice) r.loaded = false;
     try {
       await ensureLoaded(r);
+      r.notice = undefined;
     } catch (err) {
       // A bad name or a room that is not ours: say so. The server being away: join anyway.
       if (!isTransient(err)) {
@@ -204,10 +216,14 @@ function select(r: Room): void {
   r.unread = 0;
   if (changed) {
     ui.sendError.textContent = "";
-    ui.roomTitle.textContent = label(r);
+    ui.panelError.textContent = "";
+    state.moderating = undefined;
     ui.text.placeholder = `Message ${label(r)}`;
     ui.textLabel.textContent = `Message ${label(r)}`;
+    // Its title and topic for the head, its members for the panel.
+    if (!r.peer) void loadDetails(r.name);
   }
+  renderPanel();
   renderLog();
   renderTyping();
   renderLists();
@@ -335,6 +351,37 @@ async function refreshRooms(): Promise<void> {
   renderLists();
 }
 
+/** Out of a room for good (left, banned, removed, deleted): no longer streamed; the log says why. */
+function leftRoom(name: string, why: string): void {
+  const r = state.rooms.get(name);
+  if (!r) return;
+  const streamed = r.subscribed;
+  r.subscribed = false;
+  r.listed = false;
+  r.notice = why;
+  state.details.delete(name);
+  saveView();
+  renderLists();
+  if (r === state.active) {
+    renderLog();
+    renderPanel();
+  }
+  if (streamed) state.live?.resubscribe();
+}
+
+/** The live feed was refused (a Subscribe whose only room was taken away): which rooms are still ours? */
+async function recheckRooms(): Promise<void> {
+  await Promise.all(
+    subscribedNames().map(async (name) => {
+      try {
+        await state.client.history({ room: name, limit: 1 });
+      } catch (err) {
+        if (!isTransient(err) && !isAuthError(err)) leftRoom(name, describe(err));
+      }
+    }),
+  );
+}
+
 function signOut(notice?: string): void {
   state.live?.stop();
   saveCredentials(undefined);
@@ -390,11 +437,13 @@ async function start(c: Credentials): Promise<void> {
     onEvent,
     onStatus,
     onAuthError: (err) => signOut(describe(err)),
+    onRefused: recheckRooms,
     // A heartbeat comes after one to one and a fifth intervals of silence; two missed is dead.
     silenceMs: ((state.config.heartbeat_seconds ?? 25) * 2.5 + 10) * 1000,
   });
   state.live.resubscribe();
   void refreshOnline();
+  void loadBlocked();
   setInterval(() => void refreshOnline(), 30_000);
   setInterval(() => void refreshRooms().catch(() => undefined), 60_000);
   setInterval(renderTyping, 1000);
@@ -402,6 +451,7 @@ async function start(c: Credentials): Promise<void> {
 }
 
 function wire(): void {
+  wireRooms({ openRoom, leftRoom, signOut });
   ui.signinForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (state.config.auth === "dev") {
@@ -447,7 +497,10 @@ function wire(): void {
     }
     ui.joinError.textContent = "";
     ui.joinName.value = "";
-    void openRoom(name);
+    if (ui.joinPrivate.checked) {
+      ui.joinPrivate.checked = false;
+      void createPrivate(name).then((err) => err && showJoinError(err));
+    } else void openRoom(name);
   });
 
   // The sidebar's lists are rebuilt as things change: one handler per list, for the button clicked.

@@ -2,7 +2,7 @@
 // can never be shown twice), the active room, who is online. The views read it; the actions in
 // main.ts change it and then ask the views concerned to render. No DOM here.
 import type { Client } from "@connectrpc/connect";
-import type { ChatService, Message } from "../gen/chat/v1/chat_pb.ts";
+import type { BannedUser, ChatService, Member, Message, Room as RoomDesc } from "../gen/chat/v1/chat_pb.ts";
 import { isDmRoom, isPublicRoomName, type Credentials, type ServerConfig } from "./api.ts";
 import type { Live } from "./live.ts";
 
@@ -25,6 +25,15 @@ export interface Room {
   unread: number;
   /** Who is typing, until when (ms). */
   typing: Map<string, number>;
+  /** Why the page left the room (a ban, a kick, a deletion), shown in its log. */
+  notice?: string;
+}
+
+/** A room as created (GetRoom) with its members (ListMembers): what the room panel shows. */
+export interface RoomDetails {
+  desc: RoomDesc;
+  members: Member[];
+  banned: BannedUser[];
 }
 
 export const VIEW_KEY = "edgechat.view";
@@ -39,6 +48,13 @@ export const state = {
   rooms: new Map<string, Room>(),
   active: undefined as Room | undefined,
   online: [] as string[],
+  /** GetRoom and ListMembers of the rooms looked at, by name. */
+  details: new Map<string, RoomDetails>(),
+  panelOpen: false,
+  /** The ban or mute being filled in, in the room panel. */
+  moderating: undefined as { user: string; action: "ban" | "mute" } | undefined,
+  /** The users this user blocked (ListBlocked). */
+  blocked: new Set<string>(),
 };
 
 export const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);

@@ -148,6 +148,69 @@ test("two people chat in a room and by DM, see each other type, and the online c
   await alice.context.close();
 }, 60_000);
 
+test("rooms with owners: a private room made, a member invited and banned; what a member may not do is not offered; a block", async () => {
+  const olga = await open();
+  const ben = await open();
+  await signIn(olga.page, "olga");
+  await signIn(ben.page, "ben");
+
+  // Olga makes a private room from the join form and opens its panel: she owns it.
+  await olga.page.getByLabel("Create it private (members only)").check();
+  await joinRoom(olga.page, "crew");
+  await olga.page.locator("#log .change-text", { hasText: "olga created this private room" }).waitFor();
+  await olga.page.getByRole("button", { name: "Room" }).click();
+  await olga.page.locator("#panel-kind", { hasText: "Private: members only." }).waitFor();
+  await olga.page.locator("#panel-kind", { hasText: "You are an owner." }).waitFor();
+
+  // Ben may not enter before he is added.
+  await ben.page.getByLabel("Join or create a room").fill("crew");
+  await ben.page.getByLabel("Join or create a room").press("Enter");
+  await ben.page.locator("#join-error", { hasText: 'room "crew" is private: an owner or admin must add you first' }).waitFor();
+
+  // Olga adds him, sets the topic; he joins and sees the changes in the log.
+  await olga.page.getByLabel("Add a member").fill("ben");
+  await olga.page.getByLabel("Add a member").press("Enter");
+  await olga.page.locator('#member-list li[data-key="ben"] .role', { hasText: "member" }).waitFor();
+  await olga.page.getByLabel("Topic").fill("launch plans");
+  await olga.page.getByRole("button", { name: "Save" }).click();
+  await olga.page.locator("#room-topic", { hasText: "launch plans" }).waitFor();
+  await joinRoom(ben.page, "crew");
+  await ben.page.locator("#log .change-text", { hasText: "olga added ben" }).waitFor();
+  await ben.page.locator("#room-topic", { hasText: "launch plans" }).waitFor();
+  await say(ben.page, "hi crew");
+  await seenOnce(olga.page, "hi crew");
+
+  // A member's panel offers nothing to manage.
+  await ben.page.getByRole("button", { name: "Room" }).click();
+  await ben.page.locator('#member-list li[data-key="olga"] .role', { hasText: "owner" }).waitFor();
+  expect(await ben.page.locator("#member-list button").count()).toBe(0);
+  for (const hidden of ["#room-edit", "#invite-form", "#delete-room"]) expect(await ben.page.locator(hidden).isHidden()).toBe(true);
+  expect(await ben.page.locator("#leave-room").isVisible()).toBe(true);
+
+  // Olga bans him with a reason: his page leaves the room and says why.
+  await olga.page.getByRole("button", { name: "Ban… ben" }).click();
+  await olga.page.getByLabel("For").selectOption("0");
+  await olga.page.getByLabel("Reason (they see it)").fill("leaked the plans");
+  await olga.page.getByRole("button", { name: "Ban ben" }).click();
+  await olga.page.locator('#banned-list li[data-key="ben"]', { hasText: "leaked the plans" }).waitFor();
+  await olga.page.locator("#log .change-text", { hasText: "olga banned ben for good: leaked the plans" }).waitFor();
+  await ben.page.locator("#log-note", { hasText: 'you are banned from room "crew" for good: leaked the plans' }).waitFor().catch(failWith(ben));
+  await ben.page.locator('#room-list button[data-room="crew"]').waitFor({ state: "detached" });
+
+  // Blocking: olga writes to ben; he blocks her in their conversation; her next message is refused.
+  await olga.page.locator('#online-list button[data-user="ben"]').click();
+  await say(olga.page, "about the ban");
+  await ben.page.locator('#dm-list button[data-room="dm:ben:olga"]').click();
+  await seenOnce(ben.page, "about the ban");
+  await ben.page.getByRole("button", { name: "Block olga" }).click();
+  await ben.page.getByRole("button", { name: "Unblock olga" }).waitFor();
+  await olga.page.locator("#text").fill("are you there?");
+  await olga.page.locator("#text").press("Enter");
+  await olga.page.locator("#send-error", { hasText: 'you cannot send direct messages to "ben"' }).waitFor();
+  await olga.context.close();
+  await ben.context.close();
+}, 60_000);
+
 test("the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting", async () => {
   const tab = await open();
   // /config.json never answers: the page must not need it.

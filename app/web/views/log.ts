@@ -2,6 +2,7 @@
 // once and placed by seq; the "older" button, the note under the log, and who is typing.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Message } from "../../gen/chat/v1/chat_pb.ts";
+import { describeChange } from "../../rules/changes.ts";
 import { el, ui } from "../dom.ts";
 import { label, state, type Room } from "../store.ts";
 
@@ -28,6 +29,16 @@ function formatTime(d: Date): string {
 }
 
 function messageNode(m: Message): HTMLLIElement {
+  const change = describeChange(m);
+  if (change !== undefined) {
+    // A change to the room, in its place among the messages: one line, never grouped.
+    const li = el("li", "msg change");
+    li.dataset.seq = String(m.seq);
+    li.dataset.from = "";
+    li.dataset.time = String(timeOf(m).getTime());
+    li.append(el("p", "change-text", change));
+    return li;
+  }
   const mine = m.from === state.me;
   const li = el("li", mine ? "msg mine" : "msg");
   li.dataset.seq = String(m.seq);
@@ -83,7 +94,7 @@ export function renderLog(): void {
     ui.log.querySelector("ol.messages")?.remove();
     ui.log.append(list);
   }
-  ui.logNote.textContent = !r.loaded && r.msgs.size === 0 ? "Loading…" : r.msgs.size === 0 ? `No messages in ${label(r)} yet. Say hello!` : "";
+  ui.logNote.textContent = r.notice ?? (!r.loaded && r.msgs.size === 0 ? "Loading…" : r.msgs.size === 0 ? `No messages in ${label(r)} yet. Say hello!` : "");
   renderOlder();
 }
 
