@@ -82,7 +82,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const loaded = m.createRpcHandler({
         core: core!,
         auth,
-        bus: engine.bus,
         readiness,
         metrics,
         region: config.region,

@@ -62,6 +62,7 @@ const TYPING_INTERVAL_MS = 1000;
 const EXPIRY_CHECK_MS = 1000;
 
 const inbox = (user: string) => "@" + user;
+const notInRoom = (room: string) => new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
 
 export class ChatCore {
   private readonly hub: Hub;
@@ -95,6 +96,8 @@ export class ChatCore {
     return access.blocked(viewer).has(user) || access.blocked(user).has(viewer);
   };
   private readonly stopWatching: () => void;
+  /** When each user last said they type in each room without a stream (typingFor), swept by tick(). */
+  private readonly typingAt = new Map<string, number>();
 
   constructor(private readonly opts: CoreOptions) {
     this.observer = opts.observer ?? noopObserver;
@@ -327,12 +330,27 @@ export class ChatCore {
   async typing(s: Session, roomName: string): Promise<void> {
     const room = checkRoomAccess(s.user, roomName);
     this.checkRoom(s.user, room, "write");
-    if (!s.feeds.has(room)) throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
+    if (!s.feeds.has(room)) throw notInRoom(room);
     const now = Date.now();
     // Typing is a hint: extra notices within a second are dropped, not refused.
     if (now - (s.typingAt.get(room) ?? 0) < TYPING_INTERVAL_MS) return;
     s.typingAt.set(room, now);
     await this.opts.engine.bus.publish(room, typingEvent(room, s.user));
+  }
+
+  /**
+   * A typing notice from a user without a stream to send it on (the web page's POST /typing): the
+   * same rules as on a stream, and the user must have a stream in the room on some server.
+   */
+  async typingFor(user: string, roomName: string): Promise<void> {
+    const room = checkRoomAccess(user, roomName);
+    this.checkRoom(user, room, "write");
+    const key = `${user}\n${room}`;
+    const now = Date.now();
+    if (now - (this.typingAt.get(key) ?? 0) < TYPING_INTERVAL_MS) return;
+    if (!(await this.isOnline(user, room))) throw notInRoom(room);
+    this.typingAt.set(key, now);
+    await this.opts.engine.bus.publish(room, typingEvent(room, user));
   }
 
   /** A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq` (0: none). */
@@ -480,6 +498,7 @@ export class ChatCore {
     const now = Date.now();
     for (const s of this.sessions) if (now - s.lastPushAt >= beatMs) s.push(heartbeatEvent());
     for (const limiter of Object.values(this.limiters)) limiter.sweep();
+    for (const [key, at] of this.typingAt) if (now - at >= TYPING_INTERVAL_MS) this.typingAt.delete(key);
     this.presence.sweep();
   }
 

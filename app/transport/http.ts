@@ -3,14 +3,11 @@
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { bodyLimit } from "hono/body-limit";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
 import { codeName } from "../rules/codes.ts";
 import { codeToHttpStatus } from "./connect-internals.ts";
-import { typingEvent } from "../core/events.ts";
-import { checkRoomAccess } from "../rules/names.ts";
-import type { Bus } from "../engine/engine.ts";
 import { ASSET_PREFIX, pageWithConfig, webBundle, type WebAsset } from "../web/bundle.ts";
 import { noUserError } from "../core/auth.ts";
 
@@ -23,9 +20,8 @@ export interface HttpDeps {
 
 export interface WebDeps {
   auth: Pick<Authenticator, "mode" | "authenticate">;
-  /** Who has a stream in a room: only they may say they are typing there. */
-  core: Pick<ChatCore, "isOnline">;
-  bus: Pick<Bus, "publish">;
+  /** Takes the page's typing notices, with the rules of a stream's. */
+  core: Pick<ChatCore, "typingFor">;
   /** EDGECHAT_HEARTBEAT_SECONDS: the page takes a stream that is silent much longer for dead. */
   heartbeatSeconds?: number;
 }
@@ -38,9 +34,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   return app;
 }
-
-// Typing notices are a hint: at most one a second per user and room goes out.
-const TYPING_INTERVAL_MS = 1000;
 
 const PAGE_HEADERS: Record<string, string> = {
   "content-security-policy":
@@ -74,24 +67,12 @@ function mountWebPage(app: Hono, web: WebDeps, region: string): void {
     return c.json(config);
   });
 
-  const lastTyping = new Map<string, number>();
   app.post("/typing", bodyLimit({ maxSize: 1024, onError: (c) => c.json({ code: "invalid_argument", message: "request body too large" }, 413) }), async (c) => {
     try {
       const user = await web.auth.authenticate(c.req.raw.headers);
       if (!user) throw noUserError();
       const body = (await c.req.json().catch(() => undefined)) as { room?: unknown } | undefined;
-      const room = checkRoomAccess(user, typeof body?.room === "string" ? body.room : "");
-      const key = `${user}\n${room}`;
-      const now = Date.now();
-      if (now - (lastTyping.get(key) ?? 0) < TYPING_INTERVAL_MS) return c.body(null, 204);
-      if (!(await web.core.isOnline(user, room))) {
-        throw new ConnectError(`join room "${room}" before typing in it`, Code.FailedPrecondition);
-      }
-      if (lastTyping.size > 10_000) {
-        for (const [k, at] of lastTyping) if (now - at >= TYPING_INTERVAL_MS) lastTyping.delete(k);
-      }
-      lastTyping.set(key, now);
-      await web.bus.publish(room, typingEvent(room, user));
+      await web.core.typingFor(user, typeof body?.room === "string" ? body.room : "");
       return c.body(null, 204);
     } catch (err) {
       const ce = ConnectError.from(err);

@@ -43,7 +43,6 @@ function clients() {
   const o: RpcOptions = {
     core,
     auth: createAuthenticator({}),
-    bus: engine.bus,
     readiness: createReadiness(true),
     metrics,
     region: "test",

@@ -9,7 +9,6 @@ import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/conne
 import { getRequestListener } from "@hono/node-server";
 import type { Authenticator } from "../core/auth.ts";
 import type { ChatCore } from "../core/chat.ts";
-import type { Bus } from "../engine/engine.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { ChatService as LegacyChatService, file_chat_chat } from "../gen/chat/chat_pb.ts";
 import { file_chat_v1_chat } from "../gen/chat/v1/chat_pb.ts";
@@ -27,7 +26,6 @@ import { registerReflection } from "./services/reflection.ts";
 export interface RpcOptions {
   core: ChatCore;
   auth: Authenticator;
-  bus: Bus;
   readiness: Readiness;
   metrics: Metrics;
   region: string;
@@ -82,7 +80,7 @@ export function createRpcHandler(o: RpcOptions): RpcHandler {
   const http = createHttpApp({
     isReady: () => o.readiness.ready,
     region: o.region,
-    web: { auth: o.auth, core: o.core, bus: o.bus, heartbeatSeconds: o.heartbeatSeconds },
+    web: { auth: o.auth, core: o.core, heartbeatSeconds: o.heartbeatSeconds },
   });
   const handle = connectNodeAdapter({
     routes: rpcRoutes(o, streaming),
