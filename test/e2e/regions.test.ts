@@ -9,7 +9,7 @@ import { chatClient, openChat, transport } from "../support/clients.ts";
 import { startCluster, startNats, type NatsCluster } from "../support/nats.ts";
 import { freePort } from "../support/prometheus.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
-import { eventually } from "../support/wait.ts";
+import { eventually, GiveUp } from "../support/wait.ts";
 
 const REGIONS = ["nrt", "ams", "iad"];
 let cluster: NatsCluster;
@@ -157,6 +157,20 @@ test("rooms with owners across regions: a private room made in one is private in
   const K = RoomChangeKind;
   expect(page.messages.map((m) => m.change?.kind)).toEqual([K.CREATED, K.MEMBER_ADDED, K.MEMBER_ADDED, K.BANNED, K.MUTED]);
   ben.close();
+
+  // A room deleted in one region: a stream in another leaves it, its history is gone everywhere,
+  // and its name starts again at seq 1 in a third.
+  await client(nrt).createRoom({ name: "brief", kind: RoomKind.PUBLIC }, as("olga"));
+  await send(nrt, "olga", "brief", "soon gone");
+  const olga = openChat(client(ams), "olga");
+  await olga.send({ kind: { case: "join", value: { room: "brief" } } });
+  await olga.reader.until((r) => r.of("joined").length > 0, 5000, "olga joined in ams");
+  await client(iad).deleteRoom({ room: "brief" }, as("olga"));
+  await olga.reader.until((r) => r.of("error").length > 0, 2000, "olga's stream in ams told");
+  expect(olga.reader.of("error").map((e) => [e.code, e.text])).toEqual([["not_found", 'room "brief" was deleted']]);
+  expect((await client(ams).history({ room: "brief", afterSeq: 0n }, as("olga"))).messages).toEqual([]);
+  expect((await send(nrt, "ann", "brief", "a new room of the same name")).message?.seq).toBe(1n);
+  olga.close();
 });
 
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {
@@ -268,6 +282,26 @@ test("a full NATS outage: sends fail fast with UNAVAILABLE and readiness drops; 
     "a send after the outage",
   );
   expect(after!.seq).toBe(before + 1n);
+  // The room records came through the outage too: the private room is still private in every
+  // region still running (ams was killed above).
+  for (const r of [servers[0], servers[2]]) {
+    await ready(r);
+    const answer = () =>
+      send(r, "eve", "crew", "in at last?").then(
+        () => "sent",
+        (e) => Code[ConnectError.from(e).code],
+      );
+    // Unavailable while the instance catches up; never sent.
+    await eventually(
+      async () => {
+        const a = await answer();
+        if (a === "sent") throw new GiveUp("a private room took a non-member's message");
+        return a === "PermissionDenied";
+      },
+      30_000,
+      `crew private in ${r.url}`,
+    );
+  }
 }, 90_000);
 
 test("the cluster runs deploy/nats/nats.conf: a client without its password is refused", async () => {

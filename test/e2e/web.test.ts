@@ -199,8 +199,10 @@ test("rooms with owners: a private room made, a member invited and banned; what 
 
   // Blocking: olga writes to ben; he blocks her in their conversation; her next message is refused.
   await olga.page.locator('#online-list button[data-user="ben"]').click();
+  await olga.page.locator("#room-title", { hasText: "@ben" }).waitFor();
   await say(olga.page, "about the ban");
   await ben.page.locator('#dm-list button[data-room="dm:ben:olga"]').click();
+  await ben.page.locator("#room-title", { hasText: "@olga" }).waitFor();
   await seenOnce(ben.page, "about the ban");
   await ben.page.getByRole("button", { name: "Block olga" }).click();
   await ben.page.getByRole("button", { name: "Unblock olga" }).waitFor();

@@ -67,7 +67,8 @@ async function tryStartCluster(size: number, firstPort?: number): Promise<NatsCl
   );
   // A cluster runs the deployment's own config (deploy/nats/nats.conf), filled in as fly.toml
   // does on Fly, with loopback addresses; a single server a minimal config without auth.
-  const password = crypto.randomUUID();
+  // Letters first, as docs/regions.md makes it: nats-server reads "1e5..." as a number and stops.
+  const password = `pw${crypto.randomUUID().replaceAll("-", "")}`;
   const env: Record<string, string>[] = [];
   const nodes: NatsNode[] = ports.map((p, i) => {
     const name = `n${i + 1}`;
