@@ -145,7 +145,11 @@ describe("members and roles", () => {
     await core.join(chat, "elsewhere");
     const sub = await core.subscribe("ben", "test", [room], {});
     collect(sub);
+    const members = async () => (await core.listRooms("olga")).rooms.find((r) => r.name === room)?.members;
+    expect(await members()).toBe(1);
     await core.rooms.removeMember(owner, room, "ben");
+    // Out of the room's directory too.
+    expect(await members()).toBe(0);
     await until(() => c.errors().length > 0);
     expect(c.errors().map((e) => [e.code, e.text, e.room])).toEqual([
       ["permission_denied", `room "team" is private: an owner or admin must add you first`, room],

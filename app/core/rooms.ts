@@ -239,7 +239,13 @@ export class Rooms {
       if (change) checkRoomSize(r);
       return r;
     });
-    return change ? this.ctx.record(name, actor.user, create(RoomChangeSchema, change)) : undefined;
+    if (!change) return undefined;
+    const entry = await this.ctx.record(name, actor.user, create(RoomChangeSchema, change));
+    // Out of the room: out of its directory too (ListRooms counts members from there).
+    if (change.kind === RoomChangeKind.MEMBER_REMOVED || change.kind === RoomChangeKind.BANNED) {
+      await this.ctx.engine.rooms.removeMember(name, change.user ?? "");
+    }
+    return entry;
   }
 
   /** The room's record changed by `edit`; a server admin may moderate a room nobody created (it then gets a record without owners). */
