@@ -44,8 +44,8 @@ const CONFIGS: Record<typeof mode, Config> = {
   // subscriber count is enough for that, the other forms measure.
   smoke: {
     rounds: 1,
-    fanout: { subscribers: [10], senders: 2, warmupMs: 100, durationMs: 400, fixedDeliveriesPerSec: 1000, maxRate: 100 },
-    rooms: { rooms: 10, perRoom: 5, rate: 50, warmupMs: 100, durationMs: 400 },
+    fanout: { subscribers: [10], senders: 2, warmupMs: 50, durationMs: 200, fixedDeliveriesPerSec: 1000, maxRate: 100 },
+    rooms: { rooms: 10, perRoom: 5, rate: 50, warmupMs: 50, durationMs: 200 },
     idle: { steps: [50, 100], settleMs: 200 },
     cold: { n: 1 },
     sidecar: { series: 2000, scrapes: 3 },
