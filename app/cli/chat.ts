@@ -12,6 +12,7 @@ import { Channel } from "./channel.ts";
 import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
 import { isDmRoom } from "../rules/names.ts";
 import { authHeaders, PROTOCOLS, type Protocol } from "./connection.ts";
+import { parseDuration } from "./token.ts";
 
 const USAGE = `usage: edgechat chat [--url URL] [--user ID | --token JWT] [--room ROOM] [--protocol grpc|connect|grpc-web|websocket]
 
@@ -58,13 +59,6 @@ export function formatMessage(m: Message, me: string): string {
   const at = m.sentAt ? timestampDate(m.sentAt) : new Date();
   const change = describeChange(m);
   return `${hhmm(at)} [${roomLabel(m.room, me)}] ${change === undefined ? `${m.from}: ${m.text}` : `* ${change}`}`;
-}
-
-/** "30m", "2h", "7d" as ms; undefined when it is not one. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)([mhd])$/.exec(text);
-  if (!m) return undefined;
-  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
 }
 
 export function formatPresence(p: Presence, me: string): string {
@@ -228,6 +222,15 @@ export async function chatCommand(
 export function mayBeCommand(partial: string): boolean {
   const line = partial.trimStart();
   return line === "" || line.startsWith("/") || "list".startsWith(line.trimEnd()) || /^c(o(n(n(e(c(t(\s+\S*)?)?)?)?)?)?)?\s*$/.test(line);
+}
+
+/** A duration as `edgechat token --ttl` reads it ("30m", "2h", "7d"), in ms; undefined when the word is none. */
+function durationMs(word: string): number | undefined {
+  try {
+    return parseDuration(word) * 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What each line does, once the session is up. Each resolves false when the line was refused. */
@@ -431,7 +434,7 @@ class ChatCommands {
   private async moderate(word: string, args: string[]): Promise<boolean> {
     const [user, maybe, ...more] = args;
     if (!user) return this.fail(`usage: ${word} <user> [30m|2h|7d]${word === "/ban" ? " [reason]" : ""}`);
-    const ms = maybe === undefined ? undefined : parseDuration(maybe);
+    const ms = maybe === undefined ? undefined : durationMs(maybe);
     const reasonWords = ms === undefined ? [maybe, ...more].filter((w) => w !== undefined) : more;
     if (word === "/mute" && reasonWords.length > 0) return this.fail("usage: /mute <user> [30m|2h|7d]");
     const room = this.room();

@@ -7,7 +7,8 @@ import { mayBeCommand, roomLabel } from "./chat.ts";
 import { codeName } from "./connection.ts";
 import { RoomView, SimClient, SimStats } from "./sim-client.ts";
 import { quantile } from "./sim-report.ts";
-import { parseDuration } from "./token.ts";
+import { parseDuration, tokenCommand } from "./token.ts";
+import { createAuthenticator } from "../core/auth.ts";
 import { closeError, wsUrl } from "./ws-stream.ts";
 
 describe("RoomView", () => {
@@ -96,4 +97,16 @@ describe("typing notices", () => {
       expect([partial, mayBeCommand(partial)]).toEqual([partial, false]);
     }
   });
+});
+
+test("edgechat token --admin signs the claim the server reads as a server-wide admin; without it, none", async () => {
+  const secret = "x".repeat(40);
+  const auth = createAuthenticator({ jwtSecret: secret });
+  const who = async (args: string[]) => {
+    const out: string[] = [];
+    expect(await tokenCommand(["--user", "root", ...args], { EDGECHAT_JWT_SECRET: secret }, (s) => out.push(s))).toBe(0);
+    return auth.identify({ get: (name) => (name === "authorization" ? `Bearer ${out[0]}` : null) });
+  };
+  expect((await who(["--admin"]))?.admin).toBe(true);
+  expect((await who([]))?.admin).toBe(false);
 });

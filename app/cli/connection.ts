@@ -121,10 +121,10 @@ export function describeError(err: unknown): string {
 export { codeName };
 
 /** A bearer token for `user`, HS256 with `secret`. */
-export async function mintToken(user: string, secret: string, ttlSeconds: number): Promise<string> {
+export async function mintToken(user: string, secret: string, ttlSeconds: number, claims: Record<string, unknown> = {}): Promise<string> {
   const { SignJWT } = await import("jose");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(user)
     .setIssuedAt(now)

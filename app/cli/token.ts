@@ -1,11 +1,12 @@
-// `edgechat token --user <id> [--ttl 1h]`: an HS256 JWT signed with EDGECHAT_JWT_SECRET, for
+// `edgechat token --user <id> [--ttl 1h] [--admin]`: an HS256 JWT signed with EDGECHAT_JWT_SECRET, for
 // `edgechat chat --token`, EDGECHAT_TOKEN, or any client's `authorization: Bearer` header.
 import { parseArgs } from "node:util";
-import { MIN_SECRET_BYTES } from "../core/auth.ts";
+import { ADMIN_CLAIM, MIN_SECRET_BYTES } from "../core/auth.ts";
 import { isValidUserId, USER_ID_RULE } from "../rules/names.ts";
 import { mintToken } from "./connection.ts";
 
-const USAGE = "usage: edgechat token --user <id> [--ttl 1h]   (signs with EDGECHAT_JWT_SECRET)";
+const USAGE =
+  "usage: edgechat token --user <id> [--ttl 1h] [--admin]   (signs with EDGECHAT_JWT_SECRET; --admin: a server-wide admin, who may manage every room)";
 
 /** "90", "90s", "15m", "1h", "7d" -> seconds. */
 export function parseDuration(s: string): number {
@@ -17,7 +18,10 @@ export function parseDuration(s: string): number {
 }
 
 export async function tokenCommand(args: string[], env = process.env, out = console.log, err = console.error): Promise<number> {
-  const { values } = parseArgs({ args, options: { user: { type: "string" }, ttl: { type: "string", default: "1h" }, help: { type: "boolean" } } });
+  const { values } = parseArgs({
+    args,
+    options: { user: { type: "string" }, ttl: { type: "string", default: "1h" }, admin: { type: "boolean" }, help: { type: "boolean" } },
+  });
   if (values.help) {
     out(USAGE);
     return 0;
@@ -39,6 +43,6 @@ export async function tokenCommand(args: string[], env = process.env, out = cons
     err(`edgechat token: EDGECHAT_JWT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes, and the server refuses such a secret`);
     return 1;
   }
-  out(await mintToken(values.user, secret, parseDuration(values.ttl!)));
+  out(await mintToken(values.user, secret, parseDuration(values.ttl!), values.admin ? { [ADMIN_CLAIM]: true } : {}));
   return 0;
 }
