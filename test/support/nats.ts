@@ -40,6 +40,16 @@ process.on("exit", () => {
   for (const p of running) p.kill("SIGKILL");
 });
 
+/** Deletes every JetStream stream (history and KV buckets), so that the next engine starts from nothing. */
+export async function wipeJetStream(urls: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: urls.split(",") });
+  const jsm = await jetstreamManager(nc);
+  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  await nc.close();
+}
+
 /** One nats-server with JetStream on loopback (on `port`, or a free one) and a temp store. */
 export async function startNats(port?: number): Promise<NatsCluster> {
   return startCluster(1, port);

@@ -3,15 +3,13 @@
 // republish, expiry of a crashed instance's presence, and failing fast without a server.
 import { eventually } from "../../../test/support/wait.ts";
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { loadConfig } from "../../config.ts";
 import { createLogger } from "../../log.ts";
 import type { ChatEvent } from "../../gen/chat/v1/chat_pb.ts";
 import { engineContract } from "../contract.ts";
 import { freePort } from "../../../test/support/prometheus.ts";
-import { startNats } from "../../../test/support/nats.ts";
+import { startNats, wipeJetStream } from "../../../test/support/nats.ts";
 import { connectOptions } from "./conn.ts";
 import { createNatsEngine, type NatsEngine, type NatsTuning } from "./index.ts";
 
@@ -26,12 +24,7 @@ afterAll(async () => {
 });
 
 /** Deletes every stream (history and buckets), so that each test starts from nothing. */
-async function wipe(): Promise<void> {
-  const nc = await connect({ servers: nats.nodes[0].url });
-  const jsm = await jetstreamManager(nc);
-  for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
-  await nc.close();
-}
+const wipe = () => wipeJetStream(nats.nodes[0].url);
 
 async function engine(region = "test", env: Record<string, string> = {}, tuning: Partial<NatsTuning> = {}): Promise<NatsEngine> {
   const e = createNatsEngine(loadConfig({ EDGECHAT_NATS_URL: nats.urls, EDGECHAT_REGION: region, ...env }), log, tuning);
