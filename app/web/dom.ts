@@ -64,6 +64,7 @@ export const ui = {
   composer: $<HTMLFormElement>("composer"),
   textLabel: $("text-label"),
   text: $<HTMLTextAreaElement>("text"),
+  send: $<HTMLButtonElement>("send"),
   sendError: $("send-error"),
 };
 

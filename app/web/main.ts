@@ -218,7 +218,6 @@ function select(r: Room): void {
     ui.sendError.textContent = "";
     ui.panelError.textContent = "";
     state.moderating = undefined;
-    ui.text.placeholder = `Message ${label(r)}`;
     ui.textLabel.textContent = `Message ${label(r)}`;
     // Its title and topic for the head, its members for the panel.
     if (!r.peer) void loadDetails(r.name);

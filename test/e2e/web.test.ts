@@ -187,6 +187,13 @@ test("rooms with owners: a private room made, a member invited and banned; what 
   for (const hidden of ["#room-edit", "#invite-form", "#delete-room"]) expect(await ben.page.locator(hidden).isHidden()).toBe(true);
   expect(await ben.page.locator("#leave-room").isVisible()).toBe(true);
 
+  // Olga mutes him for an hour: his page takes the message box away and says until when.
+  await olga.page.getByRole("button", { name: "Mute… ben" }).click();
+  await olga.page.getByLabel("For").selectOption("3600");
+  await olga.page.getByRole("button", { name: "Mute ben" }).click();
+  await olga.page.locator('#member-list li[data-key="ben"] .muted-badge').waitFor();
+  await ben.page.locator('#text[disabled][placeholder^="You are muted in #crew until"]').waitFor().catch(failWith(ben));
+
   // Olga bans him with a reason: his page leaves the room and says why.
   await olga.page.getByRole("button", { name: "Ban… ben" }).click();
   await olga.page.getByLabel("For").selectOption("0");

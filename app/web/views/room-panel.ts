@@ -26,6 +26,30 @@ export function renderRoomHead(): void {
   ui.roomInfo.setAttribute("aria-expanded", String(state.panelOpen && !ui.roomInfo.hidden));
   ui.block.hidden = !r?.peer;
   if (r?.peer) ui.block.textContent = state.blocked.has(r.peer) ? `Unblock ${r.peer}` : `Block ${r.peer}`;
+  renderMute();
+}
+
+/** The far future that stands for a mute without end (rooms.ts on the server). */
+const FOREVER_MS = 253402300799000;
+let unmuteTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** A muted user is not offered the message box: it says until when instead. */
+function renderMute(): void {
+  const r = state.active;
+  const d = r && state.details.get(r.name);
+  const until = d?.members.find((m) => m.user === state.me)?.mutedUntil;
+  const ms = until ? Number(until.seconds) * 1000 : 0;
+  const muted = ms > Date.now();
+  clearTimeout(unmuteTimer);
+  ui.text.disabled = ui.send.disabled = muted;
+  if (!r) return;
+  if (!muted) {
+    ui.text.placeholder = `Message ${label(r)}`;
+    return;
+  }
+  ui.text.placeholder = `You are muted in ${label(r)} ${ms >= FOREVER_MS ? "for good" : `until ${new Date(ms).toLocaleString()}`}`;
+  // The mute ends by itself: offer the box again then.
+  if (ms - Date.now() < 86_400_000) unmuteTimer = setTimeout(renderMute, ms - Date.now() + 50);
 }
 
 function memberItem(m: Member, mine: Role): HTMLLIElement {
