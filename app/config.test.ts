@@ -7,6 +7,7 @@ test("defaults", () => {
   expect(c.limits).toEqual({
     maxTextBytes: 4096,
     maxRoomsPerSession: 128,
+    maxRoomsPerUser: 100,
     ratePerSecond: 20,
     rateBurst: 40,
     joinRatePerSecond: 10,

@@ -4,12 +4,14 @@ import type { Level } from "./log.ts";
 export interface Limits {
   maxTextBytes: number;
   maxRoomsPerSession: number;
+  /** Rooms one user may have created (CreateRoom) and not deleted: each is a record every instance holds. */
+  maxRoomsPerUser: number;
   ratePerSecond: number;
   rateBurst: number;
   /** Joins and leaves on Chat, and Subscribe calls, per user. */
   joinRatePerSecond: number;
   joinBurst: number;
-  /** History, ListRooms and ListOnline calls per user. */
+  /** History, ListRooms, ListOnline, GetRoom, ListMembers and ListBlocked calls per user. */
   readRatePerSecond: number;
   readBurst: number;
   maxRequestBytes: number;
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     limits: {
       maxTextBytes: int("EDGECHAT_MAX_TEXT_BYTES", 4096, 1),
       maxRoomsPerSession: int("EDGECHAT_MAX_ROOMS_PER_SESSION", 128, 1),
+      maxRoomsPerUser: int("EDGECHAT_MAX_ROOMS_PER_USER", 100, 0),
       ratePerSecond: int("EDGECHAT_RATE_PER_SECOND", 20, 0),
       rateBurst: int("EDGECHAT_RATE_BURST", 40, 1),
       joinRatePerSecond: int("EDGECHAT_JOIN_RATE_PER_SECOND", 10, 0),

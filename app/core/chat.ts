@@ -69,7 +69,8 @@ export class ChatCore {
   /**
    * Per-user rates, by what they count (and the `limit` label of the refusal metric): sends; joins
    * and leaves, and Subscribe calls, each of which makes presence events for everyone in the room;
-   * History, ListRooms and ListOnline, each of which reads the store or many users' presence.
+   * History, ListRooms, ListOnline and the room reads, each of which reads the store or many users'
+   * presence. Room changes count as sends: each writes a history entry.
    */
   private readonly limiters: Record<RateKind, RateLimiter>;
   private readonly presence: PresenceGate;
@@ -106,7 +107,7 @@ export class ChatCore {
     this.limiters = {
       send: new RateLimiter(l.ratePerSecond, l.rateBurst),
       join: new RateLimiter(l.joinRatePerSecond, l.joinBurst, "joins and leaves"),
-      read: new RateLimiter(l.readRatePerSecond, l.readBurst, "History, ListRooms and ListOnline calls"),
+      read: new RateLimiter(l.readRatePerSecond, l.readBurst, "reads (History, ListRooms, ListOnline, GetRoom, ListMembers)"),
     };
     this.presence = new PresenceGate((room, user, joined, region) =>
       opts.engine.bus.publish(room, presenceEvent(room, user, joined, region)).catch((err) => this.logFail("publish presence", err)),
@@ -114,7 +115,12 @@ export class ChatCore {
     const beatMs = (opts.heartbeatSeconds ?? 25) * 1000;
     this.timer = setInterval(() => this.tick(beatMs), Math.min(beatMs, 5000));
     this.timer.unref?.();
-    this.rooms = new Rooms({ engine: opts.engine, record: (room, from, change) => this.recordChange(room, from, change) });
+    this.rooms = new Rooms({
+      engine: opts.engine,
+      limits: opts.limits,
+      record: (room, from, change) => this.recordChange(room, from, change),
+      take: (kind, actor) => this.takeToken(kind, actor.user, actor.protocol ?? "unknown"),
+    });
     this.stopWatching = opts.engine.access.watch((room, now, before) => this.roomChanged(room, now, before));
   }
 

@@ -4,10 +4,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RoleName, RoomRecord } from "../engine/engine.ts";
 
-/** Who is asking: a user, and whether their token makes them a server-wide admin. */
+/** Who is asking: a user, whether their token makes them a server-wide admin, and by which protocol (for the metrics). */
 export interface Actor {
   user: string;
   admin?: boolean;
+  protocol?: string;
 }
 
 export const MAX_TITLE = 100;
@@ -15,6 +16,8 @@ export const MAX_TOPIC = 500;
 export const MAX_REASON = 200;
 /** Roles, bans and mutes per room: the record is one document that every instance holds. */
 export const MAX_ROLES = 10_000;
+/** Users one user may block: the list is one document that every instance holds. */
+export const MAX_BLOCKS = 1_000;
 
 const RANK: Record<RoleName, number> = { member: 1, admin: 2, owner: 3 };
 

@@ -10,7 +10,7 @@ import { eventually } from "../../test/support/wait.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createEmbeddedEngine } from "../engine/embedded/index.ts";
 import { createNatsEngine } from "../engine/nats/index.ts";
-import { loadConfig } from "../config.ts";
+import { loadConfig, type Limits } from "../config.ts";
 import { startNats, wipeJetStream } from "../../test/support/nats.ts";
 import { createLogger } from "../log.ts";
 import { ChatCore } from "./chat.ts";
@@ -18,7 +18,8 @@ import type { Session } from "./session.ts";
 
 let engine: Engine;
 let core: ChatCore;
-const make = (openRooms = true) => new ChatCore({ engine, region: "test", limits: TEST_LIMITS, log: createLogger("error"), openRooms });
+const make = (openRooms = true, limits: Partial<Limits> = {}) =>
+  new ChatCore({ engine, region: "test", limits: { ...TEST_LIMITS, ...limits }, log: createLogger("error"), openRooms });
 
 // Every rule on both engines: the records live in each engine's access store (a SQLite table, a
 // NATS KV bucket that every instance follows).
@@ -117,6 +118,22 @@ function rules(): void {
       const taken = await core.rooms.create(admin, "lobby", RoomKind.PUBLIC, "Lobby", "");
       // The room keeps its history: the creation is its next entry.
       expect(taken.entry.seq).toBe(2n);
+    });
+
+    test("a user creates at most EDGECHAT_MAX_ROOMS_PER_USER rooms, a server-wide admin more; room changes count as sends", async () => {
+      for (let i = 0; i < TEST_LIMITS.maxRoomsPerUser; i++) await core.rooms.create(owner, `r${i}`, RoomKind.PUBLIC, "", "");
+      expect(await refusal(core.rooms.create(owner, "one-more", RoomKind.PUBLIC, "", ""))).toBe(
+        `ResourceExhausted: you have ${TEST_LIMITS.maxRoomsPerUser} rooms already, the most one user may create: delete one first`,
+      );
+      await core.rooms.create(admin, "admins-room", RoomKind.PUBLIC, "", "");
+      await core.rooms.delete(owner, "r0");
+      await core.rooms.create(owner, "one-more", RoomKind.PUBLIC, "", "");
+      await core.drain();
+      core = make(true, { ratePerSecond: 1, rateBurst: 2 });
+      await core.rooms.addMember(owner, "r1", "ben");
+      await core.rooms.addMember(owner, "r1", "cat");
+      expect(await refusal(core.rooms.addMember(owner, "r1", "dan"))).toStartWith("ResourceExhausted: rate limit: at most 1 messages per second");
+      expect(core.rooms.members(owner, "r1").members.map((m) => m.user)).toEqual(["ben", "cat", "olga"]);
     });
 
     test("EDGECHAT_OPEN_ROOMS=0: a room nobody created does not exist; a created one works; DMs still do", async () => {
@@ -326,8 +343,8 @@ function rules(): void {
 
   describe("blocking", () => {
     test("a blocked user's DMs are refused without saying why; neither sees the other's presence; unblock restores", async () => {
-      await core.rooms.block("ann", "bob", true);
-      expect(core.rooms.blocked("ann")).toEqual(["bob"]);
+      await core.rooms.block({ user: "ann" }, "bob", true);
+      expect(core.rooms.blocked({ user: "ann" })).toEqual(["bob"]);
       expect(await refusal(core.send("bob", { toUser: "ann" }, "hi", ""))).toBe('PermissionDenied: you cannot send direct messages to "ann"');
       expect(await refusal(core.send("bob", { room: "dm:ann:bob" }, "hi", ""))).toBe('PermissionDenied: you cannot send direct messages to "ann"');
       // Ann may still write to Bob: a block is hers.
@@ -346,8 +363,8 @@ function rules(): void {
       expect(presenceOf(b)).not.toContain("ann");
       expect((await core.listOnline("ann", "lobby")).map((e) => e.user)).toEqual(["ann", "cat"]);
       expect((await core.listOnline("bob", "")).map((e) => e.user)).toEqual(["bob", "cat"]);
-      expect(await refusal(core.rooms.block("ann", "ann", true))).toBe("InvalidArgument: you cannot block yourself");
-      await core.rooms.block("ann", "bob", false);
+      expect(await refusal(core.rooms.block({ user: "ann" }, "ann", true))).toBe("InvalidArgument: you cannot block yourself");
+      await core.rooms.block({ user: "ann" }, "bob", false);
       await core.send("bob", { toUser: "ann" }, "hi again", "");
     });
   });

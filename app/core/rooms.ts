@@ -22,12 +22,19 @@ import {
 } from "../gen/chat/v1/chat_pb.ts";
 import type { Engine, RoleName, RoomRecord } from "../engine/engine.ts";
 import { checkRoomName, checkUserId, dmParticipants, isPublicRoomName } from "../rules/names.ts";
-import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, roleOf } from "./room-rules.ts";
+import type { Limits } from "../config.ts";
+import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, MAX_BLOCKS, roleOf } from "./room-rules.ts";
 
 export interface RoomsContext {
   engine: Engine;
+  limits: Pick<Limits, "maxRoomsPerUser">;
   /** Stores a change entry in the room's history and publishes it, as a message is. */
   record(room: string, from: string, change: RoomChange): Promise<Message>;
+  /**
+   * Takes one of the actor's rate tokens, or refuses: a change writes like a message ("send"),
+   * a look reads like History ("read").
+   */
+  take(kind: "send" | "read", actor: Actor): void;
 }
 
 type ChangeInit = MessageInitShape<typeof RoomChangeSchema>;
@@ -56,7 +63,12 @@ export class Rooms {
     checkCreatable(name);
     if (kind === RoomKind.DIRECT) throw new ConnectError("a direct-message room is made by sending to_user, not by CreateRoom", Code.InvalidArgument);
     checkWords(title, topic);
+    this.ctx.take("send", actor);
     if (this.access.room(name)) throw new ConnectError(`room "${name}" exists already`, Code.AlreadyExists);
+    const max = this.ctx.limits.maxRoomsPerUser;
+    if (!actor.admin && this.access.createdBy(actor.user) >= max) {
+      throw new ConnectError(`you have ${max} rooms already, the most one user may create: delete one first`, Code.ResourceExhausted);
+    }
     // A room made by first use belongs to everyone who uses it: only a server admin may take it over.
     if (!actor.admin && (await this.ctx.engine.history.lastSeq(name)) > 0n) {
       throw new ConnectError(`room "${name}" exists already (made by its first message): pick another name`, Code.AlreadyExists);
@@ -79,6 +91,7 @@ export class Rooms {
 
   /** The room as the actor may see it; a room nobody created is described as public, without owners. */
   get(actor: Actor, name: string): Room {
+    this.ctx.take("read", actor);
     if (dmParticipants(name)) return create(RoomSchema, { name, kind: RoomKind.DIRECT });
     const record = this.access.room(name);
     if (!actor.admin) checkRead(record, actor.user);
@@ -105,6 +118,7 @@ export class Rooms {
 
   async delete(actor: Actor, name: string): Promise<void> {
     const record = this.existing(name);
+    this.ctx.take("send", actor);
     checkManage(record, actor, "delete");
     // The record first: from then on the room refuses everyone and open streams leave it.
     await this.access.deleteRoom(name);
@@ -113,6 +127,7 @@ export class Rooms {
 
   members(actor: Actor, name: string): { members: Member[]; banned: BannedUser[] } {
     const record = this.existing(name);
+    this.ctx.take("read", actor);
     if (!actor.admin) checkRead(record, actor.user);
     const now = Date.now();
     const users = new Set([...record.roles.keys(), ...record.mutes.keys()]);
@@ -218,14 +233,20 @@ export class Rooms {
     });
   }
 
-  async block(user: string, other: string, blocked: boolean): Promise<void> {
+  async block(actor: Actor, other: string, blocked: boolean): Promise<void> {
     checkUserId(other, "user");
-    if (other === user) throw new ConnectError("you cannot block yourself", Code.InvalidArgument);
-    await this.access.setBlocked(user, other, blocked);
+    if (other === actor.user) throw new ConnectError("you cannot block yourself", Code.InvalidArgument);
+    this.ctx.take("send", actor);
+    const have = this.access.blocked(actor.user);
+    if (blocked && !have.has(other) && have.size >= MAX_BLOCKS) {
+      throw new ConnectError(`you have blocked ${MAX_BLOCKS} users, the most: unblock one first`, Code.ResourceExhausted);
+    }
+    await this.access.setBlocked(actor.user, other, blocked);
   }
 
-  blocked(user: string): string[] {
-    return [...this.access.blocked(user)].sort();
+  blocked(actor: Actor): string[] {
+    this.ctx.take("read", actor);
+    return [...this.access.blocked(actor.user)].sort();
   }
 
   /**
@@ -252,6 +273,7 @@ export class Rooms {
   private async change(actor: Actor, name: string, edit: (r: RoomRecord) => RoomRecord): Promise<RoomRecord> {
     if (dmParticipants(name)) throw new ConnectError(`"${name}" is a direct-message room: it has no owners or members to manage`, Code.InvalidArgument);
     checkRoomName(name);
+    this.ctx.take("send", actor);
     let record = await this.access.updateRoom(name, edit);
     if (!record && actor.admin && isPublicRoomName(name)) {
       await this.access.createRoom({

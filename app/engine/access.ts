@@ -41,6 +41,8 @@ export class CachedAccess implements AccessStore {
   private readonly blocks = new Map<string, Stored<Set<string>>>();
   private readonly listeners = new Set<Listener>();
   private loaded = false;
+  /** Records per creator, kept with the records. */
+  private readonly creators = new Map<string, number>();
   /** Writes of one document from this instance go one at a time: together they would only conflict. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private static readonly NONE: ReadonlySet<string> = new Set();
@@ -125,6 +127,10 @@ export class CachedAccess implements AccessStore {
     }
   }
 
+  createdBy(user: string): number {
+    return this.creators.get(user) ?? 0;
+  }
+
   blocked(user: string): ReadonlySet<string> {
     return this.blocks.get(user)?.value ?? CachedAccess.NONE;
   }
@@ -153,6 +159,13 @@ export class CachedAccess implements AccessStore {
     return () => this.listeners.delete(listener);
   }
 
+  private count(user: string | undefined, by: number): void {
+    if (!user) return;
+    const n = (this.creators.get(user) ?? 0) + by;
+    if (n > 0) this.creators.set(user, n);
+    else this.creators.delete(user);
+  }
+
   private async readRoom(name: string): Promise<Stored<RoomRecord | undefined>> {
     const fresh = await this.docs.read("room", name);
     return { value: fresh.value === undefined ? undefined : decodeRoom(name, fresh.value), revision: fresh.revision };
@@ -174,6 +187,8 @@ export class CachedAccess implements AccessStore {
     if (had && had.revision >= revision) return had.value;
     const now = value === undefined ? undefined : decodeRoom(id, value);
     this.rooms.set(id, { value: now, revision });
+    this.count(had?.value?.createdBy, -1);
+    this.count(now?.createdBy, 1);
     if (now || had?.value) for (const l of this.listeners) l(id, now, had?.value);
     return now;
   }

@@ -155,6 +155,8 @@ export interface AccessStore {
   updateRoom(name: string, change: (current: RoomRecord) => RoomRecord): Promise<RoomRecord | undefined>;
   /** Removes the room's record; false when it had none. */
   deleteRoom(name: string): Promise<boolean>;
+  /** How many records name `user` as their creator. */
+  createdBy(user: string): number;
   /** The users `user` blocked. */
   blocked(user: string): ReadonlySet<string>;
   setBlocked(user: string, other: string, blocked: boolean): Promise<void>;

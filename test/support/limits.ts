@@ -5,6 +5,7 @@ import type { Limits } from "../../app/config.ts";
 export const TEST_LIMITS: Limits = {
   maxTextBytes: 4096,
   maxRoomsPerSession: 4,
+  maxRoomsPerUser: 5,
   ratePerSecond: 0,
   rateBurst: 40,
   joinRatePerSecond: 0,

@@ -85,15 +85,15 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
       return changed(await core.rooms.unmute(actorOf(ctx), req.room, req.user));
     },
     async block(req, ctx) {
-      await core.rooms.block(requireUser(ctx), req.user, true);
+      await core.rooms.block(actorOf(ctx), req.user, true);
       return create(BlockResponseSchema);
     },
     async unblock(req, ctx) {
-      await core.rooms.block(requireUser(ctx), req.user, false);
+      await core.rooms.block(actorOf(ctx), req.user, false);
       return create(BlockResponseSchema);
     },
     async listBlocked(_req, ctx) {
-      return create(ListBlockedResponseSchema, { users: core.rooms.blocked(requireUser(ctx)) });
+      return create(ListBlockedResponseSchema, { users: core.rooms.blocked(actorOf(ctx)) });
     },
   });
 }
@@ -102,7 +102,7 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
 const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
 
 function actorOf(ctx: HandlerContext): Actor {
-  return { user: requireUser(ctx), admin: ctx.values.get(adminKey) };
+  return { user: requireUser(ctx), admin: ctx.values.get(adminKey), protocol: protocolOf(ctx) };
 }
 
 export function requireUser(ctx: HandlerContext): string {
