@@ -27,7 +27,7 @@ import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 import { tokenExpired, type Authenticator } from "./auth.ts";
-import { checkRead, checkWrite, readRefusal } from "./room-rules.ts";
+import { checkRead, checkWrite, readRefusal, roomNotCreated } from "./room-rules.ts";
 import { roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
@@ -118,6 +118,7 @@ export class ChatCore {
     this.rooms = new Rooms({
       engine: opts.engine,
       limits: opts.limits,
+      openRooms: opts.openRooms !== false,
       record: (room, from, change) => this.recordChange(room, from, change),
       take: (kind, actor) => this.takeToken(kind, actor.user, actor.protocol ?? "unknown"),
     });
@@ -415,9 +416,7 @@ export class ChatCore {
       return;
     }
     const record = access.room(room);
-    if (!record && this.opts.openRooms === false) {
-      throw new ConnectError(`room "${room}" does not exist: on this server rooms are made with CreateRoom`, Code.NotFound);
-    }
+    if (!record && this.opts.openRooms === false) throw roomNotCreated(room);
     if (need === "write") checkWrite(record, user);
     else checkRead(record, user);
   }

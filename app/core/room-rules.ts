@@ -46,6 +46,11 @@ export function readRefusal(record: RoomRecord | undefined, user: string, now = 
   return undefined;
 }
 
+/** A room nobody created, on a server where rooms exist only once created (EDGECHAT_OPEN_ROOMS=0). */
+export function roomNotCreated(room: string): ConnectError {
+  return new ConnectError(`room "${room}" does not exist: on this server rooms are made with CreateRoom`, Code.NotFound);
+}
+
 export function checkRead(record: RoomRecord | undefined, user: string, now = Date.now()): void {
   const refusal = readRefusal(record, user, now);
   if (refusal) throw refusal;

@@ -142,6 +142,7 @@ function rules(): void {
       const s = await core.open("ann", "test");
       expect(await refusal(core.join(s, "nowhere"))).toBe('NotFound: room "nowhere" does not exist: on this server rooms are made with CreateRoom');
       expect(await refusal(core.send("ann", { room: "nowhere" }, "hi", ""))).toStartWith("NotFound:");
+      expect(await refusal(() => core.rooms.get({ user: "ann" }, "nowhere"))).toStartWith("NotFound:");
       await core.rooms.create({ user: "ann" }, "somewhere", RoomKind.PUBLIC, "", "");
       await core.join(s, "somewhere");
       await core.send("ann", { room: "somewhere" }, "hi", "");

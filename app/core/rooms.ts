@@ -23,11 +23,13 @@ import {
 import type { Engine, RoleName, RoomRecord } from "../engine/engine.ts";
 import { checkRoomName, checkUserId, dmParticipants, isPublicRoomName } from "../rules/names.ts";
 import type { Limits } from "../config.ts";
-import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, MAX_BLOCKS, roleOf } from "./room-rules.ts";
+import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, MAX_BLOCKS, roleOf, roomNotCreated } from "./room-rules.ts";
 
 export interface RoomsContext {
   engine: Engine;
   limits: Pick<Limits, "maxRoomsPerUser">;
+  /** EDGECHAT_OPEN_ROOMS: whether a room nobody created exists. */
+  openRooms: boolean;
   /** Stores a change entry in the room's history and publishes it, as a message is. */
   record(room: string, from: string, change: RoomChange): Promise<Message>;
   /**
@@ -95,6 +97,7 @@ export class Rooms {
     if (dmParticipants(name)) return create(RoomSchema, { name, kind: RoomKind.DIRECT });
     const record = this.access.room(name);
     if (!actor.admin) checkRead(record, actor.user);
+    if (!record && !this.ctx.openRooms) throw roomNotCreated(name);
     if (!record) return create(RoomSchema, { name, kind: RoomKind.UNSPECIFIED });
     return roomProto(record, actor.user);
   }
