@@ -1,7 +1,7 @@
 // The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { RoomKind, type ChatEvent, type ChatRequest, type Message, type Role, type RoomChange } from "../gen/chat/v1/chat_pb.ts";
+import { RoomKind, type ChatEvent, type ChatRequest, type Message, type Role, type RoomChange, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
 import type { Draft, Engine, OnlineEntry, Page, RoomRecord, RoomSummary } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -13,6 +13,7 @@ import {
   joinedEvent,
   messageEvent,
   pongEvent,
+  readEvent,
   refreshedEvent,
   presenceEvent,
   readyEvent,
@@ -21,7 +22,7 @@ import {
 import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
 import { PresenceGate } from "./presence-gate.ts";
-import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "../rules/names.ts";
+import { checkRoomAccess, checkUserId, dmParticipants, dmRoom, mentions } from "../rules/names.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
@@ -53,7 +54,13 @@ export interface ListedRoom extends RoomSummary {
   title: string;
   topic: string;
   yourRole: Role;
+  lastReadSeq: bigint;
+  unread: number;
+  unreadMentions: number;
 }
+
+/** Unread messages are counted up to this many per room: a client shows "99+" from here on. */
+export const UNREAD_CAP = 100;
 
 const MAX_CLIENT_MSG_ID = 128;
 const MAX_PAGE_TOKEN = 256;
@@ -215,12 +222,14 @@ export class ChatCore {
         case "leave":
           return await this.leave(s, k.value.room);
         case "send": {
-          const v = k.value;
-          const target: SendTarget = v.target.case === "toUser" ? { toUser: v.target.value } : { room: v.target.value ?? "" };
-          const message = await this.send(s.user, target, v.text, v.clientMsgId, s.protocol);
-          s.push(ackEvent(v.clientMsgId, message));
+          const message = await this.sendRequest(s.user, k.value, s.protocol);
+          s.push(ackEvent(k.value.clientMsgId, message));
           return;
         }
+        case "read":
+          // The answer is the read event that every session of the user gets, this one included.
+          await this.markRead(s.user, k.value.room, k.value.seq, s.protocol);
+          return;
         case "typing":
           return await this.typing(s, k.value.room);
         case "ping":
@@ -229,13 +238,13 @@ export class ChatCore {
         case "refresh":
           return await this.refresh(s, k.value.token);
         default:
-          throw new ConnectError("empty request: set one of join, leave, send, typing, ping or refresh", Code.InvalidArgument);
+          throw new ConnectError("empty request: set one of join, leave, send, typing, ping, refresh or read", Code.InvalidArgument);
       }
     } catch (err) {
       const e = asConnectError(err);
       if (e.code === Code.Internal) this.logFail("request", err);
       const clientMsgId = k.case === "send" ? k.value.clientMsgId : "";
-      const room = k.case === "join" || k.case === "leave" || k.case === "typing" ? k.value.room : "";
+      const room = k.case === "join" || k.case === "leave" || k.case === "typing" || k.case === "read" ? k.value.room : "";
       s.push(errorEvent(e, clientMsgId, room));
     }
   }
@@ -286,8 +295,14 @@ export class ChatCore {
     await this.opts.engine.rooms.removeMember(room, s.user);
   }
 
+  /** A SendRequest as every protocol receives it (Send, Chat's send, /ws). */
+  sendRequest(user: string, req: SendRequest, protocol: string): Promise<Message> {
+    const target: SendTarget = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
+    return this.send(user, target, req.text, req.clientMsgId, protocol, req.replyTo);
+  }
+
   /** Stores a message and publishes it; resolves once it is durable. */
-  async send(user: string, target: SendTarget, text: string, clientMsgId: string, protocol = "unknown"): Promise<Message> {
+  async send(user: string, target: SendTarget, text: string, clientMsgId: string, protocol = "unknown", replyTo = 0n): Promise<Message> {
     let room: string;
     if ("toUser" in target) {
       checkUserId(target.toUser, "to_user");
@@ -303,7 +318,31 @@ export class ChatCore {
       throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
     }
     this.takeToken("send", user, protocol);
-    return this.store({ room, from: user, text, clientMsgId, region: this.opts.region }, protocol);
+    if (replyTo > 0n) await this.checkReplyTarget(room, replyTo);
+    return this.store({ room, from: user, text, clientMsgId, region: this.opts.region, replyTo }, protocol);
+  }
+
+  /** A reply answers a message of its room that is there to read (not a change entry, not expired). */
+  private async checkReplyTarget(room: string, seq: bigint): Promise<void> {
+    const [target] = (await this.opts.engine.history.read(room, { afterSeq: seq - 1n, limit: 1 })).messages;
+    if (target?.seq !== seq || target.change) {
+      throw new ConnectError(`reply_to ${seq} is not a message of room "${room}"`, Code.InvalidArgument);
+    }
+  }
+
+  /**
+   * Records that `user` has read `room` up to `seq` (it only moves forward), and tells every
+   * session of theirs, on every server, with a read event. Resolves the stored seq.
+   */
+  async markRead(user: string, roomName: string, seq: bigint, protocol = "unknown"): Promise<bigint> {
+    const room = checkRoomAccess(user, roomName);
+    this.checkRoom(user, room, "read");
+    this.takeToken("send", user, protocol);
+    const last = await this.opts.engine.history.lastSeq(room);
+    if (seq > last) throw new ConnectError(`seq ${seq} is past the newest message of room "${room}" (${last})`, Code.InvalidArgument);
+    const stored = await this.opts.engine.reads.raise(user, room, seq);
+    await this.opts.engine.bus.publish(inbox(user), readEvent(room, stored)).catch((err) => this.logFail("publish read state", err));
+    return stored;
   }
 
   /** A room change (rooms.ts) as an entry in the room's history, delivered as messages are. */
@@ -389,8 +428,34 @@ export class ChatCore {
       const kind = record ? (record.kind === "private" ? RoomKind.PRIVATE : RoomKind.PUBLIC) : dmParticipants(r.name) ? RoomKind.DIRECT : RoomKind.UNSPECIFIED;
       return [{ ...r, kind, title: record?.title ?? "", topic: record?.topic ?? "", yourRole: roleProto(record?.roles.get(user)) }];
     });
-    const rooms = await Promise.all(visible.map(async (r) => ({ ...r, online: (await engine.presence.online(r.name)).length })));
+    const reads = await engine.reads.get(
+      user,
+      visible.map((r) => r.name),
+    );
+    const rooms = await Promise.all(
+      visible.map(async (r) => {
+        const lastReadSeq = reads.get(r.name) ?? 0n;
+        return { ...r, online: (await engine.presence.online(r.name)).length, lastReadSeq, ...(await this.unread(user, r.name, r.lastSeq, lastReadSeq)) };
+      }),
+    );
     return { rooms, nextPageToken: page.next };
+  }
+
+  /**
+   * Messages from others after `lastRead`, and those that mention `user`: read from the newest
+   * back, at most UNREAD_CAP of them, so that a long-unread room costs no more than a short one.
+   */
+  private async unread(user: string, room: string, lastSeq: bigint, lastRead: bigint): Promise<{ unread: number; unreadMentions: number }> {
+    if (lastSeq <= lastRead) return { unread: 0, unreadMentions: 0 };
+    const page = await this.opts.engine.history.read(room, { beforeSeq: lastSeq + 1n, limit: UNREAD_CAP });
+    let unread = 0;
+    let unreadMentions = 0;
+    for (const m of page.messages) {
+      if (m.seq <= lastRead || m.change || m.from === user) continue;
+      unread++;
+      if (mentions(m.text, user)) unreadMentions++;
+    }
+    return { unread, unreadMentions };
   }
 
   async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
@@ -473,7 +538,12 @@ export class ChatCore {
 
   /** A direct message to this user: join its room from just before it, if not there already. */
   onInbox(s: Session, e: ChatEvent): void {
-    if (e.kind.case !== "message" || s.closed) return;
+    if (s.closed) return;
+    if (e.kind.case === "read") {
+      s.push(e);
+      return;
+    }
+    if (e.kind.case !== "message") return;
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
     this.enter(s, m.room, m.seq - 1n).catch((err) => s.push(errorEvent(asConnectError(err), "", m.room)));

@@ -29,6 +29,8 @@ export const pongEvent = (nonce: string): ChatEvent => create(ChatEventSchema, {
 
 export const heartbeatEvent = (): ChatEvent => create(ChatEventSchema, { kind: { case: "heartbeat", value: {} } });
 
+export const readEvent = (room: string, lastReadSeq: bigint): ChatEvent => create(ChatEventSchema, { kind: { case: "read", value: { room, lastReadSeq } } });
+
 export const refreshedEvent = (expiresAtMs: number): ChatEvent =>
   create(ChatEventSchema, { kind: { case: "refreshed", value: { expiresAt: timestampFromMs(expiresAtMs) } } });
 

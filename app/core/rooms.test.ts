@@ -1,17 +1,15 @@
 // Rooms with owners, in the core on each engine: kinds, members and roles, bans, mutes,
 // blocks, deletion, and what each does to open sessions. The rules are checked here once; the
 // end-to-end tests check that every protocol and path reaches them.
-import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ChatEvent, Role, RoomChangeKind, RoomKind } from "../gen/chat/v1/chat_pb.ts";
 import { TEST_LIMITS } from "../../test/support/limits.ts";
 import { eventually } from "../../test/support/wait.ts";
 import type { Engine } from "../engine/engine.ts";
-import { createEmbeddedEngine } from "../engine/embedded/index.ts";
-import { createNatsEngine } from "../engine/nats/index.ts";
-import { loadConfig, type Limits } from "../config.ts";
-import { startNats, wipeJetStream } from "../../test/support/nats.ts";
+import type { Limits } from "../config.ts";
+import { bothEngines } from "../../test/support/engines.ts";
 import { createLogger } from "../log.ts";
 import { ChatCore } from "./chat.ts";
 import type { Session } from "./session.ts";
@@ -23,20 +21,7 @@ const make = (openRooms = true, limits: Partial<Limits> = {}) =>
 
 // Every rule on both engines: the records live in each engine's access store (a SQLite table, a
 // NATS KV bucket that every instance follows).
-const nats = await startNats();
-afterAll(() => nats.stop());
-const ENGINES: [string, () => Promise<Engine>][] = [
-  ["embedded", async () => createEmbeddedEngine(":memory:")],
-  [
-    "nats",
-    async () => {
-      await wipeJetStream(nats.urls);
-      const e = createNatsEngine(loadConfig({ EDGECHAT_NATS_URL: nats.urls, EDGECHAT_REGION: "test" }), createLogger("error"));
-      await e.ready();
-      return e;
-    },
-  ],
-];
+const ENGINES = await bothEngines();
 
 const owner = { user: "olga" };
 const admin = { user: "root", admin: true };

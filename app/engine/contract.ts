@@ -224,6 +224,36 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
       expect([...engine.access.blocked("ann")]).toEqual(["cat"]);
     });
 
+    test("read state: per user and room, it only moves forward; a deleted room's goes with it", async () => {
+      expect(await engine.reads.get("ann", ["a", "b"])).toEqual(new Map());
+      expect(await engine.reads.raise("ann", "a", 5n)).toBe(5n);
+      expect(await engine.reads.raise("ann", "a", 3n)).toBe(5n);
+      expect(await engine.reads.raise("ann", "a", 7n)).toBe(7n);
+      expect(await engine.reads.raise("ben", "a", 2n)).toBe(2n);
+      expect(await engine.reads.raise("ann", "b", 1n)).toBe(1n);
+      expect(await engine.reads.get("ann", ["a", "b", "c"])).toEqual(
+        new Map([
+          ["a", 7n],
+          ["b", 1n],
+        ]),
+      );
+      await engine.history.append(draft("a", "hi"));
+      await engine.history.deleteRoom("a");
+      expect(await engine.reads.get("ann", ["a", "b"])).toEqual(new Map([["b", 1n]]));
+      expect(await engine.reads.get("ben", ["a"])).toEqual(new Map());
+    });
+
+    test("a reply keeps the seq it answers", async () => {
+      await engine.history.append(draft("talk", "question"));
+      const answer = await engine.history.append({ ...draft("talk", "answer", "ben"), replyTo: 1n });
+      expect(answer.message.replyTo).toBe(1n);
+      const page = await engine.history.read("talk", { afterSeq: 0n, limit: 10 });
+      expect(page.messages.map((m) => [m.text, m.replyTo])).toEqual([
+        ["question", 0n],
+        ["answer", 1n],
+      ]);
+    });
+
     test("a change entry keeps its change; a deleted room is empty, listed nowhere, and starts again at 1", async () => {
       const change = create(RoomChangeSchema, { kind: RoomChangeKind.BANNED, user: "eve", reason: "spam" });
       await engine.history.append(draft("gone", "hi"));

@@ -13,6 +13,8 @@ export interface Draft {
   region: string;
   /** Set for an entry that records a change to the room instead of a message (text is empty). */
   change?: RoomChange;
+  /** The seq of the message of the same room this one answers (0 or unset: none). */
+  replyTo?: bigint;
 }
 
 export interface Appended {
@@ -50,8 +52,8 @@ export interface HistoryStore {
   /** The room's newest seq, 0 for a room without messages. */
   lastSeq(room: string): Promise<bigint>;
   /**
-   * Removes a room's messages and membership for good (DeleteRoom): the room then reads as empty,
-   * is listed nowhere, and its name starts again at seq 1 when it is used again.
+   * Removes a room's messages, membership and read state for good (DeleteRoom): the room then
+   * reads as empty, is listed nowhere, and its name starts again at seq 1 when it is used again.
    */
   deleteRoom(room: string): Promise<void>;
   close(): Promise<void>;
@@ -119,6 +121,17 @@ export interface PresenceStore {
   online(scope: string): Promise<OnlineEntry[]>;
 }
 
+/**
+ * How far each user has read each room: one seq per (user, room), shared by all of the user's
+ * sessions and devices (and, in a shared engine, regions). It only moves forward.
+ */
+export interface ReadStateStore {
+  /** The user's last-read seq of each room asked; rooms never read are absent. */
+  get(user: string, rooms: string[]): Promise<Map<string, bigint>>;
+  /** Raises the user's last-read seq of the room to `seq` unless it is further already; resolves the stored value. */
+  raise(user: string, room: string, seq: bigint): Promise<bigint>;
+}
+
 export type RoleName = "owner" | "admin" | "member";
 
 /**
@@ -172,6 +185,7 @@ export interface Engine {
   readonly history: HistoryStore;
   readonly rooms: RoomDirectory;
   readonly access: AccessStore;
+  readonly reads: ReadStateStore;
   readonly bus: Bus;
   readonly presence: PresenceStore;
   /**

@@ -234,8 +234,7 @@ function onChatEnd(this: http2.ServerHttp2Stream) {
 async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
   try {
     const { who, req } = await accept(call, headers, opts, SendRequestSchema);
-    const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-    const message = await opts.core.send(who.user, target, req.text, req.clientMsgId, call.wire.name);
+    const message = await opts.core.sendRequest(who.user, req, call.wire.name);
     const res = create(SendResponseSchema, { message });
     call.reply(call.wire.codec === "proto" ? toBinary(SendResponseSchema, res) : new TextEncoder().encode(toJsonString(SendResponseSchema, res)));
   } catch (err) {

@@ -27,6 +27,7 @@ interface Row {
   region: string;
   /** A RoomChange as protobuf JSON, for an entry that records one; null for a message. */
   change: string | null;
+  reply_to: bigint;
 }
 
 /**
@@ -134,6 +135,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       ["deleteMessages", room],
       ["deleteMembers", room],
       ["deleteRoom", room],
+      ["deleteReads", room],
     ]);
     // A batch formed before this one committed may have handed out seqs of the old room: those
     // rows were deleted with it, and the next message starts again at 1.
@@ -239,9 +241,13 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       client_msg_id: draft.clientMsgId,
       region: draft.region,
       change: draft.change ? toJsonString(RoomChangeSchema, draft.change) : null,
+      reply_to: draft.replyTo ?? 0n,
     };
     // Seqs and times fit a double by far (2^53).
-    ops.push(["insert", { ...row, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms) }], ["setLastSeq", draft.room, Number(seq)]);
+    ops.push(
+      ["insert", { ...row, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms), reply_to: Number(row.reply_to) }],
+      ["setLastSeq", draft.room, Number(seq)],
+    );
     this.assigned.set(draft.room, seq);
     const message = toMessage(row);
     if (key) seen.set(key, message);
@@ -276,6 +282,22 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     return seq;
   }
 
+  /** ReadStateStore.get, on this thread's connection. */
+  async readState(user: string, rooms: string[]): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>();
+    for (const room of rooms) {
+      const r = this.q.readState.get(user, room) as { seq: bigint } | null;
+      if (r) out.set(room, r.seq);
+    }
+    return out;
+  }
+
+  /** ReadStateStore.raise: through the writer with everything else, then read back. */
+  async raiseRead(user: string, room: string, seq: bigint): Promise<bigint> {
+    await this.write([["raiseRead", user, room, Number(seq)]]);
+    return (await this.readState(user, [room])).get(room) ?? seq;
+  }
+
   async list(user: string, after: string, limit: number): Promise<RoomPage> {
     const rows = this.q.listRooms.all(after, user, limit + 1) as { name: string; members: bigint; last_seq: bigint }[];
     const rooms = rows.slice(0, limit).map((r) => ({ name: r.name, members: Number(r.members), lastSeq: r.last_seq }));
@@ -298,7 +320,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 }
 
-const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change";
+const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to";
 
 /**
  * Every read, by name. Each must use an index for what grows (a room's messages, the rooms, a
@@ -309,6 +331,7 @@ export const READ_SQL = {
   // and reads the room's whole history on every send with a client_msg_id.
   byClientId: `SELECT ${COLS} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`,
   lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
+  readState: "SELECT seq FROM read_state WHERE user = ? AND room = ?",
   readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
   readBefore: `SELECT ${COLS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
   // One page of rooms by name, per isListedToAll (rules/names.ts): the rooms listed to all (the
@@ -348,5 +371,6 @@ function toMessage(r: Row): Message {
     clientMsgId: r.client_msg_id,
     region: r.region,
     change: r.change === null ? undefined : fromJsonString(RoomChangeSchema, r.change),
+    replyTo: r.reply_to,
   });
 }

@@ -17,6 +17,7 @@ export function createEmbeddedEngine(dataDir: string, opts: StoreOptions = {}): 
     history: store,
     rooms: store,
     access,
+    reads: { get: (user, rooms) => store.readState(user, rooms), raise: (user, room, seq) => store.raiseRead(user, room, seq) },
     bus: new MemoryBus(),
     presence: new MemoryPresence(),
     // Ready while the store takes writes: an instance whose disk is full is taken out of rotation.

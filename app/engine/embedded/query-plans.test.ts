@@ -45,6 +45,6 @@ test("listing rooms reads by name ranges and by the caller's memberships", () =>
 
 test("each migration reads no table whole except the one-off cleanups it is for", () => {
   // The migrations run once per data dir; they are listed here so that a new one is looked at.
-  // 1: the cleanup of rooms without messages. 2: ALTER TABLE ADD COLUMN, which rewrites no row.
-  expect(MIGRATIONS).toHaveLength(2);
+  // 1: the cleanup of rooms without messages. 2, 3: ALTER TABLE ADD COLUMN, which rewrites no row.
+  expect(MIGRATIONS).toHaveLength(3);
 });

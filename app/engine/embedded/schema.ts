@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS docs (
   revision INTEGER NOT NULL,
   PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS read_state (
+  user TEXT NOT NULL,
+  room TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (user, room)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS read_state_by_room ON read_state (room);
 CREATE TABLE IF NOT EXISTS write_probe (
   id INTEGER PRIMARY KEY,
   pad BLOB
@@ -46,4 +53,6 @@ export const MIGRATIONS = [
   // Entries that record a change to a room (who may do what) instead of a message: the change as
   // protobuf JSON, NULL for a message. A migration, not in SCHEMA, so that old and new files get it.
   "ALTER TABLE messages ADD COLUMN change TEXT",
+  // Replies: the seq of the message of the same room that a message answers, 0 for none.
+  "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0",
 ];

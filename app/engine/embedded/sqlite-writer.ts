@@ -21,7 +21,7 @@ export interface Writer {
 /** The statements writers know, by name. */
 export const WRITE_SQL: Record<string, string> = {
   insert:
-    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region, $change)",
+    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region, $change, $reply_to)",
   setLastSeq: "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2",
   // Only a room that exists (has a message): joining an empty room stores nothing.
   addMember: "INSERT OR IGNORE INTO members (room, user) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM rooms WHERE name = ?1)",
@@ -30,6 +30,9 @@ export const WRITE_SQL: Record<string, string> = {
   deleteMessages: "DELETE FROM messages WHERE room = ?",
   deleteMembers: "DELETE FROM members WHERE room = ?",
   deleteRoom: "DELETE FROM rooms WHERE name = ?",
+  deleteReads: "DELETE FROM read_state WHERE room = ?",
+  // Read state only moves forward.
+  raiseRead: "INSERT INTO read_state (user, room, seq) VALUES (?1, ?2, ?3) ON CONFLICT (user, room) DO UPDATE SET seq = max(seq, ?3)",
   putDoc: "INSERT INTO docs (kind, id, value, revision) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET value = ?3, revision = ?4",
   deleteDoc: "DELETE FROM docs WHERE kind = ? AND id = ?",
   // Whether the store can take a write again after one failed for lack of space: a row that needs

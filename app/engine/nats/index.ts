@@ -12,6 +12,7 @@ import { NatsDocs } from "./docs.ts";
 import { Conn, connectOptions, unavailable } from "./conn.ts";
 import { NatsHistory } from "./history.ts";
 import { NatsPresence } from "./presence.ts";
+import { NatsReadState } from "./read-state.ts";
 import { NatsRooms } from "./rooms.ts";
 import { setup, type Io } from "./setup.ts";
 
@@ -42,7 +43,14 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     return io;
   };
 
-  const rooms = new NatsRooms(need, conn, (room) => history.lastSeq(room), elog);
+  const readState = new NatsReadState(need, conn);
+  const rooms = new NatsRooms(
+    need,
+    conn,
+    (room) => history.lastSeq(room),
+    elog,
+    (room) => readState.drop(room),
+  );
   // A cached newest seq is trusted for at most a minute, and never near the stream's max age.
   const history: NatsHistory = new NatsHistory(need, conn, rooms, Math.min(60, cfg.maxAgeSeconds / 4) * 1000);
   const bus = new NatsBus(conn, history, elog, t.resyncMs);
@@ -85,6 +93,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     history,
     rooms,
     access,
+    reads: readState,
     bus,
     presence,
     watchReady(listener) {

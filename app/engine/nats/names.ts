@@ -7,6 +7,7 @@ export const STREAM = "EDGECHAT_MSGS";
 export const ROOMS_BUCKET = "edgechat_rooms";
 export const PRESENCE_BUCKET = "edgechat_presence";
 export const ACCESS_BUCKET = "edgechat_access";
+export const READ_STATE_BUCKET = "edgechat_read_state";
 
 /** "" (the "connected at all" presence scope) has no base64 spelling; "=" is never produced by it. */
 export const token = (name: string): string => (name === "" ? "=" : Buffer.from(name, "utf8").toString("base64url"));

@@ -4,6 +4,7 @@ import type { SeqFloor } from "./history.ts";
 import { isListedToAll } from "../../rules/names.ts";
 import { token, untoken } from "./names.ts";
 import { mapLimit } from "./reads.ts";
+import { raise } from "./monotonic.ts";
 import type { Conn } from "./conn.ts";
 import type { Io } from "./setup.ts";
 
@@ -24,6 +25,8 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     private readonly conn: Conn,
     private readonly lastSeq: (room: string) => Promise<bigint>,
     private readonly log: Logger,
+    /** What else a deleted room takes with it (its read state). */
+    private readonly dropAlso: (room: string) => Promise<void> = async () => {},
   ) {}
 
   async addMember(room: string, user: string): Promise<void> {
@@ -72,6 +75,7 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     const members: string[] = [];
     for await (const key of await this.conn.retry(() => rooms.keys(`m.${token(room)}.*`), "room directory listing")) members.push(key);
     for (const key of [roomKey(room), ...members]) await this.conn.retry(() => rooms.purge(key), "room directory write");
+    await this.dropAlso(room);
   }
 
   private async memberCount(room: string): Promise<number> {
@@ -119,17 +123,8 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     this.known.add(room);
   }
 
-  /**
-   * The floor only goes up. Not by update(revision): a clustered nats-server before 2.9.21 checks
-   * that expectation only on the leader before proposing (nats-server#4320), so two concurrent
-   * updates may both pass. Instead: write when higher, read back, again if a lower write landed last.
-   */
+  /** The floor only goes up (monotonic.ts). */
   private async raise(room: string, seq: number): Promise<void> {
-    const { rooms } = this.io();
-    for (let i = 0; i < 3; i++) {
-      const e = await rooms.get(roomKey(room));
-      if (e?.operation === "PUT" && Number(e.string()) >= seq) return;
-      await rooms.put(roomKey(room), String(seq));
-    }
+    await raise(this.io().rooms, roomKey(room), seq);
   }
 }

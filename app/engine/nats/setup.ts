@@ -1,5 +1,5 @@
 // The JetStream objects the engine needs, created or brought up to date at connect time by every
-// instance (idempotent, so no separate migration step): the history stream and three KV buckets.
+// instance (idempotent, so no separate migration step): the history stream and four KV buckets.
 // Everything used here exists in nats-server 2.9: allow_direct (2.9.0), republish (2.8.3),
 // Nats-Expected-Last-Subject-Sequence and duplicate_window, KV buckets with a TTL.
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
@@ -8,7 +8,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import type { NatsConfig } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-import { ACCESS_BUCKET, PRESENCE_BUCKET, ROOMS_BUCKET, STREAM } from "./names.ts";
+import { ACCESS_BUCKET, PRESENCE_BUCKET, READ_STATE_BUCKET, ROOMS_BUCKET, STREAM } from "./names.ts";
 
 /** How long a retried client_msg_id is recognized, across regions: JetStream's duplicate window. */
 export const DEDUPE_WINDOW_SECONDS = 3600;
@@ -21,6 +21,8 @@ export interface Io {
   presence: KV;
   /** Room records and blocks (docs.ts): no TTL, every instance follows all of it. */
   access: KV;
+  /** Each user's last-read seq per room (read-state.ts). */
+  readState: KV;
 }
 
 export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: number, log: Logger): Promise<Io> {
@@ -33,7 +35,8 @@ export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: 
   // Presence entries live TTL after their last refresh: a crashed instance's sessions expire.
   const presence = await kvm.create(PRESENCE_BUCKET, { history: 1, replicas, ttl: presenceTtlMs });
   const access = await kvm.create(ACCESS_BUCKET, { history: 1, replicas });
-  return { nc, js, jsm, rooms, presence, access };
+  const readState = await kvm.create(READ_STATE_BUCKET, { history: 1, replicas });
+  return { nc, js, jsm, rooms, presence, access, readState };
 }
 
 export function streamConfig(cfg: NatsConfig, replicas: number): Partial<StreamConfig> & { name: string } {

@@ -13,6 +13,7 @@ import {
   ListMembersResponseSchema,
   ListOnlineResponseSchema,
   ListRoomsResponseSchema,
+  MarkReadResponseSchema,
   type Message,
   RoomChangeResponseSchema,
   RoomResponseSchema,
@@ -27,9 +28,12 @@ import { noUserError } from "../../core/auth.ts";
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
     async send(req, ctx) {
-      const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-      const message = await core.send(requireUser(ctx), target, req.text, req.clientMsgId, protocolOf(ctx));
+      const message = await core.sendRequest(requireUser(ctx), req, protocolOf(ctx));
       return create(SendResponseSchema, { message });
+    },
+
+    async markRead(req, ctx) {
+      return create(MarkReadResponseSchema, { lastReadSeq: await core.markRead(requireUser(ctx), req.room, req.seq, protocolOf(ctx)) });
     },
 
     async history(req, ctx) {

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiuQEKBFJvb20SDAoEbmFtZRgBIAEoCRIfCgRraW5kGAIgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgDIAEoCRINCgV0b3BpYxgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCXlvdXJfcm9sZRgHIAEoDjINLmNoYXQudjEuUm9sZSJgChFDcmVhdGVSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBGtpbmQYAiABKA4yES5jaGF0LnYxLlJvb21LaW5kEg0KBXRpdGxlGAMgASgJEg0KBXRvcGljGAQgASgJIkwKDFJvb21SZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIh4KDkdldFJvb21SZXF1ZXN0EgwKBHJvb20YASABKAkifgoRVXBkYXRlUm9vbVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEhIKBXRvcGljGAMgASgJSAGIAQESHwoEa2luZBgEIAEoDjIRLmNoYXQudjEuUm9vbUtpbmRCCAoGX3RpdGxlQggKBl90b3BpYyIhChFEZWxldGVSb29tUmVxdWVzdBIMCgRyb29tGAEgASgJIhQKEkRlbGV0ZVJvb21SZXNwb25zZSIiChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCSJkCgZNZW1iZXISDAoEdXNlchgBIAEoCRIbCgRyb2xlGAIgASgOMg0uY2hhdC52MS5Sb2xlEi8KC211dGVkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgpCYW5uZWRVc2VyEgwKBHVzZXIYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIKCgJieRgEIAEoCSJcChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIjCgZiYW5uZWQYAiADKAsyEy5jaGF0LnYxLkJhbm5lZFVzZXIiLgoQQWRkTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiMQoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiKgoMVW5iYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIrCg1Vbm11dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSJJCg5TZXRSb2xlUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSGwoEcm9sZRgDIAEoDjINLmNoYXQudjEuUm9sZSJjCgpCYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIlQKC011dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUm9vbUNoYW5nZVJlc3BvbnNlEh8KBWVudHJ5GAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIhwKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJIh4KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkiDwoNQmxvY2tSZXNwb25zZSIUChJMaXN0QmxvY2tlZFJlcXVlc3QiJAoTTGlzdEJsb2NrZWRSZXNwb25zZRINCgV1c2VycxgBIAMoCSK2AQoKUm9vbUNoYW5nZRIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQ2hhbmdlS2luZBIMCgR1c2VyGAIgASgJEhsKBHJvbGUYAyABKA4yDS5jaGF0LnYxLlJvbGUSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgFIAEoCRIbCgRyb29tGAYgASgLMg0uY2hhdC52MS5Sb29tIsUBCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSCwoDc2VxGAMgASgEEgwKBGZyb20YBCABKAkSDAoEdGV4dBgFIAEoCRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAcgASgJEg4KBnJlZ2lvbhgIIAEoCRIjCgZjaGFuZ2UYCSABKAsyEy5jaGF0LnYxLlJvb21DaGFuZ2Ui9QEKC0NoYXRSZXF1ZXN0EiEKBGpvaW4YASABKAsyES5jaGF0LnYxLkpvaW5Sb29tSAASIwoFbGVhdmUYAiABKAsyEi5jaGF0LnYxLkxlYXZlUm9vbUgAEiQKBHNlbmQYAyABKAsyFC5jaGF0LnYxLlNlbmRSZXF1ZXN0SAASJwoGdHlwaW5nGAQgASgLMhUuY2hhdC52MS5UeXBpbmdOb3RpY2VIABIdCgRwaW5nGAUgASgLMg0uY2hhdC52MS5QaW5nSAASKAoHcmVmcmVzaBgGIAEoCzIVLmNoYXQudjEuUmVmcmVzaFRva2VuSABCBgoEa2luZCIdCgxSZWZyZXNoVG9rZW4SDQoFdG9rZW4YASABKAkiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAki/gIKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAEiwKCXJlZnJlc2hlZBgKIAEoCzIXLmNoYXQudjEuVG9rZW5SZWZyZXNoZWRIAEIGCgRraW5kIkAKDlRva2VuUmVmcmVzaGVkEi4KCmV4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjkKBVJlYWR5EgwKBHVzZXIYASABKAkSDgoGcmVnaW9uGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkiKAoGSm9pbmVkEgwKBHJvb20YASABKAkSEAoIbGFzdF9zZXEYAiABKAQiXwoIUHJlc2VuY2USDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJEicKBmFjdGlvbhgDIAEoDjIXLmNoYXQudjEuUHJlc2VuY2VBY3Rpb24SDgoGcmVnaW9uGAQgASgJIj8KA0FjaxIVCg1jbGllbnRfbXNnX2lkGAEgASgJEiEKB21lc3NhZ2UYAiABKAsyEC5jaGF0LnYxLk1lc3NhZ2UiTAoJQ2hhdEVycm9yEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDAoEY29kZRgCIAEoCRIMCgR0ZXh0GAMgASgJEgwKBHJvb20YBCABKAkiJAoGVHlwaW5nEgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIVCgRQb25nEg0KBW5vbmNlGAEgASgJIgsKCUhlYXJ0YmVhdCJfCgtTZW5kUmVxdWVzdBIOCgRyb29tGAEgASgJSAASEQoHdG9fdXNlchgCIAEoCUgAEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCUIICgZ0YXJnZXQiMQoMU2VuZFJlc3BvbnNlEiEKB21lc3NhZ2UYASABKAsyEC5jaGF0LnYxLk1lc3NhZ2UijgEKEFN1YnNjcmliZVJlcXVlc3QSDQoFcm9vbXMYASADKAkSOgoJc2luY2Vfc2VxGAIgAygLMicuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0LlNpbmNlU2VxRW50cnkaLwoNU2luY2VTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBImcKDkhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSEgoKYmVmb3JlX3NlcRgCIAEoBBIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVsaW1pdBgEIAEoDUIMCgpfYWZ0ZXJfc2VxIkcKD0hpc3RvcnlSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCI5ChBMaXN0Um9vbXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkirAEKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoDRIOCgZvbmxpbmUYAyABKA0SEAoIbGFzdF9zZXEYBCABKAQSHwoEa2luZBgFIAEoDjIRLmNoYXQudjEuUm9vbUtpbmQSDQoFdGl0bGUYBiABKAkSDQoFdG9waWMYByABKAkSIAoJeW91cl9yb2xlGAggASgOMg0uY2hhdC52MS5Sb2xlIiEKEUxpc3RPbmxpbmVSZXF1ZXN0EgwKBHJvb20YASABKAkiOAoSTGlzdE9ubGluZVJlc3BvbnNlEiIKBXVzZXJzGAEgAygLMhMuY2hhdC52MS5PbmxpbmVVc2VyIjwKCk9ubGluZVVzZXISDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEAoIc2Vzc2lvbnMYAyABKA0qaAoIUm9vbUtpbmQSGQoVUk9PTV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9LSU5EX1BVQkxJQxABEhUKEVJPT01fS0lORF9QUklWQVRFEAISFAoQUk9PTV9LSU5EX0RJUkVDVBADKk0KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfTUVNQkVSEAESDgoKUk9MRV9BRE1JThACEg4KClJPTEVfT1dORVIQAyrPAgoOUm9vbUNoYW5nZUtpbmQSIAocUk9PTV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhwKGFJPT01fQ0hBTkdFX0tJTkRfQ1JFQVRFRBABEhwKGFJPT01fQ0hBTkdFX0tJTkRfVVBEQVRFRBACEiEKHVJPT01fQ0hBTkdFX0tJTkRfTUVNQkVSX0FEREVEEAMSIwofUk9PTV9DSEFOR0VfS0lORF9NRU1CRVJfUkVNT1ZFRBAEEiEKHVJPT01fQ0hBTkdFX0tJTkRfUk9MRV9DSEFOR0VEEAUSGwoXUk9PTV9DSEFOR0VfS0lORF9CQU5ORUQQBhIdChlST09NX0NIQU5HRV9LSU5EX1VOQkFOTkVEEAcSGgoWUk9PTV9DSEFOR0VfS0lORF9NVVRFRBAIEhwKGFJPT01fQ0hBTkdFX0tJTkRfVU5NVVRFRBAJKmcKDlByZXNlbmNlQWN0aW9uEh8KG1BSRVNFTkNFX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFlBSRVNFTkNFX0FDVElPTl9KT0lORUQQARIYChRQUkVTRU5DRV9BQ1RJT05fTEVGVBACMswKCgtDaGF0U2VydmljZRI0CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoSLmNoYXQudjEuQ2hhdEV2ZW50KAEwARIzCgRTZW5kEhQuY2hhdC52MS5TZW5kUmVxdWVzdBoVLmNoYXQudjEuU2VuZFJlc3BvbnNlEjwKCVN1YnNjcmliZRIZLmNoYXQudjEuU3Vic2NyaWJlUmVxdWVzdBoSLmNoYXQudjEuQ2hhdEV2ZW50MAESPAoHSGlzdG9yeRIXLmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaGC5jaGF0LnYxLkhpc3RvcnlSZXNwb25zZRJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkUKCkxpc3RPbmxpbmUSGi5jaGF0LnYxLkxpc3RPbmxpbmVSZXF1ZXN0GhsuY2hhdC52MS5MaXN0T25saW5lUmVzcG9uc2USPwoKQ3JlYXRlUm9vbRIaLmNoYXQudjEuQ3JlYXRlUm9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRI5CgdHZXRSb29tEhcuY2hhdC52MS5HZXRSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEj8KClVwZGF0ZVJvb20SGi5jaGF0LnYxLlVwZGF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USRQoKRGVsZXRlUm9vbRIaLmNoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaGy5jaGF0LnYxLkRlbGV0ZVJvb21SZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlEkMKCUFkZE1lbWJlchIZLmNoYXQudjEuQWRkTWVtYmVyUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEkkKDFJlbW92ZU1lbWJlchIcLmNoYXQudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj8KB1NldFJvbGUSFy5jaGF0LnYxLlNldFJvbGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USNwoDQmFuEhMuY2hhdC52MS5CYW5SZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USOwoFVW5iYW4SFS5jaGF0LnYxLlVuYmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjkKBE11dGUSFC5jaGF0LnYxLk11dGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USPQoGVW5tdXRlEhYuY2hhdC52MS5Vbm11dGVSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USNgoFQmxvY2sSFS5jaGF0LnYxLkJsb2NrUmVxdWVzdBoWLmNoYXQudjEuQmxvY2tSZXNwb25zZRI6CgdVbmJsb2NrEhcuY2hhdC52MS5VbmJsb2NrUmVxdWVzdBoWLmNoYXQudjEuQmxvY2tSZXNwb25zZRJICgtMaXN0QmxvY2tlZBIbLmNoYXQudjEuTGlzdEJsb2NrZWRSZXF1ZXN0GhwuY2hhdC52MS5MaXN0QmxvY2tlZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiuQEKBFJvb20SDAoEbmFtZRgBIAEoCRIfCgRraW5kGAIgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgDIAEoCRINCgV0b3BpYxgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCXlvdXJfcm9sZRgHIAEoDjINLmNoYXQudjEuUm9sZSJgChFDcmVhdGVSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBGtpbmQYAiABKA4yES5jaGF0LnYxLlJvb21LaW5kEg0KBXRpdGxlGAMgASgJEg0KBXRvcGljGAQgASgJIkwKDFJvb21SZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIh4KDkdldFJvb21SZXF1ZXN0EgwKBHJvb20YASABKAkifgoRVXBkYXRlUm9vbVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEhIKBXRvcGljGAMgASgJSAGIAQESHwoEa2luZBgEIAEoDjIRLmNoYXQudjEuUm9vbUtpbmRCCAoGX3RpdGxlQggKBl90b3BpYyIhChFEZWxldGVSb29tUmVxdWVzdBIMCgRyb29tGAEgASgJIhQKEkRlbGV0ZVJvb21SZXNwb25zZSIiChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCSJkCgZNZW1iZXISDAoEdXNlchgBIAEoCRIbCgRyb2xlGAIgASgOMg0uY2hhdC52MS5Sb2xlEi8KC211dGVkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgpCYW5uZWRVc2VyEgwKBHVzZXIYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIKCgJieRgEIAEoCSJcChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIjCgZiYW5uZWQYAiADKAsyEy5jaGF0LnYxLkJhbm5lZFVzZXIiLgoQQWRkTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiMQoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiKgoMVW5iYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIrCg1Vbm11dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSJJCg5TZXRSb2xlUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSGwoEcm9sZRgDIAEoDjINLmNoYXQudjEuUm9sZSJjCgpCYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIlQKC011dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUm9vbUNoYW5nZVJlc3BvbnNlEh8KBWVudHJ5GAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIhwKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJIh4KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkiDwoNQmxvY2tSZXNwb25zZSIUChJMaXN0QmxvY2tlZFJlcXVlc3QiJAoTTGlzdEJsb2NrZWRSZXNwb25zZRINCgV1c2VycxgBIAMoCSK2AQoKUm9vbUNoYW5nZRIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQ2hhbmdlS2luZBIMCgR1c2VyGAIgASgJEhsKBHJvbGUYAyABKA4yDS5jaGF0LnYxLlJvbGUSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgFIAEoCRIbCgRyb29tGAYgASgLMg0uY2hhdC52MS5Sb29tItcBCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSCwoDc2VxGAMgASgEEgwKBGZyb20YBCABKAkSDAoEdGV4dBgFIAEoCRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAcgASgJEg4KBnJlZ2lvbhgIIAEoCRIjCgZjaGFuZ2UYCSABKAsyEy5jaGF0LnYxLlJvb21DaGFuZ2USEAoIcmVwbHlfdG8YCiABKAQinwIKC0NoYXRSZXF1ZXN0EiEKBGpvaW4YASABKAsyES5jaGF0LnYxLkpvaW5Sb29tSAASIwoFbGVhdmUYAiABKAsyEi5jaGF0LnYxLkxlYXZlUm9vbUgAEiQKBHNlbmQYAyABKAsyFC5jaGF0LnYxLlNlbmRSZXF1ZXN0SAASJwoGdHlwaW5nGAQgASgLMhUuY2hhdC52MS5UeXBpbmdOb3RpY2VIABIdCgRwaW5nGAUgASgLMg0uY2hhdC52MS5QaW5nSAASKAoHcmVmcmVzaBgGIAEoCzIVLmNoYXQudjEuUmVmcmVzaFRva2VuSAASKAoEcmVhZBgHIAEoCzIYLmNoYXQudjEuTWFya1JlYWRSZXF1ZXN0SABCBgoEa2luZCIdCgxSZWZyZXNoVG9rZW4SDQoFdG9rZW4YASABKAkiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAkiogMKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAEiwKCXJlZnJlc2hlZBgKIAEoCzIXLmNoYXQudjEuVG9rZW5SZWZyZXNoZWRIABIiCgRyZWFkGAsgASgLMhIuY2hhdC52MS5SZWFkU3RhdGVIAEIGCgRraW5kIjAKCVJlYWRTdGF0ZRIMCgRyb29tGAEgASgJEhUKDWxhc3RfcmVhZF9zZXEYAiABKAQiQAoOVG9rZW5SZWZyZXNoZWQSLgoKZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoFUmVhZHkSDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCSIoCgZKb2luZWQSDAoEcm9vbRgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBCJfCghQcmVzZW5jZRIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSJwoGYWN0aW9uGAMgASgOMhcuY2hhdC52MS5QcmVzZW5jZUFjdGlvbhIOCgZyZWdpb24YBCABKAkiPwoDQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSIQoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJMCglDaGF0RXJyb3ISFQoNY2xpZW50X21zZ19pZBgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHRleHQYAyABKAkSDAoEcm9vbRgEIAEoCSIkCgZUeXBpbmcSDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJIhUKBFBvbmcSDQoFbm9uY2UYASABKAkiCwoJSGVhcnRiZWF0InEKC1NlbmRSZXF1ZXN0Eg4KBHJvb20YASABKAlIABIRCgd0b191c2VyGAIgASgJSAASDAoEdGV4dBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEhAKCHJlcGx5X3RvGAUgASgEQggKBnRhcmdldCIxCgxTZW5kUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSKOAQoQU3Vic2NyaWJlUmVxdWVzdBINCgVyb29tcxgBIAMoCRI6CglzaW5jZV9zZXEYAiADKAsyJy5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QuU2luY2VTZXFFbnRyeRovCg1TaW5jZVNlcUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiZwoOSGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgpiZWZvcmVfc2VxGAIgASgEEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWxpbWl0GAQgASgNQgwKCl9hZnRlcl9zZXEiRwoPSGlzdG9yeVJlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIjkKEExpc3RSb29tc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLsAQoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIPCgdtZW1iZXJzGAIgASgNEg4KBm9ubGluZRgDIAEoDRIQCghsYXN0X3NlcRgEIAEoBBIfCgRraW5kGAUgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgGIAEoCRINCgV0b3BpYxgHIAEoCRIgCgl5b3VyX3JvbGUYCCABKA4yDS5jaGF0LnYxLlJvbGUSFQoNbGFzdF9yZWFkX3NlcRgJIAEoBBIOCgZ1bnJlYWQYCiABKA0SFwoPdW5yZWFkX21lbnRpb25zGAsgASgNIiwKD01hcmtSZWFkUmVxdWVzdBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBCIpChBNYXJrUmVhZFJlc3BvbnNlEhUKDWxhc3RfcmVhZF9zZXEYASABKAQiIQoRTGlzdE9ubGluZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSI4ChJMaXN0T25saW5lUmVzcG9uc2USIgoFdXNlcnMYASADKAsyEy5jaGF0LnYxLk9ubGluZVVzZXIiPAoKT25saW5lVXNlchIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIQCghzZXNzaW9ucxgDIAEoDSpoCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfUFVCTElDEAESFQoRUk9PTV9LSU5EX1BSSVZBVEUQAhIUChBST09NX0tJTkRfRElSRUNUEAMqTQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAISDgoKUk9MRV9PV05FUhADKs8CCg5Sb29tQ2hhbmdlS2luZBIgChxST09NX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUk9PTV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHAoYUk9PTV9DSEFOR0VfS0lORF9VUERBVEVEEAISIQodUk9PTV9DSEFOR0VfS0lORF9NRU1CRVJfQURERUQQAxIjCh9ST09NX0NIQU5HRV9LSU5EX01FTUJFUl9SRU1PVkVEEAQSIQodUk9PTV9DSEFOR0VfS0lORF9ST0xFX0NIQU5HRUQQBRIbChdST09NX0NIQU5HRV9LSU5EX0JBTk5FRBAGEh0KGVJPT01fQ0hBTkdFX0tJTkRfVU5CQU5ORUQQBxIaChZST09NX0NIQU5HRV9LSU5EX01VVEVEEAgSHAoYUk9PTV9DSEFOR0VfS0lORF9VTk1VVEVEEAkqZwoOUHJlc2VuY2VBY3Rpb24SHwobUFJFU0VOQ0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUFJFU0VOQ0VfQUNUSU9OX0pPSU5FRBABEhgKFFBSRVNFTkNFX0FDVElPTl9MRUZUEAIyjQsKC0NoYXRTZXJ2aWNlEjQKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQoATABEjMKBFNlbmQSFC5jaGF0LnYxLlNlbmRSZXF1ZXN0GhUuY2hhdC52MS5TZW5kUmVzcG9uc2USPAoJU3Vic2NyaWJlEhkuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQwARI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USRQoKTGlzdE9ubGluZRIaLmNoYXQudjEuTGlzdE9ubGluZVJlcXVlc3QaGy5jaGF0LnYxLkxpc3RPbmxpbmVSZXNwb25zZRI/CghNYXJrUmVhZBIYLmNoYXQudjEuTWFya1JlYWRSZXF1ZXN0GhkuY2hhdC52MS5NYXJrUmVhZFJlc3BvbnNlEj8KCkNyZWF0ZVJvb20SGi5jaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USOQoHR2V0Um9vbRIXLmNoYXQudjEuR2V0Um9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRI/CgpVcGRhdGVSb29tEhouY2hhdC52MS5VcGRhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEkUKCkRlbGV0ZVJvb20SGi5jaGF0LnYxLkRlbGV0ZVJvb21SZXF1ZXN0GhsuY2hhdC52MS5EZWxldGVSb29tUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJDCglBZGRNZW1iZXISGS5jaGF0LnYxLkFkZE1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJJCgxSZW1vdmVNZW1iZXISHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI/CgdTZXRSb2xlEhcuY2hhdC52MS5TZXRSb2xlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjcKA0JhbhITLmNoYXQudjEuQmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjsKBVVuYmFuEhUuY2hhdC52MS5VbmJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI5CgRNdXRlEhQuY2hhdC52MS5NdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj0KBlVubXV0ZRIWLmNoYXQudjEuVW5tdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjYKBUJsb2NrEhUuY2hhdC52MS5CbG9ja1JlcXVlc3QaFi5jaGF0LnYxLkJsb2NrUmVzcG9uc2USOgoHVW5ibG9jaxIXLmNoYXQudjEuVW5ibG9ja1JlcXVlc3QaFi5jaGF0LnYxLkJsb2NrUmVzcG9uc2USSAoLTGlzdEJsb2NrZWQSGy5jaGF0LnYxLkxpc3RCbG9ja2VkUmVxdWVzdBocLmNoYXQudjEuTGlzdEJsb2NrZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Room describes a room as created.
@@ -714,6 +714,13 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: chat.v1.RoomChange change = 9;
    */
   change?: RoomChange | undefined;
+
+  /**
+   * The seq of the message of the same room that this one answers; 0: none.
+   *
+   * @generated from field: uint64 reply_to = 10;
+   */
+  replyTo: bigint;
 };
 
 /**
@@ -766,6 +773,12 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
      */
     value: RefreshToken;
     case: "refresh";
+  } | {
+    /**
+     * @generated from field: chat.v1.MarkReadRequest read = 7;
+     */
+    value: MarkReadRequest;
+    case: "read";
   } | { case: undefined; value?: undefined };
 };
 
@@ -940,6 +953,12 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
      */
     value: TokenRefreshed;
     case: "refreshed";
+  } | {
+    /**
+     * @generated from field: chat.v1.ReadState read = 11;
+     */
+    value: ReadState;
+    case: "read";
   } | { case: undefined; value?: undefined };
 };
 
@@ -949,6 +968,30 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 32);
+
+/**
+ * ReadState says how far the stream's user has read a room, from any of their sessions or devices.
+ *
+ * @generated from message chat.v1.ReadState
+ */
+export type ReadState = Message$1<"chat.v1.ReadState"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: uint64 last_read_seq = 2;
+   */
+  lastReadSeq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.ReadState.
+ * Use `create(ReadStateSchema)` to create a new message.
+ */
+export const ReadStateSchema: GenMessage<ReadState> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * TokenRefreshed confirms a RefreshToken: the stream now lasts until expires_at.
@@ -967,7 +1010,7 @@ export type TokenRefreshed = Message$1<"chat.v1.TokenRefreshed"> & {
  * Use `create(TokenRefreshedSchema)` to create a new message.
  */
 export const TokenRefreshedSchema: GenMessage<TokenRefreshed> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * Ready is the first event of every stream.
@@ -996,7 +1039,7 @@ export type Ready = Message$1<"chat.v1.Ready"> & {
  * Use `create(ReadySchema)` to create a new message.
  */
 export const ReadySchema: GenMessage<Ready> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * Joined confirms a join; last_seq is the room's newest seq when the session entered it.
@@ -1020,7 +1063,7 @@ export type Joined = Message$1<"chat.v1.Joined"> & {
  * Use `create(JoinedSchema)` to create a new message.
  */
 export const JoinedSchema: GenMessage<Joined> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * @generated from message chat.v1.Presence
@@ -1052,7 +1095,7 @@ export type Presence = Message$1<"chat.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * Ack answers a send on the Chat stream once the message is durable.
@@ -1076,7 +1119,7 @@ export type Ack = Message$1<"chat.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * ChatError reports a request that failed; the stream stays open.
@@ -1116,7 +1159,7 @@ export type ChatError = Message$1<"chat.v1.ChatError"> & {
  * Use `create(ChatErrorSchema)` to create a new message.
  */
 export const ChatErrorSchema: GenMessage<ChatError> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * @generated from message chat.v1.Typing
@@ -1138,7 +1181,7 @@ export type Typing = Message$1<"chat.v1.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 39);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1155,7 +1198,7 @@ export type Pong = Message$1<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 40);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * Heartbeat keeps idle streams alive through proxies; clients ignore it.
@@ -1170,7 +1213,7 @@ export type Heartbeat = Message$1<"chat.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 41);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * @generated from message chat.v1.SendRequest
@@ -1208,6 +1251,13 @@ export type SendRequest = Message$1<"chat.v1.SendRequest"> & {
    * @generated from field: string client_msg_id = 4;
    */
   clientMsgId: string;
+
+  /**
+   * The seq of a message of the same room that this one answers; 0: none.
+   *
+   * @generated from field: uint64 reply_to = 5;
+   */
+  replyTo: bigint;
 };
 
 /**
@@ -1215,7 +1265,7 @@ export type SendRequest = Message$1<"chat.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 42);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
  * @generated from message chat.v1.SendResponse
@@ -1232,7 +1282,7 @@ export type SendResponse = Message$1<"chat.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 43);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * @generated from message chat.v1.SubscribeRequest
@@ -1256,7 +1306,7 @@ export type SubscribeRequest = Message$1<"chat.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 44);
+  messageDesc(file_chat_v1_chat, 45);
 
 /**
  * @generated from message chat.v1.HistoryRequest
@@ -1295,7 +1345,7 @@ export type HistoryRequest = Message$1<"chat.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 45);
+  messageDesc(file_chat_v1_chat, 46);
 
 /**
  * @generated from message chat.v1.HistoryResponse
@@ -1321,7 +1371,7 @@ export type HistoryResponse = Message$1<"chat.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 46);
+  messageDesc(file_chat_v1_chat, 47);
 
 /**
  * @generated from message chat.v1.ListRoomsRequest
@@ -1347,7 +1397,7 @@ export type ListRoomsRequest = Message$1<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 47);
+  messageDesc(file_chat_v1_chat, 48);
 
 /**
  * @generated from message chat.v1.ListRoomsResponse
@@ -1373,7 +1423,7 @@ export type ListRoomsResponse = Message$1<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 48);
+  messageDesc(file_chat_v1_chat, 49);
 
 /**
  * A room exists once it has a message: subscribing to a name alone does not make it.
@@ -1428,6 +1478,27 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
    * @generated from field: chat.v1.Role your_role = 8;
    */
   yourRole: Role;
+
+  /**
+   * How far the caller has read the room (MarkRead); 0: nothing yet.
+   *
+   * @generated from field: uint64 last_read_seq = 9;
+   */
+  lastReadSeq: bigint;
+
+  /**
+   * Messages after last_read_seq from others; at most 100 are counted (show "99+" from 100 on).
+   *
+   * @generated from field: uint32 unread = 10;
+   */
+  unread: number;
+
+  /**
+   * Of those, the ones that mention the caller as @user.
+   *
+   * @generated from field: uint32 unread_mentions = 11;
+   */
+  unreadMentions: number;
 };
 
 /**
@@ -1435,7 +1506,51 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 49);
+  messageDesc(file_chat_v1_chat, 50);
+
+/**
+ * @generated from message chat.v1.MarkReadRequest
+ */
+export type MarkReadRequest = Message$1<"chat.v1.MarkReadRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The seq of the newest message the user has seen. Read state only moves forward: a lower seq
+   * than the one stored changes nothing.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.MarkReadRequest.
+ * Use `create(MarkReadRequestSchema)` to create a new message.
+ */
+export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 51);
+
+/**
+ * @generated from message chat.v1.MarkReadResponse
+ */
+export type MarkReadResponse = Message$1<"chat.v1.MarkReadResponse"> & {
+  /**
+   * The room's read state after the call (which may be further on than the request's).
+   *
+   * @generated from field: uint64 last_read_seq = 1;
+   */
+  lastReadSeq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.MarkReadResponse.
+ * Use `create(MarkReadResponseSchema)` to create a new message.
+ */
+export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 52);
 
 /**
  * @generated from message chat.v1.ListOnlineRequest
@@ -1454,7 +1569,7 @@ export type ListOnlineRequest = Message$1<"chat.v1.ListOnlineRequest"> & {
  * Use `create(ListOnlineRequestSchema)` to create a new message.
  */
 export const ListOnlineRequestSchema: GenMessage<ListOnlineRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 50);
+  messageDesc(file_chat_v1_chat, 53);
 
 /**
  * @generated from message chat.v1.ListOnlineResponse
@@ -1471,7 +1586,7 @@ export type ListOnlineResponse = Message$1<"chat.v1.ListOnlineResponse"> & {
  * Use `create(ListOnlineResponseSchema)` to create a new message.
  */
 export const ListOnlineResponseSchema: GenMessage<ListOnlineResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 51);
+  messageDesc(file_chat_v1_chat, 54);
 
 /**
  * @generated from message chat.v1.OnlineUser
@@ -1498,7 +1613,7 @@ export type OnlineUser = Message$1<"chat.v1.OnlineUser"> & {
  * Use `create(OnlineUserSchema)` to create a new message.
  */
 export const OnlineUserSchema: GenMessage<OnlineUser> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 52);
+  messageDesc(file_chat_v1_chat, 55);
 
 /**
  * @generated from enum chat.v1.RoomKind
@@ -1739,6 +1854,17 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof ListOnlineRequestSchema;
     output: typeof ListOnlineResponseSchema;
+  },
+  /**
+   * MarkRead records how far the caller has read a room, for all of the caller's sessions and
+   * devices: ListRooms counts what is unread from there, and the caller's streams get a `read` event.
+   *
+   * @generated from rpc chat.v1.ChatService.MarkRead
+   */
+  markRead: {
+    methodKind: "unary";
+    input: typeof MarkReadRequestSchema;
+    output: typeof MarkReadResponseSchema;
   },
   /**
    * CreateRoom makes a room, public or private, with the caller as its owner.
