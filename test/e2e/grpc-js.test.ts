@@ -244,6 +244,10 @@ describe("chat.v1.ChatService over grpc-js", () => {
         title: "",
         topic: "",
         your_role: "ROLE_UNSPECIFIED",
+        // Carl sent both messages: nothing unread for him.
+        last_read_seq: "0",
+        unread: 0,
+        unread_mentions: 0,
       });
 
       live.cancel();

@@ -173,6 +173,19 @@ test("rooms with owners across regions: a private room made in one is private in
   olga.close();
 });
 
+test("read state set in one region: the user's stream in another is told at once, and ListRooms there counts from it", async () => {
+  const [nrt, ams] = servers;
+  for (const text of ["a", "b", "c"]) await send(nrt, "writer", "reads", text);
+  const chat = openChat(client(ams), "reader");
+  await chat.reader.until((r) => r.of("ready").length > 0, 5000, "reader ready in ams");
+  await client(nrt).markRead({ room: "reads", seq: 2n }, { headers: { "x-user": "reader" } });
+  await chat.reader.until((r) => r.of("read").length > 0, 2000, "told in ams");
+  expect(chat.reader.of("read").map((r) => [r.room, r.lastReadSeq])).toEqual([["reads", 2n]]);
+  const listed = (await client(ams).listRooms({}, { headers: { "x-user": "reader" } })).rooms.find((r) => r.name === "reads");
+  expect(listed).toMatchObject({ lastReadSeq: 2n, unread: 1 });
+  chat.close();
+});
+
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {
   const room = "storm";
   const [nrt, ams, iad] = servers;
