@@ -282,11 +282,11 @@ export class ChatSession {
     return true;
   }
 
-  /** Sends a message; returns its client_msg_id. */
-  send(target: Target, text: string): string {
+  /** Sends a message (a reply to `replyTo` when given); returns its client_msg_id. */
+  send(target: Target, text: string, replyTo = 0n): string {
     const clientMsgId = `${this.idPrefix}-${++this.counter}`;
     const to = "room" in target ? { case: "room" as const, value: target.room } : { case: "toUser" as const, value: target.toUser };
-    const req: ChatRequestInit = { kind: { case: "send", value: { target: to, text, clientMsgId } } };
+    const req: ChatRequestInit = { kind: { case: "send", value: { target: to, text, clientMsgId, replyTo } } };
     this.pending.set(clientMsgId, req);
     if (this.connected) this.stream?.send(req);
     return clientMsgId;
@@ -312,6 +312,12 @@ export class ChatSession {
       pageToken = page.nextPageToken;
     } while (pageToken && rooms.length < max);
     return rooms.slice(0, max);
+  }
+
+  /** The user has read `room` up to `seq` (MarkRead). */
+  async markRead(room: string, seq: bigint): Promise<void> {
+    const { client, call } = this.client();
+    await client.markRead({ room, seq }, call);
   }
 
   async history(room: string, limit: number): Promise<Message[]> {

@@ -13,6 +13,8 @@ import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
 import { isDmRoom } from "../rules/names.ts";
 import { authHeaders, PROTOCOLS, type Protocol } from "./connection.ts";
 import { parseDuration } from "./token.ts";
+import { Reading } from "./reading.ts";
+import { UNREAD_CAP } from "../rules/unread.ts";
 
 const USAGE = `usage: edgechat chat [--url URL] [--user ID | --token JWT] [--room ROOM] [--protocol grpc|connect|grpc-web|websocket]
 
@@ -29,6 +31,7 @@ export const HELP = `commands:
   /dm <user>        talk to a user directly (also: connect <user>)
   /list             who is online, and where (also: list)
   /history [n]      the last n messages here (default 20)
+  /reply <@user|seq> <text>   answer someone's last message here, or the message with that seq
 rooms with owners (in the current room):
   /create <room> [private] [title]   make a room you own, and talk there
   /members          who is in the room, their roles, who is muted or banned
@@ -55,10 +58,14 @@ export function roomLabel(room: string, me: string): string {
   return partner === undefined ? room : `@${partner}`;
 }
 
-export function formatMessage(m: Message, me: string): string {
+/** A message as one line; a reply names what it answers (`quoted`, when the client has it). */
+export function formatMessage(m: Message, me: string, quoted?: Message): string {
   const at = m.sentAt ? timestampDate(m.sentAt) : new Date();
   const change = describeChange(m);
-  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${change === undefined ? `${m.from}: ${m.text}` : `* ${change}`}`;
+  if (change !== undefined) return `${hhmm(at)} [${roomLabel(m.room, me)}] * ${change}`;
+  const short = (t: string) => (t.length > 40 ? `${t.slice(0, 39)}…` : t);
+  const re = m.replyTo > 0n ? (quoted ? ` (re ${quoted.from}: "${short(quoted.text)}")` : ` (re #${m.replyTo})`) : "";
+  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}${re}: ${m.text}`;
 }
 
 export function formatPresence(p: Presence, me: string): string {
@@ -118,6 +125,7 @@ export async function chatCommand(
 
   let target: Target | undefined;
   const typingShown = new Map<string, number>();
+  const reading = new Reading((room, seq) => session.markRead(room, seq));
   const session = new ChatSession({
     url,
     protocol,
@@ -125,7 +133,9 @@ export async function chatCommand(
     out: {
       message: (m) => {
         typingShown.delete(`${m.room}\0${m.from}`);
-        print(formatMessage(m, session.user));
+        print(formatMessage(m, session.user, m.replyTo > 0n ? reading.find(m.room, m.replyTo) : undefined));
+        reading.remember(m);
+        if (target?.room === m.room) reading.seen(m.room, m.seq);
       },
       presence: (p) => {
         if (p.user !== session.user) print(formatPresence(p, session.user));
@@ -143,13 +153,16 @@ export async function chatCommand(
     },
   });
 
-  const setTarget = (t: Target | undefined) => {
+  const setTarget = async (t: Target | undefined) => {
     target = t;
+    // Talking in a room is reading it: up to its newest message shown.
+    const newest = t && reading.newest(t.room);
+    if (t && newest !== undefined) await reading.seenNow(t.room, newest);
     rl.setPrompt(t ? `${t.kind === "dm" ? `@${t.user}` : t.room}> ` : "> ");
   };
   const started = session.ready.then(async () => {
     print(`* connected to ${url} as ${session.user} (${session.region}); /help lists the commands`);
-    if (values.room && (await session.enter(values.room))) setTarget({ kind: "room", room: values.room });
+    if (values.room && (await session.enter(values.room))) await setTarget({ kind: "room", room: values.room });
     if (tty) rl.prompt();
   });
   started.catch(() => {});
@@ -181,7 +194,7 @@ export async function chatCommand(
   rl.on("SIGINT", () => rl.close());
   void session.finished.then(() => lines.end());
 
-  const commands = new ChatCommands(session, print, () => target, setTarget);
+  const commands = new ChatCommands(session, print, () => target, setTarget, reading);
   // 1 when anything typed was refused or failed, so that scripts can tell.
   let code = 0;
   for await (const raw of lines) {
@@ -207,6 +220,7 @@ export async function chatCommand(
   }
   if (session.fatal || session.refused > 0) code = 1;
   rl.close();
+  reading.stop();
   await session.close();
   if (code === 0 && session.pending.size > 0) {
     print(`! ${session.pending.size} message${session.pending.size === 1 ? " was" : "s were"} not acknowledged before the end`);
@@ -239,7 +253,8 @@ class ChatCommands {
     private readonly session: ChatSession,
     private readonly print: (line: string) => void,
     private readonly target: () => Target | undefined,
-    private readonly setTarget: (t: Target | undefined) => void,
+    private readonly setTarget: (t: Target | undefined) => Promise<void>,
+    private readonly reading: Reading,
   ) {}
 
   private fail(text: string): false {
@@ -263,6 +278,8 @@ class ChatCommands {
         return this.list();
       case "/history":
         return this.history(arg);
+      case "/reply":
+        return this.reply(rest);
       case "/create":
         return this.create(rest);
       case "/members":
@@ -309,7 +326,7 @@ class ChatCommands {
     if (!room) return this.fail("usage: /join <room>");
     if (!(await this.session.enter(room))) return false;
     const partner = dmPartner(room, this.session.user);
-    this.setTarget(partner === undefined ? { kind: "room", room } : { kind: "dm", user: partner, room });
+    await this.setTarget(partner === undefined ? { kind: "room", room } : { kind: "dm", user: partner, room });
     return true;
   }
 
@@ -320,7 +337,7 @@ class ChatCommands {
     this.print(`* left ${roomLabel(room, this.session.user)}`);
     if (this.target()?.room === room) {
       const next = [...this.session.rooms.keys()].find((r) => !isDmRoom(r));
-      this.setTarget(next ? { kind: "room", room: next } : undefined);
+      await this.setTarget(next ? { kind: "room", room: next } : undefined);
       if (next) this.print(`* talking in ${next} now`);
     }
     return true;
@@ -338,7 +355,9 @@ class ChatCommands {
     this.print(`* rooms (${rooms.length}):`);
     rooms.forEach((r, i) => {
       const mark = r.name === here ? "  (here)" : this.session.rooms.has(r.name) ? "  (joined)" : "";
-      this.print(`    ${labels[i].padEnd(width)}  ${r.members} members, ${r.online} online, last seq ${r.lastSeq}${mark}`);
+      const unread =
+        r.unread === 0 ? "" : `, ${r.unread >= UNREAD_CAP ? "99+" : r.unread} unread${r.unreadMentions ? ` (${r.unreadMentions} mentioning you)` : ""}`;
+      this.print(`    ${labels[i].padEnd(width)}  ${r.members} members, ${r.online} online, last seq ${r.lastSeq}${unread}${mark}`);
     });
     return true;
   }
@@ -348,7 +367,7 @@ class ChatCommands {
     if (user === this.session.user) return this.fail("that is you: /dm another user");
     const room = dmRoom(this.session.user, user);
     if (!(await this.session.enter(room, false))) return false;
-    this.setTarget({ kind: "dm", user, room });
+    await this.setTarget({ kind: "dm", user, room });
     this.print(`* talking to ${user} (direct messages)`);
     return true;
   }
@@ -443,6 +462,22 @@ class ChatCommands {
     const { client, call } = this.session.client();
     if (word === "/ban") await client.ban({ room, user, until, reason: reasonWords.join(" ") }, call);
     else await client.mute({ room, user, until }, call);
+    return true;
+  }
+
+  /** /reply @user text: that user's newest message here; /reply 12 text: the message with seq 12. */
+  private reply(args: string[]): boolean {
+    const [which, ...words] = args;
+    const t = this.target();
+    if (!which || words.length === 0) return this.fail("usage: /reply <@user|seq> <text>");
+    if (!t) return this.fail("/join a room or /dm a user first");
+    let seq: bigint | undefined;
+    if (which.startsWith("@")) {
+      seq = this.reading.latestFrom(t.room, which.slice(1))?.seq;
+      if (seq === undefined) return this.fail(`no message from ${which.slice(1)} here to answer`);
+    } else if (/^\d+$/.test(which)) seq = BigInt(which);
+    else return this.fail("usage: /reply <@user|seq> <text>");
+    this.session.send(t.kind === "dm" ? { toUser: t.user } : { room: t.room }, words.join(" "), seq);
     return true;
   }
 

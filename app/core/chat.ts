@@ -22,7 +22,8 @@ import {
 import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
 import { PresenceGate } from "./presence-gate.ts";
-import { checkRoomAccess, checkUserId, dmParticipants, dmRoom, mentions } from "../rules/names.ts";
+import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "../rules/names.ts";
+import { mentions, UNREAD_CAP } from "../rules/unread.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
@@ -58,9 +59,6 @@ export interface ListedRoom extends RoomSummary {
   unread: number;
   unreadMentions: number;
 }
-
-/** Unread messages are counted up to this many per room: a client shows "99+" from here on. */
-export const UNREAD_CAP = 100;
 
 const MAX_CLIENT_MSG_ID = 128;
 const MAX_PAGE_TOKEN = 256;

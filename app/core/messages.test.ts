@@ -9,7 +9,8 @@ import { bothEngines } from "../../test/support/engines.ts";
 import { eventually } from "../../test/support/wait.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createLogger } from "../log.ts";
-import { ChatCore, UNREAD_CAP } from "./chat.ts";
+import { ChatCore } from "./chat.ts";
+import { UNREAD_CAP } from "../rules/unread.ts";
 import type { Session } from "./session.ts";
 
 let engine: Engine;
