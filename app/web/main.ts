@@ -24,7 +24,8 @@ import {
 } from "./api.ts";
 import { ui } from "./dom.ts";
 import { Live, type LiveStatus } from "./live.ts";
-import { hold, label, loadView, NOTICE_KEY, room, saveView, state, subscribedNames, VIEW_KEY, type Room } from "./store.ts";
+import { hold, label, loadView, NOTICE_KEY, recount, room, saveView, state, subscribedNames, VIEW_KEY, type Room } from "./store.ts";
+import { mentions } from "../rules/unread.ts";
 import { insertMessage, nearBottom, renderLog, renderOlder, renderTyping, toBottom } from "./views/log.ts";
 import { closeNav, openNav, renderLists, renderMe, renderTitle } from "./views/sidebar.ts";
 import { createPrivate, loadBlocked, loadDetails, onChange, wireRooms } from "./rooms.ts";
@@ -130,6 +131,16 @@ function onEvent(e: ChatEvent): void {
     }
     case "message":
       return onMessage(e.kind.value);
+    case "read": {
+      // This user read a room, here or on another device: its badge follows.
+      const r = room(e.kind.value.room);
+      if (e.kind.value.lastReadSeq > r.lastRead) {
+        r.lastRead = e.kind.value.lastReadSeq;
+        recount(r);
+        renderLists();
+      }
+      return;
+    }
     case "error": {
       // The server took the stream out of a room: a ban, a removal from a private room, a deletion.
       const { room: name, code, text } = e.kind.value;
@@ -161,11 +172,13 @@ function onMessage(m: Message): void {
     r.listed = true;
     renderLists();
   }
-  if (m.from !== state.me && (!isActive || document.hidden)) {
+  if (m.from !== state.me && !m.change && m.seq > r.lastRead && (!isActive || document.hidden)) {
     r.unread++;
+    if (mentions(m.text, state.me)) r.mentions++;
     renderLists();
     renderTitle();
   }
+  if (isActive && !document.hidden) markSeen(r);
   if (isActive) {
     renderTyping();
     renderLog();
@@ -213,11 +226,15 @@ async function openRoom(name: string): Promise<void> {
 function select(r: Room): void {
   const changed = state.active !== r;
   state.active = r;
+  // The "new messages" line stays where the user had read when they came in.
+  if (changed) r.markerAt = r.unread > 0 ? r.lastRead : undefined;
   r.unread = 0;
+  r.mentions = 0;
   if (changed) {
     ui.sendError.textContent = "";
     ui.panelError.textContent = "";
     state.moderating = undefined;
+    setReply(undefined);
     ui.textLabel.textContent = `Message ${label(r)}`;
     // Its title and topic for the head, its members for the panel.
     if (!r.peer) void loadDetails(r.name);
@@ -228,8 +245,49 @@ function select(r: Room): void {
   renderLists();
   saveView();
   toBottom();
-  if (!r.loaded) void ensureLoaded(r).catch((err) => (ui.logNote.textContent = `Messages could not be loaded: ${describe(err)}`));
-  else fillViewport(r);
+  if (!r.loaded) {
+    void ensureLoaded(r).then(
+      () => markSeen(r),
+      (err) => (ui.logNote.textContent = `Messages could not be loaded: ${describe(err)}`),
+    );
+  } else {
+    fillViewport(r);
+    markSeen(r);
+  }
+}
+
+// Read state: the room shown, in a visible tab, is read up to its newest message. Told to the
+// server at most every 500 ms per room; the server tells the user's other windows and devices.
+const marks = new Map<string, { want: bigint; timer: ReturnType<typeof setTimeout> }>();
+function markSeen(r: Room): void {
+  if (document.hidden || r.maxSeq === undefined || r.maxSeq <= r.lastRead) return;
+  const pending = marks.get(r.name);
+  if (pending) {
+    pending.want = r.maxSeq;
+    return;
+  }
+  const seq = r.maxSeq;
+  const entry = {
+    want: seq,
+    timer: setTimeout(() => {
+      marks.delete(r.name);
+      if (entry.want > r.lastRead && r === state.active) markSeen(r);
+    }, 500),
+  };
+  marks.set(r.name, entry);
+  state.client.markRead({ room: r.name, seq }).then(
+    (res) => {
+      if (res.lastReadSeq > r.lastRead) r.lastRead = res.lastReadSeq;
+    },
+    () => undefined, // a hint: the next message tries again
+  );
+}
+
+/** The message the next send answers, shown above the box; undefined: none. */
+function setReply(m: Message | undefined): void {
+  state.replyTo = m;
+  ui.replying.hidden = !m;
+  if (m) ui.replyingText.textContent = `Replying to ${m.from}: ${m.text.length > 60 ? `${m.text.slice(0, 59)}…` : m.text}`;
 }
 
 function showJoinError(text: string): void {
@@ -248,12 +306,14 @@ async function send(): Promise<void> {
   ui.text.value = "";
   autosize();
   const clientMsgId = newId();
+  const replyTo = state.replyTo?.room === r.name ? state.replyTo.seq : 0n;
+  setReply(undefined);
   const n = ++sendCount;
   try {
     let res;
     for (let attempt = 0; ; attempt++) {
       try {
-        res = await state.client.send({ target: { case: "room", value: r.name }, text, clientMsgId });
+        res = await state.client.send({ target: { case: "room", value: r.name }, text, clientMsgId, replyTo });
         break;
       } catch (err) {
         // The same key makes a retry safe: the server stores the message once.
@@ -343,7 +403,16 @@ async function refreshRooms(): Promise<void> {
   let listed = 0;
   do {
     const page = await state.client.listRooms({ pageSize: 500, pageToken });
-    for (const info of page.rooms) room(info.name).listed = true;
+    for (const info of page.rooms) {
+      const r = room(info.name);
+      r.listed = true;
+      if (info.lastReadSeq > r.lastRead) r.lastRead = info.lastReadSeq;
+      // The server's counts, except where the page is looking (it reads that one itself).
+      if (r !== state.active) {
+        r.unread = info.unread;
+        r.mentions = info.unreadMentions;
+      }
+    }
     listed += page.rooms.length;
     pageToken = page.nextPageToken;
   } while (pageToken && listed < MAX_LISTED);
@@ -512,6 +581,18 @@ function wire(): void {
     });
   }
 
+  ui.log.addEventListener("click", (ev) => {
+    const b = (ev.target as Element).closest<HTMLElement>("button[data-reply]");
+    const m = b && state.active?.msgs.get(BigInt(b.dataset.reply!));
+    if (!m) return;
+    setReply(m);
+    ui.text.focus();
+  });
+  ui.replyingCancel.addEventListener("click", () => {
+    setReply(undefined);
+    ui.text.focus();
+  });
+
   ui.log.addEventListener("scroll", () => {
     if (state.active && ui.log.scrollTop < 80) void loadOlder(state.active);
   });
@@ -527,7 +608,9 @@ function wire(): void {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && state.active) {
       state.active.unread = 0;
+      state.active.mentions = 0;
       renderLists();
+      markSeen(state.active);
     }
   });
 }

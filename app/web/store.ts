@@ -4,6 +4,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { BannedUser, ChatService, Member, Message, Room as RoomDesc } from "../gen/chat/v1/chat_pb.ts";
 import { isDmRoom, isPublicRoomName, type Credentials, type ServerConfig } from "./api.ts";
+import { mentions, UNREAD_CAP } from "../rules/unread.ts";
 import type { Live } from "./live.ts";
 
 export interface Room {
@@ -23,6 +24,12 @@ export interface Room {
   /** Listed by ListRooms (or subscribed): shown in the sidebar. */
   listed: boolean;
   unread: number;
+  /** Of the unread, those that mention the user. */
+  mentions: number;
+  /** How far the user has read the room, on any device (the server's read state). */
+  lastRead: bigint;
+  /** Where the "new messages" line goes: the read state when the room was opened. */
+  markerAt?: bigint;
   /** Who is typing, until when (ms). */
   typing: Map<string, number>;
   /** Why the page left the room (a ban, a kick, a deletion), shown in its log. */
@@ -55,6 +62,8 @@ export const state = {
   moderating: undefined as { user: string; action: "ban" | "mute" } | undefined,
   /** The users this user blocked (ListBlocked). */
   blocked: new Set<string>(),
+  /** The message the next send answers. */
+  replyTo: undefined as Message | undefined,
 };
 
 export const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);
@@ -68,7 +77,20 @@ export function room(name: string): Room {
       const [a, b] = name.slice(3).split(":");
       peer = a === state.me ? b : a;
     }
-    r = { name, peer, msgs: new Map(), hasOlder: false, loaded: false, loadingOlder: false, subscribed: false, listed: false, unread: 0, typing: new Map() };
+    r = {
+      name,
+      peer,
+      msgs: new Map(),
+      hasOlder: false,
+      loaded: false,
+      loadingOlder: false,
+      subscribed: false,
+      listed: false,
+      unread: 0,
+      mentions: 0,
+      lastRead: 0n,
+      typing: new Map(),
+    };
     state.rooms.set(name, r);
   }
   return r;
@@ -81,6 +103,28 @@ export function hold(r: Room, m: Message): boolean {
   if (r.maxSeq === undefined || m.seq > r.maxSeq) r.maxSeq = m.seq;
   if (r.minSeq === undefined || m.seq < r.minSeq) r.minSeq = m.seq;
   return true;
+}
+
+/**
+ * The room's unread messages and mentions from what the page holds after its read state; with
+ * messages after it that the page does not hold, the server's counts stand.
+ */
+export function recount(r: Room): void {
+  if (r.maxSeq !== undefined && r.lastRead >= r.maxSeq) {
+    r.unread = 0;
+    r.mentions = 0;
+    return;
+  }
+  if (r.minSeq === undefined || r.minSeq > r.lastRead + 1n) return;
+  let unread = 0;
+  let mentioned = 0;
+  for (const m of r.msgs.values()) {
+    if (m.seq <= r.lastRead || m.change || m.from === state.me) continue;
+    unread++;
+    if (mentions(m.text, state.me)) mentioned++;
+  }
+  r.unread = Math.min(unread, UNREAD_CAP);
+  r.mentions = mentioned;
 }
 
 export function subscribedNames(): string[] {

@@ -220,6 +220,36 @@ test("rooms with owners: a private room made, a member invited and banned; what 
   await ben.context.close();
 }, 60_000);
 
+test("unread badges and mentions follow the user across two windows; a new-messages line; a reply shows what it answers", async () => {
+  const [one, two, bob] = [await open(), await open(), await open()];
+  await signIn(one.page, "nora");
+  await signIn(two.page, "nora");
+  await signIn(bob.page, "bob");
+  await joinRoom(bob.page, "plans");
+  await joinRoom(one.page, "plans");
+  await joinRoom(two.page, "plans");
+  // Nora looks at the lobby in both windows while bob writes in #plans, once mentioning her.
+  for (const t of [one, two]) await t.page.locator('#room-list button[data-room="lobby"]').click();
+  await say(bob.page, "draft is up");
+  await say(bob.page, "@nora can you review?");
+  for (const t of [one, two]) await t.page.locator('#room-list button[data-room="plans"] .badge.mention', { hasText: "@ 2" }).waitFor().catch(failWith(t));
+
+  // She reads it in one window: the other window's badge goes too.
+  await one.page.locator('#room-list button[data-room="plans"]').click();
+  await one.page.locator("#log .new-marker + li .msg-text", { hasText: "draft is up" }).waitFor().catch(failWith(one));
+  expect(await one.page.locator("#log li.mentioned .msg-text").innerText()).toBe("@nora can you review?");
+  await two.page.locator('#room-list button[data-room="plans"] .badge').waitFor({ state: "detached" }).catch(failWith(two));
+
+  // A reply: the quote shows above it, for bob too.
+  await one.page.locator("#log li.msg", { hasText: "@nora can you review?" }).hover();
+  await one.page.getByRole("button", { name: "Reply to bob: @nora can you review?" }).click();
+  await one.page.locator("#replying", { hasText: "Replying to bob: @nora can you review?" }).waitFor();
+  await say(one.page, "on it");
+  await bob.page.locator("#log li.msg", { hasText: "on it" }).locator(".quote", { hasText: "bob: @nora can you review?" }).waitFor().catch(failWith(bob));
+  expect(await one.page.locator("#replying").isHidden()).toBe(true);
+  for (const t of [one, two, bob]) await t.context.close();
+}, 60_000);
+
 test("the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting", async () => {
   const tab = await open();
   // /config.json never answers: the page must not need it.

@@ -3,6 +3,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Message } from "../../gen/chat/v1/chat_pb.ts";
 import { describeChange } from "../../rules/changes.ts";
+import { mentions } from "../../rules/unread.ts";
 import { el, ui } from "../dom.ts";
 import { label, state, type Room } from "../store.ts";
 
@@ -28,7 +29,7 @@ function formatTime(d: Date): string {
   return d.toDateString() === new Date().toDateString() ? hhmm.format(d) : dayHhmm.format(d);
 }
 
-function messageNode(m: Message): HTMLLIElement {
+function messageNode(r: Room, m: Message): HTMLLIElement {
   const change = describeChange(m);
   if (change !== undefined) {
     // A change to the room, in its place among the messages: one line, never grouped.
@@ -51,8 +52,33 @@ function messageNode(m: Message): HTMLLIElement {
   time.dateTime = t.toISOString();
   time.title = full.format(t);
   meta.append(time);
-  li.append(meta, el("p", "msg-text", m.text));
+  li.append(meta);
+  if (m.replyTo > 0n) li.append(quoteNode(r, m.replyTo));
+  if (!mine && mentions(m.text, state.me)) li.classList.add("mentioned");
+  // Reply floats at the row's far edge, shown on hover (always on touch screens).
+  const reply = el("button", "reply-btn quiet small", "Reply");
+  reply.type = "button";
+  reply.dataset.reply = String(m.seq);
+  reply.setAttribute("aria-label", `Reply to ${mine ? "your message" : m.from}: ${m.text.slice(0, 40)}`);
+  li.append(el("p", "msg-text", m.text), reply);
   return li;
+}
+
+/** What a reply answers: from the room's messages, or read from History when the page does not hold it. */
+function quoteNode(r: Room, seq: bigint): HTMLElement {
+  const q = el("blockquote", "quote");
+  const fill = (m: Message | undefined) => {
+    q.textContent = m ? `${m.from}: ${m.text.length > 80 ? `${m.text.slice(0, 79)}…` : m.text}` : `message #${seq}`;
+  };
+  const held = r.msgs.get(seq);
+  fill(held);
+  if (!held) {
+    state.client
+      .history({ room: r.name, afterSeq: seq - 1n, limit: 1 })
+      .then((page) => fill(page.messages.find((m) => m.seq === seq)))
+      .catch(() => undefined);
+  }
+  return q;
 }
 
 /** Marks a message that follows one of the same sender within minutes, so it is drawn as a group. */
@@ -66,7 +92,9 @@ function regroup(li: Element | null): void {
 /** Draws a message the room just took (store.ts hold) in its place by seq. */
 export function insertMessage(r: Room, m: Message): void {
   const list = listOf(r);
-  const node = messageNode(m);
+  // Out of the way of the search by seq, and back in its place after.
+  list.querySelector("li.new-marker")?.remove();
+  const node = messageNode(r, m);
   const items = list.children;
   // Binary search for the first item with a larger seq; appending is the common case.
   let lo = 0;
@@ -81,6 +109,7 @@ export function insertMessage(r: Room, m: Message): void {
   list.insertBefore(node, items[lo] ?? null);
   regroup(node);
   regroup(node.nextElementSibling);
+  placeMarker(r, list);
 }
 
 export const nearBottom = () => ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 48;
@@ -94,8 +123,23 @@ export function renderLog(): void {
     ui.log.querySelector("ol.messages")?.remove();
     ui.log.append(list);
   }
+  placeMarker(r, list);
   ui.logNote.textContent = r.notice ?? (!r.loaded && r.msgs.size === 0 ? "Loading…" : r.msgs.size === 0 ? `No messages in ${label(r)} yet. Say hello!` : "");
   renderOlder();
+}
+
+/** The "new messages" line, before the first message after where the user had read when the room opened. */
+function placeMarker(r: Room, list: HTMLOListElement): void {
+  list.querySelector("li.new-marker")?.remove();
+  if (r.markerAt === undefined) return;
+  const first = [...list.children].find((li) => {
+    const e = li as HTMLElement;
+    return BigInt(e.dataset.seq ?? "0") > r.markerAt! && e.dataset.from !== state.me && e.dataset.from !== "";
+  });
+  if (!first) return;
+  const marker = el("li", "new-marker", "New messages");
+  marker.setAttribute("role", "separator");
+  list.insertBefore(marker, first);
 }
 
 export function renderOlder(): void {

@@ -3,6 +3,7 @@
 // data-room or data-user, and main.ts handles the clicks of each whole list.
 import { el, fillList, ui } from "../dom.ts";
 import { label, state, type Room } from "../store.ts";
+import { UNREAD_CAP } from "../../rules/unread.ts";
 
 export function renderMe(): void {
   ui.meName.textContent = state.me;
@@ -31,8 +32,9 @@ function roomItem(r: Room): HTMLLIElement {
     b.append(hash, el("span", "name", r.name));
   }
   if (r.unread > 0 && r !== state.active) {
-    const badge = el("span", "badge", String(r.unread));
-    badge.setAttribute("aria-label", `${r.unread} unread`);
+    const n = r.unread >= UNREAD_CAP ? "99+" : String(r.unread);
+    const badge = el("span", r.mentions > 0 ? "badge mention" : "badge", r.mentions > 0 ? `@ ${n}` : n);
+    badge.setAttribute("aria-label", `${n} unread${r.mentions > 0 ? `, ${r.mentions} mentioning you` : ""}`);
     b.append(badge);
   }
   li.append(b);
