@@ -155,9 +155,9 @@ export async function chatCommand(
 
   const setTarget = async (t: Target | undefined) => {
     target = t;
-    // Talking in a room is reading it: up to its newest message shown.
-    const newest = t && reading.newest(t.room);
-    if (t && newest !== undefined) await reading.seenNow(t.room, newest);
+    // Talking in a room is reading it: up to its newest message shown (0 for an empty one: from
+    // then on what comes is counted as unread while the user is elsewhere).
+    if (t) await reading.seenNow(t.room, reading.newest(t.room) ?? session.rooms.get(t.room)?.lastSeq ?? 0n);
     rl.setPrompt(t ? `${t.kind === "dm" ? `@${t.user}` : t.room}> ` : "> ");
   };
   const started = session.ready.then(async () => {

@@ -433,7 +433,11 @@ export class ChatCore {
     const rooms = await Promise.all(
       visible.map(async (r) => {
         const lastReadSeq = reads.get(r.name) ?? 0n;
-        return { ...r, online: (await engine.presence.online(r.name)).length, lastReadSeq, ...(await this.unread(user, r.name, r.lastSeq, lastReadSeq)) };
+        // Unread is counted where the caller reads: rooms they have marked read once, and their
+        // direct messages. A public room they never opened is not news to them (and costs no reads).
+        const counted = reads.has(r.name) || dmParticipants(r.name) !== undefined;
+        const unread = counted ? await this.unread(user, r.name, r.lastSeq, lastReadSeq) : { unread: 0, unreadMentions: 0 };
+        return { ...r, online: (await engine.presence.online(r.name)).length, lastReadSeq, ...unread };
       }),
     );
     return { rooms, nextPageToken: page.next };
@@ -445,7 +449,8 @@ export class ChatCore {
    */
   private async unread(user: string, room: string, lastSeq: bigint, lastRead: bigint): Promise<{ unread: number; unreadMentions: number }> {
     if (lastSeq <= lastRead) return { unread: 0, unreadMentions: 0 };
-    const page = await this.opts.engine.history.read(room, { beforeSeq: lastSeq + 1n, limit: UNREAD_CAP });
+    const newer = lastSeq - lastRead;
+    const page = await this.opts.engine.history.read(room, { beforeSeq: lastSeq + 1n, limit: newer < UNREAD_CAP ? Number(newer) : UNREAD_CAP });
     let unread = 0;
     let unreadMentions = 0;
     for (const m of page.messages) {

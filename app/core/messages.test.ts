@@ -88,13 +88,22 @@ for (const [name, factory] of await bothEngines()) {
       await core.send("cat", { room: "team" }, "thanks @ann.", "");
       await core.rooms.addMember({ user: "ann" }, "team", "dan");
       const team = async () => (await core.listRooms("ann")).rooms.find((r) => r.name === "team")!;
+      // Never opened (no read state): not counted.
+      expect(await team()).toMatchObject({ lastReadSeq: 0n, unread: 0, unreadMentions: 0 });
+      // Opened before anything was in it: everything since counts.
+      await core.markRead("ann", "team", 0n);
       expect(await team()).toMatchObject({ lastReadSeq: 0n, unread: 3, unreadMentions: 2 });
       await core.markRead("ann", "team", 3n);
       expect(await team()).toMatchObject({ lastReadSeq: 3n, unread: 2, unreadMentions: 1 });
       await core.markRead("ann", "team", 6n);
       expect(await team()).toMatchObject({ unread: 0, unreadMentions: 0 });
+      await core.send("ben", { room: "busy" }, "first", "");
+      await core.markRead("ann", "busy", 1n);
       for (let i = 0; i < UNREAD_CAP + 20; i++) await core.send("ben", { room: "busy" }, `m${i}`, "");
-      expect((await core.listRooms("ann")).rooms.find((r) => r.name === "busy")).toMatchObject({ lastReadSeq: 0n, unread: UNREAD_CAP });
+      expect((await core.listRooms("ann")).rooms.find((r) => r.name === "busy")).toMatchObject({ lastReadSeq: 1n, unread: UNREAD_CAP });
+      // A direct message counts without ever being opened.
+      await core.send("ben", { toUser: "ann" }, "psst @ann", "");
+      expect((await core.listRooms("ann")).rooms.find((r) => r.name === "dm:ann:ben")).toMatchObject({ unread: 1, unreadMentions: 1 });
     });
   });
 }

@@ -226,6 +226,9 @@ export function engineContract(name: string, factory: () => Promise<Engine> | En
 
     test("read state: per user and room, it only moves forward; a deleted room's goes with it", async () => {
       expect(await engine.reads.get("ann", ["a", "b"])).toEqual(new Map());
+      // Read at 0 (opened while empty) is a read state too.
+      expect(await engine.reads.raise("ann", "z", 0n)).toBe(0n);
+      expect(await engine.reads.get("ann", ["z"])).toEqual(new Map([["z", 0n]]));
       expect(await engine.reads.raise("ann", "a", 5n)).toBe(5n);
       expect(await engine.reads.raise("ann", "a", 3n)).toBe(5n);
       expect(await engine.reads.raise("ann", "a", 7n)).toBe(7n);

@@ -260,13 +260,16 @@ function select(r: Room): void {
 // server at most every 500 ms per room; the server tells the user's other windows and devices.
 const marks = new Map<string, { want: bigint; timer: ReturnType<typeof setTimeout> }>();
 function markSeen(r: Room): void {
-  if (document.hidden || r.maxSeq === undefined || r.maxSeq <= r.lastRead) return;
+  // Once even for an empty room: from then on what comes there is counted as unread elsewhere.
+  if (document.hidden || r.maxSeq === undefined || (r.reported !== undefined && r.maxSeq <= r.reported)) return;
+  if (r.maxSeq <= r.lastRead && r.lastRead > 0n) return;
   const pending = marks.get(r.name);
   if (pending) {
     pending.want = r.maxSeq;
     return;
   }
   const seq = r.maxSeq;
+  r.reported = seq;
   const entry = {
     want: seq,
     timer: setTimeout(() => {

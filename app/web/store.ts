@@ -28,6 +28,8 @@ export interface Room {
   mentions: number;
   /** How far the user has read the room, on any device (the server's read state). */
   lastRead: bigint;
+  /** The newest seq this page told the server it read (undefined: none yet). */
+  reported?: bigint;
   /** Where the "new messages" line goes: the read state when the room was opened. */
   markerAt?: bigint;
   /** Who is typing, until when (ms). */

@@ -106,14 +106,16 @@ const line = (room: string, from: string, text: string) => new RegExp(`^\\d\\d:\
 describe("edgechat chat", () => {
   test("replies quote what they answer; /rooms shows what is unread and who mentions you; talking in a room reads it", async () => {
     const s = await server();
-    const ann = chat("ann", s.url, "--user", "ann", "--room", "lobby");
+    const ann = chat("ann", s.url, "--user", "ann", "--room", "ops");
+    await ann.see(/^\* joined ops$/);
+    ann.say("/join lobby");
     await ann.see(/^\* joined lobby$/);
-    // Messages while ann is elsewhere: unread for her.
+    // Messages in ops while ann talks in the lobby: unread for her.
     const grpc = chatClient(transport(s.url, "grpc"));
     for (const text of ["standup at ten", "@ann can you run it?"])
       await grpc.send({ target: { case: "room", value: "ops" }, text }, { headers: { "x-user": "bob" } });
     ann.say("/rooms");
-    await ann.see(/^ {4}ops\s+\d+ members, 0 online, last seq 2, 2 unread \(1 mentioning you\)$/);
+    await ann.see(/^ {4}ops\s+\d+ members, 1 online, last seq 2, 2 unread \(1 mentioning you\)  \(joined\)$/);
     ann.say("/join ops");
     await ann.see(line("ops", "bob", "@ann can you run it\\?"));
     ann.say("/reply @bob sure, I will");

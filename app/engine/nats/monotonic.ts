@@ -8,8 +8,10 @@ import type { KV } from "@nats-io/kv";
 export async function raise(kv: KV, key: string, value: number): Promise<number> {
   for (let i = 0; i < 3; i++) {
     const e = await kv.get(key);
-    const have = e?.operation === "PUT" ? Number(e.string()) || 0 : 0;
-    if (have >= value) return have;
+    const stored = e?.operation === "PUT";
+    const have = stored ? Number(e.string()) || 0 : 0;
+    // An absent key is written even for 0: that the number exists can matter (read state).
+    if (stored && have >= value) return have;
     await kv.put(key, String(value));
   }
   const e = await kv.get(key);
