@@ -11,7 +11,7 @@ export interface Limits {
   /** Joins and leaves on Chat, and Subscribe calls, per user. */
   joinRatePerSecond: number;
   joinBurst: number;
-  /** History, ListRooms, ListOnline, GetRoom, ListMembers and ListBlocked calls per user. */
+  /** History, ListRooms, ListOnline, GetRoom, ListMembers, ListBlocked and MarkRead calls per user. */
   readRatePerSecond: number;
   readBurst: number;
   maxRequestBytes: number;

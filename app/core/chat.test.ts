@@ -191,7 +191,7 @@ describe("limits", () => {
     for (const call of [() => limited.history("ann", "r", 0n, undefined, 10), () => limited.listRooms("ann"), () => limited.listOnline("ann", "r")]) {
       const err = await call().catch((e) => e);
       expect(err.code).toBe(Code.ResourceExhausted);
-      expect(err.rawMessage).toContain("reads (History, ListRooms, ListOnline, GetRoom, ListMembers) per second");
+      expect(err.rawMessage).toContain("reads (History, ListRooms, ListOnline, GetRoom, ListMembers, MarkRead) per second");
     }
     await limited.history("ben", "r", 0n, undefined, 10);
     await limited.drain();

@@ -112,7 +112,7 @@ export class ChatCore {
     this.limiters = {
       send: new RateLimiter(l.ratePerSecond, l.rateBurst),
       join: new RateLimiter(l.joinRatePerSecond, l.joinBurst, "joins and leaves"),
-      read: new RateLimiter(l.readRatePerSecond, l.readBurst, "reads (History, ListRooms, ListOnline, GetRoom, ListMembers)"),
+      read: new RateLimiter(l.readRatePerSecond, l.readBurst, "reads (History, ListRooms, ListOnline, GetRoom, ListMembers, MarkRead)"),
     };
     this.presence = new PresenceGate((room, user, joined, region) =>
       opts.engine.bus.publish(room, presenceEvent(room, user, joined, region)).catch((err) => this.logFail("publish presence", err)),
@@ -335,7 +335,9 @@ export class ChatCore {
   async markRead(user: string, roomName: string, seq: bigint, protocol = "unknown"): Promise<bigint> {
     const room = checkRoomAccess(user, roomName);
     this.checkRoom(user, room, "read");
-    this.takeToken("send", user, protocol);
+    // The read rate, not the send rate: a client marking what it shows must not use up what its
+    // user may say.
+    this.takeToken("read", user, protocol);
     const last = await this.opts.engine.history.lastSeq(room);
     if (seq > last) throw new ConnectError(`seq ${seq} is past the newest message of room "${room}" (${last})`, Code.InvalidArgument);
     const stored = await this.opts.engine.reads.raise(user, room, seq);
