@@ -513,8 +513,12 @@ export class ChatCore {
     }
   }
 
-  /** Whether `user` has a session in `room` on any instance (no rate limit: not a client's query). */
-  async isOnline(user: string, room: string): Promise<boolean> {
+  /**
+   * Whether `user` has a session in `room` on any instance (no rate limit: not a client's query),
+   * as `viewer` may know it: not when a block between them hides each one's presence.
+   */
+  async isOnline(user: string, room: string, viewer?: string): Promise<boolean> {
+    if (viewer !== undefined && this.hides(viewer, user)) return false;
     return (await this.opts.engine.presence.online(room)).some((e) => e.user === user);
   }
 

@@ -150,6 +150,11 @@ test("blocks: the old ChatStream's DM to someone who blocked you is not sent; Li
     for await (const m of createClient(LegacyChatService, transport(server.url, "grpc")).chatStream(requests, { headers: bearer(tokens.bob) })) replies.push(m);
   })().catch(() => {});
   await requests.write(create(ChatMessageSchema, { user: "bob", message: "connect ann" }));
+  // ann is online, but her block hides it from bob.
+  await eventually(() => replies.some((r) => r.message.startsWith("Connected to ann")), 5000, "connected");
+  expect(replies.find((r) => r.message.startsWith("Connected to ann"))?.message).toBe(
+    "Connected to ann, who is not online now; your messages are kept for them.",
+  );
   await requests.write(create(ChatMessageSchema, { user: "bob", message: "are you there?" }));
   await eventually(() => replies.some((r) => r.message.startsWith("Not sent")), 5000, "the old API's refusal");
   expect(replies.find((r) => r.message.startsWith("Not sent"))?.message).toBe('Not sent: you cannot send direct messages to "ann"');

@@ -84,7 +84,7 @@ async function connect(core: ChatCore, s: Session, state: { partner: string }, i
     return refuse(asConnectError(err).rawMessage);
   }
   state.partner = id;
-  const online = await core.isOnline(id, "");
+  const online = await core.isOnline(id, "", s.user);
   reply(s, online ? `Connected to ${id}.` : `Connected to ${id}, who is not online now; your messages are kept for them.`);
 }
 
