@@ -113,7 +113,10 @@ test("two people chat in a room and by DM, see each other type, and the online c
   await seenOnce(alice.page, "Morning! Did the deploy to fra go out?");
 
   // Typing: bob types without sending; alice is told.
-  await bob.page.locator("#text").pressSequentially("Also, the dashb", { delay: 15 });
+  // At a person's pace: typing right after sending, the page puts its notice off (the server forwards
+  // one a second) and drops it if the typing has stopped by then; 15 keys in 0.2 s lost that race
+  // under load, a second of typing does not.
+  await bob.page.locator("#text").pressSequentially("Also, the dashb", { delay: 60 });
   await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
   await bob.page.locator("#text").fill("");
 
@@ -400,7 +403,7 @@ test("docs/web.png: the page mid-conversation", async () => {
   await carol.page.locator("#room-title", { hasText: "@alice" }).waitFor();
   await say(carol.page, "Lunch at one?");
   await alice.page.locator('#dm-list button[data-room="dm:alice:carol"] .badge').waitFor();
-  await bob.page.locator("#text").pressSequentially("Thanks! I'll keep an eye on", { delay: 10 });
+  await bob.page.locator("#text").pressSequentially("Thanks! I'll keep an eye on", { delay: 60 });
   await alice.page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
   await alice.page.locator("#text").blur();
   // A test run leaves the tree as it found it: the screenshot goes to docs/ only when asked
