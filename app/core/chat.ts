@@ -1,8 +1,8 @@
 // The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { RoomKind, type ChatEvent, type ChatRequest, type Message, type Role, type RoomChange, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
-import type { Draft, Engine, OnlineEntry, Page, RoomRecord, RoomSummary } from "../engine/engine.ts";
+import { RoomKind, type ChatEvent, type ChatRequest, type Message, type RoomChange, type RoomInfo, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
+import type { Draft, Engine, OnlineEntry, Page, RoomRecord } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -48,17 +48,8 @@ export interface CoreOptions {
   openRooms?: boolean;
 }
 
-/** A room listed by ListRooms, as the caller sees it. */
-export interface ListedRoom extends RoomSummary {
-  online: number;
-  kind: RoomKind;
-  title: string;
-  topic: string;
-  yourRole: Role;
-  lastReadSeq: bigint;
-  unread: number;
-  unreadMentions: number;
-}
+/** A room listed by ListRooms, as the caller sees it: RoomInfo's fields. */
+export type ListedRoom = Omit<RoomInfo, "$typeName" | "$unknown">;
 
 const MAX_CLIENT_MSG_ID = 128;
 const MAX_PAGE_TOKEN = 256;

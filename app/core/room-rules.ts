@@ -30,13 +30,14 @@ export function untilText(untilMs: number): string {
   return untilMs === 0 ? "for good" : `until ${new Date(untilMs).toISOString()}`;
 }
 
-const active = (untilMs: number | undefined, now: number) => untilMs !== undefined && (untilMs === 0 || untilMs > now);
+/** Whether a ban or mute ending at `untilMs` (0: for good) holds at `now`; undefined: there is none. */
+export const inForce = (untilMs: number | undefined, now = Date.now()) => untilMs !== undefined && (untilMs === 0 || untilMs > now);
 
 /** Why `user` may not read `record`'s room now, or undefined when they may. */
 export function readRefusal(record: RoomRecord | undefined, user: string, now = Date.now()): ConnectError | undefined {
   if (!record) return undefined;
   const ban = record.bans.get(user);
-  if (ban && active(ban.untilMs, now)) {
+  if (ban && inForce(ban.untilMs, now)) {
     const why = ban.reason ? `: ${ban.reason}` : "";
     return new ConnectError(`you are banned from room "${record.name}" ${untilText(ban.untilMs)}${why}`, Code.PermissionDenied);
   }
@@ -60,7 +61,7 @@ export function checkRead(record: RoomRecord | undefined, user: string, now = Da
 export function checkWrite(record: RoomRecord | undefined, user: string, now = Date.now()): void {
   checkRead(record, user, now);
   const mute = record?.mutes.get(user);
-  if (record && mute && active(mute.untilMs, now)) {
+  if (record && mute && inForce(mute.untilMs, now)) {
     throw new ConnectError(`you are muted in room "${record.name}" ${untilText(mute.untilMs)}`, Code.PermissionDenied);
   }
 }

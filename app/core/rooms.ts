@@ -23,7 +23,8 @@ import {
 import type { Engine, RoleName, RoomRecord } from "../engine/engine.ts";
 import { checkRoomName, checkUserId, dmParticipants, isPublicRoomName } from "../rules/names.ts";
 import type { Limits } from "../config.ts";
-import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, MAX_BLOCKS, roleOf, roomNotCreated } from "./room-rules.ts";
+import { FOR_GOOD_MS } from "../rules/changes.ts";
+import { type Actor, checkManage, checkNotLastOwner, checkRead, checkRoomSize, checkWords, inForce, MAX_BLOCKS, roleOf, roomNotCreated } from "./room-rules.ts";
 
 export interface RoomsContext {
   engine: Engine;
@@ -137,14 +138,14 @@ export class Rooms {
     const members = [...users].sort().flatMap((user) => {
       const role = record.roles.get(user);
       const mute = record.mutes.get(user);
-      const muted = mute && (mute.untilMs === 0 || mute.untilMs > now);
+      const muted = mute && inForce(mute.untilMs, now);
       if (!role && !muted) return [];
       return [create(MemberSchema, { user, role: role ? ROLE_OF[role] : Role.UNSPECIFIED, mutedUntil: muted ? untilStamp(mute.untilMs) : undefined })];
     });
     let banned: BannedUser[] = [];
     if (actor.admin || ["owner", "admin"].includes(roleOf(record, actor.user) ?? "")) {
       banned = [...record.bans]
-        .filter(([, b]) => b.untilMs === 0 || b.untilMs > now)
+        .filter(([, b]) => inForce(b.untilMs, now))
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([user, b]) => create(BannedUserSchema, { user, until: b.untilMs ? timestampFromMs(b.untilMs) : undefined, reason: b.reason, by: b.by }));
     }
@@ -155,7 +156,7 @@ export class Rooms {
     checkUserId(user, "user");
     return this.apply(actor, name, (r) => {
       checkManage(r, actor, "invite", user);
-      if (activeBan(r, user)) throw new ConnectError(`"${user}" is banned from room "${name}": unban them first`, Code.FailedPrecondition);
+      checkNotBanned(r, user);
       if (r.roles.has(user)) return undefined;
       r.roles.set(user, "member");
       return { kind: RoomChangeKind.MEMBER_ADDED, user, role: Role.MEMBER };
@@ -185,7 +186,7 @@ export class Rooms {
     if (!named) throw new ConnectError("role must be ROLE_OWNER, ROLE_ADMIN or ROLE_MEMBER", Code.InvalidArgument);
     return this.apply(actor, name, (r) => {
       checkManage(r, actor, "role", user);
-      if (activeBan(r, user)) throw new ConnectError(`"${user}" is banned from room "${name}": unban them first`, Code.FailedPrecondition);
+      checkNotBanned(r, user);
       if (r.roles.get(user) === named) return undefined;
       if (named !== "owner") checkNotLastOwner(r, user, "stepping down");
       r.roles.set(user, named);
@@ -274,8 +275,7 @@ export class Rooms {
 
   /** The room's record changed by `edit`; a server admin may moderate a room nobody created (it then gets a record without owners). */
   private async change(actor: Actor, name: string, edit: (r: RoomRecord) => RoomRecord): Promise<RoomRecord> {
-    if (dmParticipants(name)) throw new ConnectError(`"${name}" is a direct-message room: it has no owners or members to manage`, Code.InvalidArgument);
-    checkRoomName(name);
+    checkManaged(name);
     this.ctx.take("send", actor);
     let record = await this.access.updateRoom(name, edit);
     if (!record && actor.admin && isPublicRoomName(name)) {
@@ -297,12 +297,22 @@ export class Rooms {
   }
 
   private existing(name: string): RoomRecord {
-    if (dmParticipants(name)) throw new ConnectError(`"${name}" is a direct-message room: it has no owners or members to manage`, Code.InvalidArgument);
-    checkRoomName(name);
+    checkManaged(name);
     const record = this.access.room(name);
     if (!record) throw notCreated(name);
     return record;
   }
+}
+
+/** A name a room with owners can have: a valid room name, not a direct-message room. */
+function checkManaged(name: string): void {
+  if (dmParticipants(name)) throw new ConnectError(`"${name}" is a direct-message room: it has no owners or members to manage`, Code.InvalidArgument);
+  checkRoomName(name);
+}
+
+/** Roles are for those who may be in the room: a banned user is unbanned first. */
+function checkNotBanned(r: RoomRecord, user: string): void {
+  if (inForce(r.bans.get(user)?.untilMs)) throw new ConnectError(`"${user}" is banned from room "${r.name}": unban them first`, Code.FailedPrecondition);
 }
 
 function notCreated(name: string): ConnectError {
@@ -315,11 +325,6 @@ function checkCreatable(name: string): void {
     throw new ConnectError(`room "${name}": names that start with "dm:" in any case are reserved for direct messages`, Code.InvalidArgument);
 }
 
-function activeBan(r: RoomRecord, user: string): boolean {
-  const b = r.bans.get(user);
-  return !!b && (b.untilMs === 0 || b.untilMs > Date.now());
-}
-
 /** A ban's or mute's end in ms (0: for good); refuses one in the past. */
 function futureMs(until: Timestamp | undefined): number {
   if (!until) return 0;
@@ -328,9 +333,7 @@ function futureMs(until: Timestamp | undefined): number {
   return ms;
 }
 
-/** "For good" as a timestamp: the far future, for fields that have no way to say it. */
-const FOREVER = timestampFromMs(253402300799000);
-const untilStamp = (ms: number) => (ms === 0 ? FOREVER : timestampFromMs(ms));
+const untilStamp = (ms: number) => timestampFromMs(ms === 0 ? FOR_GOOD_MS : ms);
 
 export function roomProto(r: RoomRecord, viewer?: string): Room {
   const role = viewer === undefined ? undefined : r.roles.get(viewer);

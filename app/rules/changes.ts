@@ -2,6 +2,12 @@
 // what the web page and the CLI show where a message would be.
 import { type Message, Role, RoomChangeKind, RoomKind } from "../gen/chat/v1/chat_pb.ts";
 
+/**
+ * A mute without end where a field must hold a time (ListMembers' muted_until): the far future,
+ * 9999-12-31T23:59:59Z. The server sends it, the clients read it as "for good".
+ */
+export const FOR_GOOD_MS = 253402300799000;
+
 const ROLE_WORDS: Record<number, string> = { [Role.OWNER]: "an owner", [Role.ADMIN]: "an admin", [Role.MEMBER]: "a member" };
 
 /** "olga banned eve for good: spam"; undefined for a plain message. */

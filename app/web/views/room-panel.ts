@@ -2,6 +2,7 @@
 // topic, members with their roles, and what the signed-in user may do there. Only what their role
 // allows is offered (docs/api.md, "Rooms, roles and moderation"); the server checks it all again.
 import { Role, RoomKind, type Member } from "../../gen/chat/v1/chat_pb.ts";
+import { FOR_GOOD_MS } from "../../rules/changes.ts";
 import { el, fillList, ui } from "../dom.ts";
 import { label, state } from "../store.ts";
 
@@ -29,8 +30,6 @@ export function renderRoomHead(): void {
   renderMute();
 }
 
-/** The far future that stands for a mute without end (rooms.ts on the server). */
-const FOREVER_MS = 253402300799000;
 let unmuteTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** A muted user is not offered the message box: it says until when instead. */
@@ -47,7 +46,7 @@ function renderMute(): void {
     ui.text.placeholder = `Message ${label(r)}`;
     return;
   }
-  ui.text.placeholder = `You are muted in ${label(r)} ${ms >= FOREVER_MS ? "for good" : `until ${new Date(ms).toLocaleString()}`}`;
+  ui.text.placeholder = `You are muted in ${label(r)} ${ms >= FOR_GOOD_MS ? "for good" : `until ${new Date(ms).toLocaleString()}`}`;
   // The mute ends by itself: offer the box again then.
   if (ms - Date.now() < 86_400_000) unmuteTimer = setTimeout(renderMute, ms - Date.now() + 50);
 }
