@@ -1,7 +1,7 @@
 // The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { RoomKind, type ChatEvent, type ChatRequest, type Message, type RoomChange, type RoomInfo, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatEvent, ChatRequest, Message, RoomChange, RoomInfo, SendRequest } from "../gen/chat/v1/chat_pb.ts";
 import type { Draft, Engine, OnlineEntry, Page, RoomRecord } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -30,7 +30,7 @@ import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 import { tokenExpired, type Authenticator } from "./auth.ts";
 import { checkRead, checkWrite, readRefusal, roomNotCreated } from "./room-rules.ts";
-import { roleProto, Rooms } from "./rooms.ts";
+import { kindProto, roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
 type RateKind = "send" | "join" | "read";
@@ -246,8 +246,7 @@ export class ChatCore {
 
   /** Puts a session in a room (no rate limit: callers take the token). */
   private async enter(s: Session, roomName: string, sinceSeq?: bigint): Promise<void> {
-    const room = checkRoomAccess(s.user, roomName);
-    this.checkRoom(s.user, room, "read");
+    const room = this.roomFor(s.user, roomName, "read");
     const existing = s.feeds.get(room);
     if (existing) {
       s.push(joinedEvent(room, await this.opts.engine.history.lastSeq(room)));
@@ -324,8 +323,7 @@ export class ChatCore {
    * session of theirs, on every server, with a read event. Resolves the stored seq.
    */
   async markRead(user: string, roomName: string, seq: bigint, protocol = "unknown"): Promise<bigint> {
-    const room = checkRoomAccess(user, roomName);
-    this.checkRoom(user, room, "read");
+    const room = this.roomFor(user, roomName, "read");
     // The read rate, not the send rate: a client marking what it shows must not use up what its
     // user may say.
     this.takeToken("read", user, protocol);
@@ -365,8 +363,7 @@ export class ChatCore {
   }
 
   async typing(s: Session, roomName: string): Promise<void> {
-    const room = checkRoomAccess(s.user, roomName);
-    this.checkRoom(s.user, room, "write");
+    const room = this.roomFor(s.user, roomName, "write");
     if (!s.feeds.has(room)) throw notInRoom(room);
     const now = Date.now();
     // Typing is a hint: extra notices within a second are dropped, not refused.
@@ -380,8 +377,7 @@ export class ChatCore {
    * same rules as on a stream, and the user must have a stream in the room on some server.
    */
   async typingFor(user: string, roomName: string): Promise<void> {
-    const room = checkRoomAccess(user, roomName);
-    this.checkRoom(user, room, "write");
+    const room = this.roomFor(user, roomName, "write");
     const key = `${user}\n${room}`;
     const now = Date.now();
     if (now - (this.typingAt.get(key) ?? 0) < TYPING_INTERVAL_MS) return;
@@ -392,8 +388,7 @@ export class ChatCore {
 
   /** A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq` (0: none). */
   async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
-    const room = checkRoomAccess(user, roomName);
-    this.checkRoom(user, room, "read");
+    const room = this.roomFor(user, roomName, "read");
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
     this.takeToken("read", user, protocol);
     const n = limit === 0 ? 50 : limit;
@@ -416,8 +411,7 @@ export class ChatCore {
     const visible = page.rooms.flatMap((r) => {
       const record = dmParticipants(r.name) ? undefined : engine.access.room(r.name);
       if (record?.kind === "private" && readRefusal(record, user)) return [];
-      const kind = record ? (record.kind === "private" ? RoomKind.PRIVATE : RoomKind.PUBLIC) : dmParticipants(r.name) ? RoomKind.DIRECT : RoomKind.UNSPECIFIED;
-      return [{ ...r, kind, title: record?.title ?? "", topic: record?.topic ?? "", yourRole: roleProto(record?.roles.get(user)) }];
+      return [{ ...r, kind: kindProto(r.name, record), title: record?.title ?? "", topic: record?.topic ?? "", yourRole: roleProto(record?.roles.get(user)) }];
     });
     const reads = await engine.reads.get(
       user,
@@ -455,10 +449,17 @@ export class ChatCore {
   }
 
   async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
-    if (room) this.checkRoom(user, checkRoomAccess(user, room), "read");
+    if (room) this.roomFor(user, room, "read");
     this.takeToken("read", user, protocol);
     const entries = (await this.opts.engine.presence.online(room)).filter((e) => !this.hides(user, e.user));
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+
+  /** A room name checked (rules/names.ts) and `user`'s right to read or write it (checkRoom). */
+  private roomFor(user: string, roomName: string, need: "read" | "write"): string {
+    const room = checkRoomAccess(user, roomName);
+    this.checkRoom(user, room, need);
+    return room;
   }
 
   /**

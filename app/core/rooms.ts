@@ -95,11 +95,11 @@ export class Rooms {
   /** The room as the actor may see it; a room nobody created is described as public, without owners. */
   get(actor: Actor, name: string): Room {
     this.ctx.take("read", actor);
-    if (dmParticipants(name)) return create(RoomSchema, { name, kind: RoomKind.DIRECT });
+    if (dmParticipants(name)) return create(RoomSchema, { name, kind: kindProto(name, undefined) });
     const record = this.access.room(name);
     if (!actor.admin) checkRead(record, actor.user);
     if (!record && !this.ctx.openRooms) throw roomNotCreated(name);
-    if (!record) return create(RoomSchema, { name, kind: RoomKind.UNSPECIFIED });
+    if (!record) return create(RoomSchema, { name, kind: kindProto(name, undefined) });
     return roomProto(record, actor.user);
   }
 
@@ -339,13 +339,19 @@ export function roomProto(r: RoomRecord, viewer?: string): Room {
   const role = viewer === undefined ? undefined : r.roles.get(viewer);
   return create(RoomSchema, {
     name: r.name,
-    kind: r.kind === "private" ? RoomKind.PRIVATE : RoomKind.PUBLIC,
+    kind: kindProto(r.name, r),
     title: r.title,
     topic: r.topic,
     createdBy: r.createdBy,
     createdAt: timestampFromMs(r.createdAtMs),
     yourRole: role ? ROLE_OF[role] : Role.UNSPECIFIED,
   });
+}
+
+/** A room's kind on the wire: from its record, DIRECT for dm:<a>:<b>, unspecified for a room nobody created. */
+export function kindProto(name: string, record: RoomRecord | undefined): RoomKind {
+  if (record) return record.kind === "private" ? RoomKind.PRIVATE : RoomKind.PUBLIC;
+  return dmParticipants(name) ? RoomKind.DIRECT : RoomKind.UNSPECIFIED;
 }
 
 export function roleProto(role: RoleName | undefined): Role {
