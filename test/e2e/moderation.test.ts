@@ -7,13 +7,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
-import { WebSocket } from "ws";
 import { type ChatMessage, ChatMessageSchema, ChatService as LegacyChatService } from "../../app/gen/chat/chat_pb.ts";
 import { RoomChangeKind, RoomKind } from "../../app/gen/chat/v1/chat_pb.ts";
 import { chatClient, failure, openChat, type Protocol, Reader, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
 import { eventually } from "../support/wait.ts";
+import { WsClient } from "../support/ws-client.ts";
 
 let server: ServerProcess;
 const tokens: Record<string, string> = {};
@@ -31,15 +31,12 @@ const as = (user: string, protocol: Protocol = "connect", http: "1.1" | "2" = "2
   opts: { headers: bearer(tokens[user]) },
 });
 
-/** A /ws connection signed in as `user`, collecting its frames. */
-async function ws(user: string) {
-  const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
-  const frames: Record<string, any>[] = [];
-  socket.on("message", (d) => frames.push(JSON.parse(String(d))));
-  socket.on("error", () => {});
-  await new Promise<void>((resolve, reject) => (socket.once("open", () => resolve()), socket.once("error", reject)));
-  socket.send(JSON.stringify({ auth: { token: tokens[user] } }));
-  return { socket, frames, send: (req: unknown) => socket.send(JSON.stringify(req)) };
+/** A /ws connection signed in as `user` with its token in the first frame. */
+async function ws(user: string): Promise<WsClient> {
+  const c = new WsClient(`ws://127.0.0.1:${server.port}/ws`);
+  await c.opened;
+  c.raw(JSON.stringify({ auth: { token: tokens[user] } }));
+  return c;
 }
 
 test("a private room: every path answers PermissionDenied to a non-member, and ListRooms does not show it", async () => {
@@ -74,10 +71,10 @@ test("a private room: every path answers PermissionDenied to a non-member, and L
   chat.close();
   // /ws
   const w = await ws("eve");
-  w.send({ join: { room: "secret" } });
-  await eventually(() => w.frames.some((f) => f.error), 5000, "/ws refusal");
-  expect(w.frames.find((f) => f.error)?.error).toMatchObject({ code: "permission_denied", text: DENIED, room: "secret" });
-  w.socket.close();
+  w.join("secret");
+  await w.until((c) => c.errors().length > 0, "/ws refusal");
+  expect(w.errors()[0]).toMatchObject({ code: "permission_denied", text: DENIED, room: "secret" });
+  await w.close();
 
   // Once added, the same user reads and writes it.
   await olga.client.addMember({ room: "secret", user: "eve" }, olga.opts);
@@ -92,10 +89,10 @@ test("a ban ends the room for the user's Chat, Subscribe and /ws streams at once
   await chat.send({ kind: { case: "join", value: { room: "town" } } });
   const sub = new Reader(as("ben", "connect").client.subscribe({ rooms: ["town"] }, ben.opts));
   const w = await ws("ben");
-  w.send({ join: { room: "town" } });
+  w.join("town");
   await chat.reader.until((r) => r.of("joined").length > 0, 5000, "Chat joined");
   await sub.until((r) => r.of("joined").length > 0, 5000, "Subscribe joined");
-  await eventually(() => w.frames.some((f) => f.joined), 5000, "/ws joined");
+  await w.joined("town");
 
   // The mute first: Send names its end; the streams stay.
   const mutedUntil = Date.now() + 60_000;
@@ -110,8 +107,8 @@ test("a ban ends the room for the user's Chat, Subscribe and /ws streams at once
   expect(chat.reader.of("error").map((e) => [e.code, e.text, e.room])).toEqual([["permission_denied", REASON, "town"]]);
   await sub.finished;
   expect([sub.error?.code, sub.error?.rawMessage]).toEqual([Code.PermissionDenied, REASON]);
-  await eventually(() => w.frames.some((f) => f.error), 5000, "/ws told");
-  expect(w.frames.find((f) => f.error)?.error).toMatchObject({ code: "permission_denied", text: REASON, room: "town" });
+  await w.until((c) => c.errors().length > 0, "/ws told");
+  expect(w.errors()[0]).toMatchObject({ code: "permission_denied", text: REASON, room: "town" });
 
   // Out, and kept out; the others in the room saw the ban in order with the messages.
   await chat.send({ kind: { case: "join", value: { room: "town" } } });
@@ -120,7 +117,7 @@ test("a ban ends the room for the user's Chat, Subscribe and /ws streams at once
   const history = await olga.client.history({ room: "town", afterSeq: 0n }, olga.opts);
   expect(history.messages.map((m) => RoomChangeKind[m.change?.kind ?? 0])).toEqual(["CREATED", "MUTED", "BANNED"]);
   chat.close();
-  w.socket.close();
+  await w.close();
 });
 
 test("a server-wide admin (the edgechat_admin claim) moderates a room they are not in; the claim alone is not a member's right elsewhere", async () => {

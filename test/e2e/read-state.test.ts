@@ -3,10 +3,9 @@
 // told at once to the same user's gRPC Chat, Connect Subscribe and /ws streams; /ws marking read;
 // ListRooms' unread counts.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { WebSocket } from "ws";
 import { chatClient, openChat, Reader, transport } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
-import { eventually } from "../support/wait.ts";
+import { WsClient } from "../support/ws-client.ts";
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -39,13 +38,10 @@ test("MarkRead over Connect JSON is told to the same user's Chat, Subscribe and 
   for (const text of ["one", "two @dora", "three"]) await grpc.send({ target: { case: "room", value: "news" }, text }, as("ed"));
   const chat = openChat(grpc, "dora");
   const sub = new Reader(chatClient(transport(server.url, "connect")).subscribe({ rooms: ["elsewhere"] }, as("dora")));
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: { "x-user": "dora" } });
-  const frames: Record<string, any>[] = [];
-  ws.on("message", (d) => frames.push(JSON.parse(String(d))));
-  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
+  const ws = new WsClient(`ws://127.0.0.1:${server.port}/ws`, { headers: { "x-user": "dora" } });
   await chat.reader.until((r) => r.of("ready").length > 0, 5000, "Chat ready");
   await sub.until((r) => r.of("ready").length > 0, 5000, "Subscribe ready");
-  await eventually(() => frames.some((f) => f.ready), 5000, "/ws ready");
+  await ws.until((c) => c.of("ready").length > 0, "/ws ready");
 
   const news = async () => (await chatClient(transport(server.url, "connect")).listRooms({}, as("dora"))).rooms.find((r) => r.name === "news");
   // Never opened: nothing is counted as unread yet.
@@ -60,18 +56,18 @@ test("MarkRead over Connect JSON is told to the same user's Chat, Subscribe and 
   expect([res.status, await res.json()]).toEqual([200, { lastReadSeq: "2" }]);
   await chat.reader.until((r) => r.of("read").length > 0, 5000, "Chat told");
   await sub.until((r) => r.of("read").length > 0, 5000, "Subscribe told");
-  await eventually(() => frames.some((f) => f.read), 5000, "/ws told");
+  await ws.until((c) => c.of("read").length > 0, "/ws told");
   expect([chat.reader.of("read")[0], sub.of("read")[0]].map((r) => [r.room, r.lastReadSeq])).toEqual([
     ["news", 2n],
     ["news", 2n],
   ]);
-  expect(frames.find((f) => f.read)?.read).toEqual({ room: "news", lastReadSeq: "2" });
+  expect(ws.of("read").map((r) => [r.room, r.lastReadSeq])).toEqual([["news", 2n]]);
   expect(await news()).toMatchObject({ lastReadSeq: 2n, unread: 1, unreadMentions: 0 });
 
   // /ws takes the same request; the others hear of it.
-  ws.send(JSON.stringify({ read: { room: "news", seq: "3" } }));
+  ws.send({ kind: { case: "read", value: { room: "news", seq: 3n } } });
   await chat.reader.until((r) => r.of("read").some((x) => x.lastReadSeq === 3n), 5000, "Chat told of /ws's read");
   expect(await news()).toMatchObject({ lastReadSeq: 3n, unread: 0 });
   chat.close();
-  ws.close();
+  await ws.close();
 });

@@ -7,11 +7,10 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { ChatMessageSchema, ChatService as LegacyChatService, type ChatMessage } from "../../app/gen/chat/chat_pb.ts";
-import { WebSocket } from "ws";
 import { chatClient, openChat, Reader, transport, type Protocol } from "../support/clients.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { bearer, mintToken, TEST_SECRET } from "../support/tokens.ts";
-import { eventually } from "../support/wait.ts";
+import { WsClient } from "../support/ws-client.ts";
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -49,11 +48,9 @@ test("every kind of stream ends at its token's expiry with Unauthenticated; a st
     (e) => ConnectError.from(e),
   );
   await legacyRequests.write(create(ChatMessageSchema, { user: "sasha", message: "list" }));
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
-  ws.on("error", () => {});
-  const wsClosed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })));
-  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
-  ws.send(JSON.stringify({ auth: { token: short } }));
+  const ws = new WsClient(`ws://127.0.0.1:${server.port}/ws`);
+  await ws.opened;
+  ws.raw(JSON.stringify({ auth: { token: short } }));
   const lasting = subscribe("grpc", "2", long);
 
   for (const [what, r] of [...streams, ["lasting", lasting] as const]) await r.until((x) => x.of("joined").length > 0, 5000, `${what} joined`);
@@ -66,8 +63,8 @@ test("every kind of stream ends at its token's expiry with Unauthenticated; a st
   const legacy = await legacyEnd;
   expect(["old ChatStream", legacy?.code, legacy?.rawMessage]).toEqual(["old ChatStream", Code.Unauthenticated, EXPIRED]);
   legacyRequests.close();
-  const closed = await wsClosed;
-  expect(closed).toEqual({ code: 4401, reason: `unauthenticated: ${EXPIRED}` });
+  await ws.finished;
+  expect(ws.closed).toEqual({ code: 4401, reason: `unauthenticated: ${EXPIRED}` });
   // Within the token's second or two, and the server's one-second check.
   expect(Date.now() - opened).toBeLessThan(5000);
 
@@ -97,16 +94,13 @@ test("a Chat stream (gRPC, Connect) or /ws that refreshes its token in-band outl
     await c.send({ kind: { case: "join", value: { room } } });
     await c.send({ kind: { case: "refresh", value: { token: fresh } } });
   }
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
-  const frames: string[] = [];
-  ws.on("message", (d) => frames.push(String(d)));
-  ws.on("error", () => {});
-  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
-  ws.send(JSON.stringify({ auth: { token: short } }));
-  ws.send(JSON.stringify({ join: { room } }));
-  ws.send(JSON.stringify({ refresh: { token: fresh } }));
+  const ws = new WsClient(`ws://127.0.0.1:${server.port}/ws`);
+  await ws.opened;
+  ws.raw(JSON.stringify({ auth: { token: short } }));
+  ws.join(room);
+  ws.send({ kind: { case: "refresh", value: { token: fresh } } });
   for (const [protocol, c] of chats) await c.reader.until((r) => r.of("refreshed").length === 1, 5000, `${protocol} refreshed`);
-  await eventually(() => frames.some((f) => f.includes('"refreshed"')), 5000, "/ws refreshed");
+  await ws.until((c) => c.of("refreshed").length > 0, "/ws refreshed");
   // Past the old token's exp, and the server's check after it.
   await Bun.sleep(3200);
   await chatClient(transport(server.url, "connect")).send({ target: { case: "room", value: room }, text: "after the old exp" }, { headers: bearer(fresh) });
@@ -115,7 +109,7 @@ test("a Chat stream (gRPC, Connect) or /ws that refreshes its token in-band outl
     expect([protocol, c.reader.done]).toEqual([protocol, false]);
     c.close();
   }
-  await eventually(() => frames.some((f) => f.includes("after the old exp")), 5000, "/ws to get the message");
-  expect(ws.readyState).toBe(WebSocket.OPEN);
-  ws.close();
+  await ws.until((c) => c.messages(room).some((m) => m.text === "after the old exp"), "/ws to get the message");
+  expect(ws.closed).toBeUndefined();
+  await ws.close();
 }, 20_000);
