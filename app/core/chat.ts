@@ -1,8 +1,8 @@
 // The chat core: sessions, rooms, direct messages, presence and history, on top of an Engine.
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ChatEvent, ChatRequest, Message, RoomChange, RoomInfo, SendRequest } from "../gen/chat/v1/chat_pb.ts";
-import type { Draft, Engine, OnlineEntry, Page, RoomRecord } from "../engine/engine.ts";
+import { UpdateKind, type ChatEvent, type ChatRequest, type Message, type RoomChange, type RoomInfo, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
+import type { Draft, Engine, OnlineEntry, Page, RoomRecord, UpdateDraft, Updated } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -29,7 +29,9 @@ import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 import { tokenExpired, type Authenticator } from "./auth.ts";
-import { checkRead, checkWrite, readRefusal, roomNotCreated } from "./room-rules.ts";
+import { type Actor, checkRead, checkWrite, readRefusal, roomNotCreated } from "./room-rules.ts";
+import { edit, react, remove } from "./message-updates.ts";
+import { checkEmoji } from "../rules/reactions.ts";
 import { kindProto, roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
@@ -215,6 +217,24 @@ export class ChatCore {
           s.push(ackEvent(k.value.clientMsgId, message));
           return;
         }
+        case "edit": {
+          const { room, seq, text, clientMsgId } = k.value;
+          const { entry } = await this.editMessage({ user: s.user, protocol: s.protocol }, room, seq, text, clientMsgId);
+          s.push(ackEvent(clientMsgId, entry));
+          return;
+        }
+        case "delete": {
+          const { room, seq, clientMsgId } = k.value;
+          const { entry } = await this.deleteMessage({ user: s.user, protocol: s.protocol }, room, seq, clientMsgId);
+          s.push(ackEvent(clientMsgId, entry));
+          return;
+        }
+        case "react": {
+          const { room, seq, emoji, remove, clientMsgId } = k.value;
+          const { entry } = await this.react({ user: s.user, protocol: s.protocol }, room, seq, emoji, !remove, clientMsgId);
+          s.push(ackEvent(clientMsgId, entry));
+          return;
+        }
         case "read":
           // The answer is the read event that every session of the user gets, this one included.
           await this.markRead(s.user, k.value.room, k.value.seq, s.protocol);
@@ -227,13 +247,16 @@ export class ChatCore {
         case "refresh":
           return await this.refresh(s, k.value.token);
         default:
-          throw new ConnectError("empty request: set one of join, leave, send, typing, ping, refresh or read", Code.InvalidArgument);
+          throw new ConnectError("empty request: set one of join, leave, send, edit, delete, react, typing, ping, refresh or read", Code.InvalidArgument);
       }
     } catch (err) {
       const e = asConnectError(err);
       if (e.code === Code.Internal) this.logFail("request", err);
-      const clientMsgId = k.case === "send" ? k.value.clientMsgId : "";
-      const room = k.case === "join" || k.case === "leave" || k.case === "typing" || k.case === "read" ? k.value.room : "";
+      const clientMsgId = k.case === "send" || k.case === "edit" || k.case === "delete" || k.case === "react" ? k.value.clientMsgId : "";
+      const room =
+        k.case === "join" || k.case === "leave" || k.case === "typing" || k.case === "read" || k.case === "edit" || k.case === "delete" || k.case === "react"
+          ? k.value.room
+          : "";
       s.push(errorEvent(e, clientMsgId, room));
     }
   }
@@ -302,20 +325,70 @@ export class ChatCore {
     }
     this.checkRoom(user, room, "write");
     checkText(text, this.opts.limits.maxTextBytes);
-    if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
-      throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
-    }
+    checkClientMsgId(clientMsgId);
     this.takeToken("send", user, protocol);
     if (replyTo > 0n) await this.checkReplyTarget(room, replyTo);
     return this.store({ room, from: user, text, clientMsgId, region: this.opts.region, replyTo }, protocol);
   }
 
-  /** A reply answers a message of its room that is there to read (not a change entry, not expired). */
+  /** A reply answers a message of its room that is there to read (not an entry, not deleted, not expired). */
   private async checkReplyTarget(room: string, seq: bigint): Promise<void> {
     const [target] = (await this.opts.engine.history.read(room, { afterSeq: seq - 1n, limit: 1 })).messages;
-    if (target?.seq !== seq || target.change) {
+    if (target?.seq !== seq || target.change || target.update || target.deleted) {
       throw new ConnectError(`reply_to ${seq} is not a message of room "${room}"`, Code.InvalidArgument);
     }
+  }
+
+  /** Replaces the text of one of the actor's messages (the limits of a send). */
+  async editMessage(actor: Actor, roomName: string, seq: bigint, text: string, clientMsgId: string): Promise<Updated> {
+    const room = this.roomFor(actor.user, roomName, "write");
+    checkText(text, this.opts.limits.maxTextBytes);
+    return this.update(actor, room, seq, UpdateKind.EDITED, "", clientMsgId, edit(actor, room, seq, text));
+  }
+
+  /** Deletes a message for good (its author, or the room's owners and admins): a tombstone keeps its seq. */
+  async deleteMessage(actor: Actor, roomName: string, seq: bigint, clientMsgId: string): Promise<Updated> {
+    // Deleting takes reading, not writing: a muted user may still take back what they said.
+    const room = this.roomFor(actor.user, roomName, "read");
+    return this.update(
+      actor,
+      room,
+      seq,
+      UpdateKind.DELETED,
+      "",
+      clientMsgId,
+      remove(actor, room, seq, () => this.opts.engine.access.room(room)),
+    );
+  }
+
+  /** Adds the actor's reaction to a message, or takes it back. */
+  async react(actor: Actor, roomName: string, seq: bigint, emoji: string, add: boolean, clientMsgId: string): Promise<Updated> {
+    const room = this.roomFor(actor.user, roomName, "write");
+    checkEmoji(emoji);
+    const kind = add ? UpdateKind.REACTION_ADDED : UpdateKind.REACTION_REMOVED;
+    return this.update(actor, room, seq, kind, emoji, clientMsgId, react(actor, room, seq, emoji, add));
+  }
+
+  /**
+   * A change to a stored message, at the send rate (each writes an entry): stored with its entry,
+   * which goes out to the room like a message, with the changed message attached.
+   */
+  private async update(
+    actor: Actor,
+    room: string,
+    seq: bigint,
+    kind: UpdateKind,
+    emoji: string,
+    clientMsgId: string,
+    change: UpdateDraft["change"],
+  ): Promise<Updated> {
+    if (seq <= 0n) throw new ConnectError("seq must name a message: 1 or more", Code.InvalidArgument);
+    checkClientMsgId(clientMsgId);
+    this.takeToken("send", actor.user, actor.protocol ?? "unknown");
+    const { engine, region } = this.opts;
+    const done = await engine.history.update({ room, targetSeq: seq, from: actor.user, clientMsgId, region, kind, emoji, change });
+    if (done.entry && !done.duplicate) await this.publishEntry(done.entry);
+    return done;
   }
 
   /**
@@ -339,6 +412,16 @@ export class ChatCore {
     return this.store({ room, from, text: "", clientMsgId: "", region: this.opts.region, change });
   }
 
+  /** Sends a stored entry to the room's sessions on every instance (and, in a direct conversation, to its two users' inboxes). */
+  private async publishEntry(message: Message): Promise<readonly [string, string] | undefined> {
+    const { engine } = this.opts;
+    const event = messageEvent(message);
+    await engine.bus.publish(message.room, event).catch((err) => this.logFail("publish", err));
+    const pair = dmParticipants(message.room);
+    if (pair) for (const u of pair) await engine.bus.publish(inbox(u), event).catch((err) => this.logFail("publish", err));
+    return pair;
+  }
+
   /** Stores an entry and publishes it; resolves once it is durable. A message (with the protocol it came by) is counted. */
   private async store(draft: Draft, protocol?: string): Promise<Message> {
     const { engine } = this.opts;
@@ -349,10 +432,7 @@ export class ChatCore {
       this.acceptedAt.set(message, performance.now());
       this.observer.messageAccepted(protocol);
     }
-    const event = messageEvent(message);
-    await engine.bus.publish(room, event).catch((err) => this.logFail("publish", err));
-    const pair = dmParticipants(room);
-    if (pair) for (const u of pair) await engine.bus.publish(inbox(u), event).catch((err) => this.logFail("publish", err));
+    const pair = await this.publishEntry(message);
     // The room exists from its first message on: its members are the two users of a direct
     // conversation, or whoever had joined the room while it was empty (nothing was stored then).
     if (message.seq === 1n) {
@@ -441,7 +521,7 @@ export class ChatCore {
     let unread = 0;
     let unreadMentions = 0;
     for (const m of page.messages) {
-      if (m.seq <= lastRead || m.change || m.from === user) continue;
+      if (m.seq <= lastRead || m.change || m.update || m.deleted || m.from === user) continue;
       unread++;
       if (mentions(m.text, user)) unreadMentions++;
     }
@@ -590,6 +670,12 @@ export class ChatCore {
 
   private logFail(what: string, err: unknown): void {
     this.opts.log.error(`${what} failed`, { err });
+  }
+}
+
+function checkClientMsgId(clientMsgId: string): void {
+  if (clientMsgId.length > MAX_CLIENT_MSG_ID) {
+    throw new ConnectError(`client_msg_id is longer than ${MAX_CLIENT_MSG_ID} characters`, Code.InvalidArgument);
   }
 }
 

@@ -7,7 +7,7 @@ import { ChatEventSchema, PresenceAction, type ChatEvent, type Message } from ".
 
 export const messageEvent = (message: Message): ChatEvent => create(ChatEventSchema, { kind: { case: "message", value: message } });
 
-export const ackEvent = (clientMsgId: string, message: Message): ChatEvent =>
+export const ackEvent = (clientMsgId: string, message: Message | undefined): ChatEvent =>
   create(ChatEventSchema, { kind: { case: "ack", value: { clientMsgId, message } } });
 
 export const readyEvent = (user: string, region: string, sessionId: string): ChatEvent =>

@@ -1,7 +1,7 @@
 // The seam between the chat core and where state lives. The embedded engine (SQLite + memory) runs
 // one region on its own; a NATS engine shares rooms between regions. Both must pass the suite in
 // contract.ts. The comments here are the contract: implementations refer back to them.
-import type { ChatEvent, Message, RoomChange } from "../gen/chat/v1/chat_pb.ts";
+import type { ChatEvent, Message, MessageUpdate, RoomChange, UpdateKind } from "../gen/chat/v1/chat_pb.ts";
 
 /** What the core asks the history to store; the store assigns id, seq and sent_at. */
 export interface Draft {
@@ -15,6 +15,38 @@ export interface Draft {
   change?: RoomChange;
   /** The seq of the message of the same room this one answers (0 or unset: none). */
   replyTo?: bigint;
+  /** Set for an entry that records a change to an earlier message (text is empty; `message` unset). */
+  update?: MessageUpdate;
+}
+
+/** A change to a stored message (an edit, a delete, a reaction), and the entry that records it. */
+export interface UpdateDraft {
+  room: string;
+  targetSeq: bigint;
+  /** Who changes it: the entry's sender. */
+  from: string;
+  /** Empty: no idempotency key. */
+  clientMsgId: string;
+  region: string;
+  kind: UpdateKind;
+  /** For reactions. */
+  emoji: string;
+  /**
+   * The message's next state from its current one (undefined: no message has that seq), without
+   * its version, which the store sets. Returns undefined when nothing would change; throws (a
+   * ConnectError) to refuse. The store calls it while no other change of the message can happen,
+   * once per attempt: it must not have effects of its own.
+   */
+  change(current: Message | undefined): Message | undefined;
+}
+
+export interface Updated {
+  /** The message as it is after the call. */
+  message: Message;
+  /** The entry that recorded the change, with update.message set; unset when nothing changed. */
+  entry?: Message;
+  /** True when the same request (same sender, key, message, kind and emoji) was made before: `entry` is the original's. */
+  duplicate: boolean;
 }
 
 export interface Appended {
@@ -47,7 +79,20 @@ export interface HistoryStore {
    * (Unavailable) when the store cannot take writes; a rejected append is never stored.
    */
   append(draft: Draft): Promise<Appended>;
-  /** Reads one page of a room; an unknown room reads as empty. */
+  /**
+   * Changes a stored message and appends the entry that records it, which takes the next seq like
+   * any message: both or neither (the NATS engine: the change first, then the entry; a retry with
+   * the same key completes an entry that a crash left out). The message's version goes up by one.
+   * A deleted message's old text is erased from storage, not only replaced (the embedded store:
+   * secure_delete and a WAL checkpoint; JetStream: erased). With a clientMsgId, the same request
+   * again changes nothing and resolves the original entry with duplicate = true.
+   */
+  update(u: UpdateDraft): Promise<Updated>;
+  /**
+   * Reads one page of a room; an unknown room reads as empty. Every message is in its current
+   * state, and every update entry carries the message it changed (update.message), at least as
+   * new as the entry's update.version.
+   */
   read(room: string, range: ReadRange): Promise<Page>;
   /** The room's newest seq, 0 for a room without messages. */
   lastSeq(room: string): Promise<bigint>;

@@ -341,7 +341,7 @@ describe("dev server with default limits", () => {
     const errs = await a.reader.until((r) => (r.of("error").length === 2 ? r.of("error") : undefined), 5000, "two error events");
     expect(errs[0]).toMatchObject({ code: "not_found", room: "never-joined", text: 'you are not in room "never-joined"' });
     expect(errs[1].code).toBe("invalid_argument");
-    expect(errs[1].text).toContain("empty request: set one of join, leave, send, typing, ping, refresh or read");
+    expect(errs[1].text).toContain("empty request: set one of join, leave, send, edit, delete, react, typing, ping, refresh or read");
     const [pong] = await a.reader.until((r) => (r.of("pong").length === 1 ? r.of("pong") : undefined), 5000, "pong");
     expect(pong.nonce).toBe("still-there");
     await stillDelivers(client, h, room, "after a bad leave");

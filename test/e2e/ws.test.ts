@@ -196,7 +196,7 @@ describe("dev mode", () => {
       "invalid_argument",
       "cannot decode field chat.v1.SendRequest.text from JSON: expected string, got 5",
     );
-    await expectError("{}", "invalid_argument", "empty request: set one of join, leave, send, typing, ping, refresh or read");
+    await expectError("{}", "invalid_argument", "empty request: set one of join, leave, send, edit, delete, react, typing, ping, refresh or read");
     await expectError("[1, 2]", "invalid_argument", /^cannot decode message chat\.v1\.ChatRequest from JSON/);
     await expectError(
       Buffer.from(toJsonString(ChatRequestSchema, create(ChatRequestSchema, { kind: { case: "ping", value: { nonce: "b" } } }))),

@@ -15,6 +15,8 @@ export interface NatsNode {
   url: string;
   /** The monitoring endpoint, http://127.0.0.1:<port>. */
   monitorUrl: string;
+  /** Where its JetStream keeps its files. */
+  storeDir: string;
   proc: Subprocess | undefined;
   /** stdout and stderr of the current process, for failure messages. */
   log: string;
@@ -98,6 +100,7 @@ async function tryStartCluster(size: number, firstPort?: number): Promise<NatsCl
         port: p.client,
         url: `nats://edgechat:${password}@127.0.0.1:${p.client}`,
         monitorUrl: `http://127.0.0.1:${p.http}`,
+        storeDir: join(dir, name),
         proc: undefined,
         log: "",
       };
@@ -110,7 +113,15 @@ async function tryStartCluster(size: number, firstPort?: number): Promise<NatsCl
       `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 256MB, max_file_store: 2GB }`,
     ].join("\n");
     writeFileSync(join(dir, `${name}.conf`), conf);
-    return { name, port: p.client, url: `nats://127.0.0.1:${p.client}`, monitorUrl: `http://127.0.0.1:${p.http}`, proc: undefined, log: "" };
+    return {
+      name,
+      port: p.client,
+      url: `nats://127.0.0.1:${p.client}`,
+      monitorUrl: `http://127.0.0.1:${p.http}`,
+      storeDir: join(dir, name),
+      proc: undefined,
+      log: "",
+    };
   });
   const configOf = (node: NatsNode) => (size > 1 ? DEPLOYED_CONFIG : join(dir, `${node.name}.conf`));
 

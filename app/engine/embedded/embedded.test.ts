@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { engineContract } from "../contract.ts";
 import { createLogger } from "../../log.ts";
 import { createEmbeddedEngine } from "./index.ts";
+import { type Message, UpdateKind } from "../../gen/chat/v1/chat_pb.ts";
+import { filesContaining } from "../../../test/support/files.ts";
 
 engineContract("embedded (in memory)", () => createEmbeddedEngine(":memory:"));
 engineContract("embedded (file)", () => createEmbeddedEngine(mkdtempSync(join(tmpdir(), "edgechat-engine-"))));
@@ -91,5 +93,44 @@ test("a full store (EDGECHAT_DB_MAX_BYTES) is not ready and logs why; it is read
   expect((await engine.history.read("r", { limit: 1 })).messages.length).toBe(1);
   await engine.history.append({ room: "r", from: "ann", text: "small", clientMsgId: "", region: "x" });
   expect(ready).toEqual([true, false, true]);
+  await engine.close();
+});
+
+test("a deleted message's text, and the text an edit replaced, are gone from the database file and its WAL", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-erase-"));
+  const engine = createEmbeddedEngine(dir);
+  const secret = `the launch code is ${crypto.randomUUID()}`;
+  const long = `a long one, on overflow pages: ${crypto.randomUUID()} `.repeat(100);
+  const first = `before the edit ${crypto.randomUUID()}`;
+  await engine.history.append({ room: "r", from: "ann", text: secret, clientMsgId: "", region: "x" });
+  await engine.history.append({ room: "r", from: "ann", text: long, clientMsgId: "", region: "x" });
+  await engine.history.append({ room: "r", from: "ann", text: first, clientMsgId: "", region: "x" });
+  await engine.history.append({ room: "r", from: "ann", text: "kept", clientMsgId: "", region: "x" });
+  expect(filesContaining(dir, secret).length).toBeGreaterThan(0);
+  const change = (seq: bigint, kind: UpdateKind, to: (m: Message) => void) =>
+    engine.history.update({
+      room: "r",
+      targetSeq: seq,
+      from: "ann",
+      clientMsgId: "",
+      region: "x",
+      kind,
+      emoji: "",
+      change: (m) => (m && (to(m), m)) || undefined,
+    });
+  await change(3n, UpdateKind.EDITED, (m) => (m.text = "after the edit"));
+  for (const seq of [1n, 2n]) await change(seq, UpdateKind.DELETED, (m) => ((m.text = ""), (m.deleted = true)));
+  for (const text of [secret, long.slice(0, 60), first]) expect(filesContaining(dir, text)).toEqual([]);
+  expect(filesContaining(dir, "kept").length).toBeGreaterThan(0);
+  const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
+  expect(page.messages.map((m) => [m.seq, m.text, m.deleted])).toEqual([
+    [1n, "", true],
+    [2n, "", true],
+    [3n, "after the edit", false],
+    [4n, "kept", false],
+    [5n, "", false],
+    [6n, "", false],
+    [7n, "", false],
+  ]);
   await engine.close();
 });

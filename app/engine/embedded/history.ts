@@ -8,10 +8,11 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { MessageSchema, RoomChangeSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
-import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage } from "../engine.ts";
+import { MessageSchema, MessageUpdateSchema, RoomChangeSchema, type Message, type Reaction } from "../../gen/chat/v1/chat_pb.ts";
+import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage, UpdateDraft, Updated } from "../engine.ts";
+import { attachTargets, isSameRequest } from "../updates.ts";
 import type { Logger } from "../../log.ts";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
 import { InlineWriter, ThreadWriter, WriteError, type WriteOp, type Writer } from "./sqlite-writer.ts";
@@ -28,6 +29,13 @@ interface Row {
   /** A RoomChange as protobuf JSON, for an entry that records one; null for a message. */
   change: string | null;
   reply_to: bigint;
+  edited_at_ms: bigint;
+  deleted: bigint;
+  version: bigint;
+  /** [{emoji, users}] as JSON; null for none. */
+  reactions: string | null;
+  /** A MessageUpdate (without its message) as protobuf JSON, for an entry that records one; null otherwise. */
+  update_json: string | null;
 }
 
 /**
@@ -36,7 +44,7 @@ interface Row {
  * written fails alone rather than with everyone else's.
  */
 type Pending = (
-  | { draft: Draft; resolve: (a: Appended) => void; reject: (e: unknown) => void }
+  | { draft: Draft; resolve: (a: Appended) => void; reject: (e: unknown) => void; ops?: WriteOp[] }
   | { ops: WriteOp[]; resolve: () => void; reject: (e: unknown) => void }
 ) & { solo?: boolean };
 
@@ -68,6 +76,8 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   private writable = true;
   private readonly writableListeners = new Set<(writable: boolean) => void>();
   private probeTimer: ReturnType<typeof setInterval> | undefined;
+  /** Each room's change in progress: one at a time, so that each reads what the one before committed. */
+  private readonly updating = new Map<string, Promise<unknown>>();
 
   constructor(
     path: string,
@@ -120,6 +130,46 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
 
   append(draft: Draft): Promise<Appended> {
     return new Promise((resolve, reject) => this.enqueue({ draft, resolve, reject }));
+  }
+
+  update(u: UpdateDraft): Promise<Updated> {
+    const prev = this.updating.get(u.room) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(() => this.applyUpdate(u));
+    this.updating.set(u.room, run);
+    void run.catch(() => {}).finally(() => this.updating.get(u.room) === run && this.updating.delete(u.room));
+    return run;
+  }
+
+  private async applyUpdate(u: UpdateDraft): Promise<Updated> {
+    const row = this.q.bySeq.get(u.room, u.targetSeq) as Row | null;
+    const current = row ? toMessage(row) : undefined;
+    if (u.clientMsgId && current) {
+      const earlier = (this.q.byUpdateKey.all(u.room, u.from, u.clientMsgId) as Row[]).map(toMessage).find((m) => isSameRequest(m, u));
+      if (earlier) return { message: current, entry: attachTargets([earlier], [current])[0], duplicate: true };
+    }
+    const next = u.change(current);
+    if (!next || !current) return { message: current!, duplicate: false };
+    next.version = current.version + 1n;
+    const update = create(MessageUpdateSchema, { kind: u.kind, targetSeq: u.targetSeq, emoji: u.emoji, version: next.version });
+    const draft: Draft = { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update };
+    const ops: WriteOp[] = [
+      [
+        "updateMessage",
+        {
+          room: u.room,
+          seq: Number(u.targetSeq),
+          text: next.text,
+          edited_at_ms: next.editedAt ? timestampMs(next.editedAt) : 0,
+          deleted: next.deleted ? 1 : 0,
+          version: Number(next.version),
+          reactions: reactionsJson(next.reactions),
+        },
+      ],
+    ];
+    const { message: entry } = await new Promise<Appended>((resolve, reject) => this.enqueue({ draft, ops, resolve, reject }));
+    // The old text is overwritten in the file (secure_delete) and in the WAL (truncated once copied back).
+    if (next.deleted) await this.writer.checkpoint();
+    return { message: next, entry: attachTargets([entry], [next])[0], duplicate: false };
   }
 
   async addMember(room: string, user: string): Promise<void> {
@@ -179,6 +229,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       if ("draft" in p) {
         const a = this.assign(p.draft, seen, ops);
         results.push(a);
+        if (p.ops) ops.push(...p.ops);
         if (!a.duplicate) rooms.add(p.draft.room);
       } else {
         ops.push(...p.ops);
@@ -222,7 +273,8 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
 
   /** The message a draft becomes: a new seq, or the original of a repeated client_msg_id. */
   private assign(draft: Draft, seen: Map<string, Message>, ops: WriteOp[]): Appended {
-    const key = draft.clientMsgId && `${draft.room}\0${draft.from}\0${draft.clientMsgId}`;
+    // An update entry's key was looked up by update(), which holds the room's changes meanwhile.
+    const key = !draft.update && draft.clientMsgId && `${draft.room}\0${draft.from}\0${draft.clientMsgId}`;
     if (key) {
       const earlier = seen.get(key);
       if (earlier) return { message: earlier, duplicate: true };
@@ -242,10 +294,16 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
       region: draft.region,
       change: draft.change ? toJsonString(RoomChangeSchema, draft.change) : null,
       reply_to: draft.replyTo ?? 0n,
+      edited_at_ms: 0n,
+      deleted: 0n,
+      version: 0n,
+      reactions: null,
+      update_json: draft.update ? toJsonString(MessageUpdateSchema, draft.update) : null,
     };
     // Seqs and times fit a double by far (2^53).
+    const { edited_at_ms: _e, deleted: _d, version: _v, reactions: _r, ...inserted } = row;
     ops.push(
-      ["insert", { ...row, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms), reply_to: Number(row.reply_to) }],
+      ["insert", { ...inserted, seq: Number(seq), sent_at_ms: Number(row.sent_at_ms), reply_to: Number(row.reply_to) }],
       ["setLastSeq", draft.room, Number(seq)],
     );
     this.assigned.set(draft.room, seq);
@@ -265,11 +323,22 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     if (range.afterSeq !== undefined) {
       const rows = this.q.readAfter.all(room, range.afterSeq, before, limit + 1n) as Row[];
       const hasMore = rows.length > range.limit;
-      return { messages: rows.slice(0, range.limit).map(toMessage), hasMore };
+      return { messages: this.withTargets(room, rows.slice(0, range.limit).map(toMessage)), hasMore };
     }
     const rows = this.q.readBefore.all(room, before, limit + 1n) as Row[];
     const hasMore = rows.length > range.limit;
-    return { messages: rows.slice(0, range.limit).reverse().map(toMessage), hasMore };
+    return { messages: this.withTargets(room, rows.slice(0, range.limit).reverse().map(toMessage)), hasMore };
+  }
+
+  /** A page with each update entry's message attached, as it is now (read on this connection, like the page). */
+  private withTargets(room: string, page: Message[]): Message[] {
+    const wanted = new Set(page.flatMap((m) => (m.update ? [m.update.targetSeq] : [])));
+    if (wanted.size === 0) return page;
+    const targets = [...wanted].flatMap((seq) => {
+      const row = this.q.bySeq.get(room, seq) as Row | null;
+      return row ? [toMessage(row)] : [];
+    });
+    return attachTargets(page, targets);
   }
 
   async lastSeq(room: string): Promise<bigint> {
@@ -320,7 +389,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 }
 
-const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to";
+const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to, edited_at_ms, deleted, version, reactions, update_json";
 
 /**
  * Every read, by name. Each must use an index for what grows (a room's messages, the rooms, a
@@ -329,7 +398,11 @@ const COLS = "room, seq, id, sender, text, sent_at_ms, client_msg_id, region, ch
 export const READ_SQL = {
   // The `<> ''` repeats the partial index's condition: without it SQLite cannot use that index
   // and reads the room's whole history on every send with a client_msg_id.
-  byClientId: `SELECT ${COLS} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`,
+  byClientId: `SELECT ${COLS} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> '' AND update_json IS NULL`,
+  // The entries of a sender's changes with a key (one key may name changes of several messages).
+  // INDEXED BY: without statistics SQLite would pick the primary key and read the whole room.
+  byUpdateKey: `SELECT ${COLS} FROM messages INDEXED BY messages_update_key WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> '' AND update_json IS NOT NULL`,
+  bySeq: `SELECT ${COLS} FROM messages WHERE room = ? AND seq = ?`,
   lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
   readState: "SELECT seq FROM read_state WHERE user = ? AND room = ?",
   readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
@@ -372,5 +445,22 @@ function toMessage(r: Row): Message {
     region: r.region,
     change: r.change === null ? undefined : fromJsonString(RoomChangeSchema, r.change),
     replyTo: r.reply_to,
+    editedAt: r.edited_at_ms > 0n ? timestampFromMs(Number(r.edited_at_ms)) : undefined,
+    deleted: r.deleted !== 0n,
+    version: r.version,
+    reactions:
+      r.reactions === null ? [] : (JSON.parse(r.reactions) as StoredReaction[]).map((x) => ({ emoji: x.emoji, count: x.users.length, users: x.users })),
+    update: r.update_json === null ? undefined : fromJsonString(MessageUpdateSchema, r.update_json),
   });
+}
+
+interface StoredReaction {
+  emoji: string;
+  users: string[];
+}
+
+/** Reactions as stored: the count is the users'. */
+function reactionsJson(reactions: Reaction[]): string | null {
+  if (reactions.length === 0) return null;
+  return JSON.stringify(reactions.map((x): StoredReaction => ({ emoji: x.emoji, users: x.users })));
 }

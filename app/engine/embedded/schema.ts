@@ -55,4 +55,17 @@ export const MIGRATIONS = [
   "ALTER TABLE messages ADD COLUMN change TEXT",
   // Replies: the seq of the message of the same room that a message answers, 0 for none.
   "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0",
+  // Messages that change: edits, deletes (tombstones), reactions (JSON: [{emoji, users}]), a
+  // version per change, and the entries that record each change (a MessageUpdate as protobuf JSON,
+  // NULL for everything else). A send's client_msg_id stays unique; an update's is looked up by
+  // an index of its own, since one key names one request (the same key for another message is
+  // another request).
+  `ALTER TABLE messages ADD COLUMN edited_at_ms INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE messages ADD COLUMN reactions TEXT;
+   ALTER TABLE messages ADD COLUMN update_json TEXT;
+   DROP INDEX messages_client_msg_id;
+   CREATE UNIQUE INDEX messages_client_msg_id ON messages (room, sender, client_msg_id) WHERE client_msg_id <> '' AND update_json IS NULL;
+   CREATE INDEX messages_update_key ON messages (room, sender, client_msg_id) WHERE client_msg_id <> '' AND update_json IS NOT NULL;`,
 ];

@@ -15,13 +15,21 @@ export type WriteOp = [statement: string, ...bindings: unknown[]];
 export interface Writer {
   /** Runs `ops` in one transaction; resolves once it is committed (durable), rejects if rolled back. */
   write(ops: WriteOp[]): Promise<void>;
+  /**
+   * Copies the WAL back into the database file and truncates it, so that what was overwritten
+   * (a deleted message's text) is in neither file. Best effort: a reader in the middle of a read
+   * keeps the WAL until the next one.
+   */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The statements writers know, by name. */
 export const WRITE_SQL: Record<string, string> = {
   insert:
-    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region, $change, $reply_to)",
+    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to, update_json) VALUES ($room, $seq, $id, $sender, $text, $sent_at_ms, $client_msg_id, $region, $change, $reply_to, $update_json)",
+  updateMessage:
+    "UPDATE messages SET text = $text, edited_at_ms = $edited_at_ms, deleted = $deleted, version = $version, reactions = $reactions WHERE room = $room AND seq = $seq",
   setLastSeq: "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET last_seq = ?2",
   // Only a room that exists (has a message): joining an empty room stores nothing.
   addMember: "INSERT OR IGNORE INTO members (room, user) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM rooms WHERE name = ?1)",
@@ -40,6 +48,9 @@ export const WRITE_SQL: Record<string, string> = {
   probe: "INSERT OR REPLACE INTO write_probe (id, pad) VALUES (1, zeroblob(8192))",
   unprobe: "DELETE FROM write_probe",
 };
+
+/** Deleted and overwritten content is zeroed in the file, not only unlinked: a deleted message's text is gone for real. */
+export const SECURE_DELETE = "PRAGMA secure_delete = ON";
 
 /** A failed write: its SQLite code ("SQLITE_FULL") when SQLite gave one. */
 export class WriteError extends Error {
@@ -79,12 +90,16 @@ export class ThreadWriter implements Writer {
       for (const w of this.waiting.values()) w.reject(this.broken);
       this.waiting.clear();
     };
-    this.call({ op: "open", path, sql: WRITE_SQL, maxPages: maxPages(maxBytes) }).catch((err: Error) => (this.broken ??= err));
+    this.call({ op: "open", path, sql: WRITE_SQL, maxPages: maxPages(maxBytes), pragmas: [SECURE_DELETE] }).catch((err: Error) => (this.broken ??= err));
   }
 
   write(ops: WriteOp[]): Promise<void> {
     // As one string: a structured clone of the same rows cost several times more (measured).
     return this.call({ op: "write", ops: JSON.stringify(ops) });
+  }
+
+  checkpoint(): Promise<void> {
+    return this.call({ op: "checkpoint" });
   }
 
   async close(): Promise<void> {
@@ -113,6 +128,7 @@ export class InlineWriter implements Writer {
     maxBytes = 0,
   ) {
     if (maxBytes) db.exec(`PRAGMA max_page_count = ${maxPages(maxBytes)}`);
+    db.exec(SECURE_DELETE);
     this.statements = Object.fromEntries(Object.entries(WRITE_SQL).map(([name, sql]) => [name, db.prepare(sql)]));
   }
 
@@ -125,6 +141,8 @@ export class InlineWriter implements Writer {
       throw new WriteError(String((err as Error)?.message ?? err), (err as { code?: string })?.code);
     }
   }
+
+  async checkpoint(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

@@ -5,9 +5,10 @@ import { Database, type Statement } from "bun:sqlite";
 
 /** What the thread is asked, with an id its reply carries. */
 export type ThreadRequest = { id: number } & (
-  | { op: "open"; path: string; sql: Record<string, string>; maxPages: number }
+  | { op: "open"; path: string; sql: Record<string, string>; maxPages: number; pragmas: string[] }
   // The batch as one JSON string: a structured clone of the same rows cost several times more (measured).
   | { op: "write"; ops: string }
+  | { op: "checkpoint" }
   | { op: "close" }
 );
 
@@ -32,6 +33,7 @@ function handle(m: ThreadRequest): void {
       db.exec("PRAGMA synchronous = FULL");
       db.exec("PRAGMA busy_timeout = 5000");
       if (m.maxPages) db.exec(`PRAGMA max_page_count = ${m.maxPages}`);
+      for (const pragma of m.pragmas) db.exec(pragma);
       for (const [name, sql] of Object.entries(m.sql)) statements[name] = db.prepare(sql);
       return;
     case "write": {
@@ -42,6 +44,9 @@ function handle(m: ThreadRequest): void {
       })();
       return;
     }
+    case "checkpoint":
+      db?.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      return;
     case "close":
       for (const s of Object.values(statements)) s.finalize();
       statements = {};

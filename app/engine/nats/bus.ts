@@ -8,6 +8,9 @@
 // reconnect, and every few seconds, the newest stored message of each subscribed room is offered
 // again if it is newer than the newest seen live. A re-offered message is one the room's feeds
 // either had (dropped: seq <= cursor) or missed (delivered, or a gap to fill from history).
+// An update entry goes live with the message it changed attached (one lookup), and the room's
+// messages after it wait for it, so that they stay in order; the new versions of changed messages
+// that the stream republishes too are not events (their entries are).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Msg, Subscription } from "@nats-io/transport-node";
 import { ChatEventSchema, MessageSchema, type ChatEvent, type Message } from "../../gen/chat/v1/chat_pb.ts";
@@ -22,6 +25,8 @@ interface Sub {
   handler: (event: ChatEvent) => void;
   /** Newest message seq handed to `handler`. */
   seen: bigint;
+  /** Set while an update entry is being completed: what comes next waits for it. */
+  pending?: Promise<void>;
   subs: Subscription[];
 }
 
@@ -88,12 +93,31 @@ export class NatsBus implements Bus {
   }
 
   private live(sub: Sub, m: Msg): void {
-    this.deliver(sub, () => {
-      const message = fromBinary(MessageSchema, m.data);
-      this.history.observe(sub.room!, Number(message.seq));
-      if (message.seq > sub.seen) sub.seen = message.seq;
-      return messageEvent(message);
-    });
+    let message: Message;
+    try {
+      message = fromBinary(MessageSchema, m.data);
+    } catch (err) {
+      this.log.warn("undecodable bus message dropped", { err });
+      return;
+    }
+    // A changed message's new version: its entry follows.
+    if (message.version > 0n && !message.update) return;
+    this.history.observe(sub.room!, Number(message.seq));
+    const hand = (ready: Message) => {
+      if (ready.seq > sub.seen) sub.seen = ready.seq;
+      this.deliver(sub, () => messageEvent(ready));
+    };
+    if (!message.update && !sub.pending) return hand(message);
+    const run = (sub.pending ?? Promise.resolve())
+      .then(async () => {
+        const ready = message.update ? await this.history.attach(sub.room!, message).catch(() => undefined) : message;
+        // Not completed: the next message, or the resync, makes the feeds read it from history.
+        if (ready) hand(ready);
+      })
+      .finally(() => {
+        if (sub.pending === run) sub.pending = undefined;
+      });
+    sub.pending = run;
   }
 
   private deliver(sub: Sub, decodeEvent: () => ChatEvent): void {
@@ -116,7 +140,8 @@ export class NatsBus implements Bus {
       [...byRoom].map(async ([room, subs]) => {
         const seq = await this.history.newest(room, "nearest").catch(() => 0);
         if (!subs.some((sub) => BigInt(seq) > sub.seen)) return;
-        const newest = await this.history.message(room, seq).catch(() => null);
+        const found = await this.history.message(room, seq).catch(() => null);
+        const newest = found?.update ? await this.history.attach(room, found).catch(() => null) : found;
         if (!newest) return;
         for (const sub of subs) {
           if (newest.seq <= sub.seen || !this.subs.has(sub)) continue;

@@ -10,14 +10,24 @@
 // clustered stream, nats-server before 2.9.21 checks a non-zero expected subject sequence only on
 // the leader before proposing (nats-server#4320): concurrent publishes all pass, duplicates follow.
 // A zero expectation is checked by every replica when it applies the entry, in log order.
+//
+// A message that changes (an edit, a delete, a reaction) gets a new version on its own subject,
+// published with the expected sequence of the version it replaces (compare-and-set), which is then
+// erased: JetStream overwrites an erased message, so a deleted text is gone from the stream's files.
+// The entry that records the change comes after it, as an append like any other. Clustered
+// nats-server before 2.9.21 does not check that expectation against concurrent publishes (the issue
+// above): two changes of the same message at the same moment through different servers may then
+// lose one. Changes through one instance are made one at a time per room.
 import { ConnectError } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { JetStreamApiError, type StoredMsg } from "@nats-io/jetstream";
-import { MessageSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
-import type { Appended, Draft, HistoryStore, Page, ReadRange } from "../engine.ts";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { MessageSchema, MessageUpdateSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
+import type { Appended, Draft, HistoryStore, Page, ReadRange, UpdateDraft, Updated } from "../engine.ts";
+import { attachTargets } from "../updates.ts";
 import { unavailable, type Conn } from "./conn.ts";
-import { msgId, roomSubject, STREAM } from "./names.ts";
+import { msgId, roomSubject, STREAM, updateMsgId } from "./names.ts";
 import { assemble, findNewest, mapLimit, pageRange } from "./reads.ts";
 import type { Io } from "./setup.ts";
 
@@ -26,6 +36,12 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 const WRONG_LAST_SEQUENCE = 10071;
 const CACHE = 10_000;
 const PARALLEL_GETS = 64;
+/**
+ * A header on a message's newest version: the keys of the last changes applied to it, so that a
+ * retry finds its change made and only appends the entry, which a crash may have left out.
+ */
+const APPLIED = "Edgechat-Applied";
+const APPLIED_KEEP = 32;
 
 /** What the room directory does for history: a lower bound of each room's newest seq. */
 export interface SeqFloor {
@@ -66,9 +82,106 @@ export class NatsHistory implements HistoryStore {
     return run;
   }
 
-  private async publish(draft: Draft): Promise<Appended> {
+  update(u: UpdateDraft): Promise<Updated> {
+    try {
+      this.io();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // In line with the room's appends: the entry is one, and the next change reads this one's version.
+    const prev = this.queues.get(u.room) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(() => this.change(u));
+    this.queues.set(u.room, run);
+    void run.catch(() => {}).finally(() => this.queues.get(u.room) === run && this.queues.delete(u.room));
+    return run;
+  }
+
+  private async change(u: UpdateDraft): Promise<Updated> {
+    const key = updateMsgId(u);
+    const deadline = Date.now() + DEADLINE_MS;
+    let via: Via = "nearest";
+    let message: Message | undefined;
+    for (;;) {
+      const { js, jsm } = this.io();
+      const stored = await this.loadStored({ last_by_subj: roomSubject(u.room, Number(u.targetSeq)) }, via);
+      const current = stored ? fromBinary(MessageSchema, stored.data) : undefined;
+      const applied = stored?.header?.get(APPLIED)?.split(",") ?? [];
+      if (current && u.clientMsgId && applied.includes(key)) {
+        message = current;
+        break;
+      }
+      const next = u.change(current);
+      if (!next || !current || !stored) return { message: current!, duplicate: false };
+      next.version = current.version + 1n;
+      const h = natsHeaders();
+      const keys = u.clientMsgId ? [...applied.slice(1 - APPLIED_KEEP), key] : applied;
+      if (keys.length > 0) h.set(APPLIED, keys.join(","));
+      try {
+        const timeout = Math.max(100, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
+        await this.conn.race(
+          js.publish(roomSubject(u.room, Number(u.targetSeq)), toBinary(MessageSchema, next), {
+            expect: { lastSubjectSequence: stored.seq },
+            headers: h,
+            timeout,
+          }),
+        );
+      } catch (err) {
+        if (Date.now() > deadline) throw unavailable(`message change timed out (${errText(err)})`);
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+          // Changed meanwhile (or the nearest replica was behind): again, on the newest version.
+          via = "leader";
+          await Bun.sleep(Math.random() * 20);
+          continue;
+        }
+        if (!this.conn.connected) throw unavailable(`message change failed (${errText(err)})`);
+        await Bun.sleep(50 + Math.random() * 200);
+        continue;
+      }
+      // The old version goes, overwritten: after a delete, its text must be nowhere.
+      await this.conn.race(jsm.streams.deleteMessage(STREAM, stored.seq, true)).catch(() => {});
+      message = next;
+      break;
+    }
+    const update = create(MessageUpdateSchema, { kind: u.kind, targetSeq: u.targetSeq, emoji: u.emoji, version: message.version });
+    const { message: entry, duplicate } = await this.publish(
+      { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update },
+      key,
+    );
+    return { message, entry: attachTargets([entry], [message])[0], duplicate };
+  }
+
+  /** The changed message of each update entry of a page, attached: the page's own copy, or a lookup no older than the entry. */
+  private async withTargets(room: string, page: Message[]): Promise<Message[]> {
+    const entries = page.filter((m) => m.update);
+    if (entries.length === 0) return page;
+    const inPage = new Map(page.map((m) => [m.seq, m]));
+    const targets = await mapLimit(entries, PARALLEL_GETS, async (e) => {
+      const seq = e.update!.targetSeq;
+      const have = inPage.get(seq);
+      if (have && have.version >= e.update!.version) return have;
+      return this.current(room, seq, e.update!.version);
+    });
+    return attachTargets(
+      page,
+      targets.filter((m): m is Message => m !== null),
+    );
+  }
+
+  /** Message `seq` of a room, at least at version `atLeast`: from the nearest replica, or the leader when that one is behind. */
+  async current(room: string, seq: bigint, atLeast: bigint): Promise<Message | null> {
+    const near = await this.load({ last_by_subj: roomSubject(room, Number(seq)) });
+    if (near && near.version >= atLeast) return near;
+    return this.load({ last_by_subj: roomSubject(room, Number(seq)) }, "leader");
+  }
+
+  /** An update entry as it goes live: with its changed message attached. */
+  async attach(room: string, entry: Message): Promise<Message> {
+    return (await this.withTargets(room, [entry]))[0];
+  }
+
+  private async publish(draft: Draft, key?: string): Promise<Appended> {
     const id = crypto.randomUUID();
-    const dedupe = msgId(draft.room, draft.from, draft.clientMsgId, id);
+    const dedupe = key ?? msgId(draft.room, draft.from, draft.clientMsgId, id);
     const deadline = Date.now() + DEADLINE_MS;
     const cached = this.newestSeen.get(draft.room);
     // The cache is usually right; when it is not, the refused publish says so, at the price of one retry.
@@ -122,7 +235,8 @@ export class NatsHistory implements HistoryStore {
       const oldest = Number((await this.load({ next_by_subj: roomSubject(room, "*"), seq: 0 }, "leader"))?.seq ?? 0);
       if (oldest > from) return this.read(room, { ...range, afterSeq: BigInt(oldest - 1) });
     }
-    return assemble(found, hasMore, range.afterSeq !== undefined);
+    const page = assemble(found, hasMore, range.afterSeq !== undefined);
+    return { messages: await this.withTargets(room, page.messages), hasMore: page.hasMore };
   }
 
   async deleteRoom(room: string): Promise<void> {
@@ -184,11 +298,15 @@ export class NatsHistory implements HistoryStore {
 
   /** One message by a direct get (from the nearest replica), or from the stream leader. */
   private async load(query: Record<string, unknown>, via: Via = "nearest"): Promise<Message | null> {
+    const sm = await this.loadStored(query, via);
+    return sm && fromBinary(MessageSchema, sm.data);
+  }
+
+  private async loadStored(query: Record<string, unknown>, via: Via): Promise<StoredMsg | null> {
     const { jsm } = this.io();
     try {
       const get = via === "leader" ? jsm.streams.getMessage(STREAM, query as never) : jsm.direct.getMessage(STREAM, query as never);
-      const sm: StoredMsg | null = await this.conn.race(get);
-      return sm && fromBinary(MessageSchema, sm.data);
+      return await this.conn.race(get);
     } catch (err) {
       throw err instanceof ConnectError ? err : unavailable(`history read failed (${errText(err)})`);
     }

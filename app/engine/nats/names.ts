@@ -26,6 +26,15 @@ export const inboxSubject = (user: string) => `edgechat.inbox.${token(user)}`;
  * one, so that a retry through any region maps to the same key; otherwise from the message's own
  * id, so that the engine may retry a publish whose outcome it did not see without storing twice.
  */
+/**
+ * The dedupe key of a change's entry: from the request (sender, key, message, kind, emoji) when the
+ * client gave a key, so that a retry through any region is recognized; otherwise a fresh one.
+ */
+export function updateMsgId(u: { room: string; from: string; clientMsgId: string; targetSeq: bigint; kind: number; emoji: string }): string {
+  if (!u.clientMsgId) return `m:${crypto.randomUUID()}`;
+  return "u:" + createHash("sha256").update(`${u.room}\0${u.from}\0${u.clientMsgId}\0${u.targetSeq}\0${u.kind}\0${u.emoji}`).digest("base64url");
+}
+
 export function msgId(room: string, from: string, clientMsgId: string, id: string): string {
   if (!clientMsgId) return `m:${id}`;
   return "c:" + createHash("sha256").update(`${room}\0${from}\0${clientMsgId}`).digest("base64url");

@@ -18,6 +18,7 @@ import {
   RoomChangeResponseSchema,
   RoomResponseSchema,
   SendResponseSchema,
+  UpdateMessageResponseSchema,
 } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import type { Actor } from "../../core/room-rules.ts";
@@ -34,6 +35,18 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
 
     async markRead(req, ctx) {
       return create(MarkReadResponseSchema, { lastReadSeq: await core.markRead(requireUser(ctx), req.room, req.seq, protocolOf(ctx)) });
+    },
+
+    async editMessage(req, ctx) {
+      return create(UpdateMessageResponseSchema, await core.editMessage(actorOf(ctx), req.room, req.seq, req.text, req.clientMsgId));
+    },
+
+    async deleteMessage(req, ctx) {
+      return create(UpdateMessageResponseSchema, await core.deleteMessage(actorOf(ctx), req.room, req.seq, req.clientMsgId));
+    },
+
+    async react(req, ctx) {
+      return create(UpdateMessageResponseSchema, await core.react(actorOf(ctx), req.room, req.seq, req.emoji, !req.remove, req.clientMsgId));
     },
 
     async history(req, ctx) {

@@ -101,8 +101,8 @@ export function translate(event: ChatEvent, user: string): ChatMessage | undefin
   if (event.kind.case !== "message") return undefined;
   const m = event.kind.value;
   if (m.room === "") return create(ChatMessageSchema, { user: SERVER_USER, targetId: user, message: m.text, timestamp: nowSeconds() });
-  // Old clients print what they type themselves, and know nothing of rooms.
-  if (m.from === user || !dmParticipants(m.room)) return undefined;
+  // Old clients print what they type themselves, and know nothing of rooms or of changes.
+  if (m.from === user || !dmParticipants(m.room) || m.update) return undefined;
   const seconds = m.sentAt ? BigInt(Math.floor(timestampMs(m.sentAt) / 1000)) : nowSeconds();
   return create(ChatMessageSchema, { user: m.from, targetId: user, message: m.text, timestamp: seconds });
 }

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiuQEKBFJvb20SDAoEbmFtZRgBIAEoCRIfCgRraW5kGAIgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgDIAEoCRINCgV0b3BpYxgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCXlvdXJfcm9sZRgHIAEoDjINLmNoYXQudjEuUm9sZSJgChFDcmVhdGVSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBGtpbmQYAiABKA4yES5jaGF0LnYxLlJvb21LaW5kEg0KBXRpdGxlGAMgASgJEg0KBXRvcGljGAQgASgJIkwKDFJvb21SZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIh4KDkdldFJvb21SZXF1ZXN0EgwKBHJvb20YASABKAkifgoRVXBkYXRlUm9vbVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEhIKBXRvcGljGAMgASgJSAGIAQESHwoEa2luZBgEIAEoDjIRLmNoYXQudjEuUm9vbUtpbmRCCAoGX3RpdGxlQggKBl90b3BpYyIhChFEZWxldGVSb29tUmVxdWVzdBIMCgRyb29tGAEgASgJIhQKEkRlbGV0ZVJvb21SZXNwb25zZSIiChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCSJkCgZNZW1iZXISDAoEdXNlchgBIAEoCRIbCgRyb2xlGAIgASgOMg0uY2hhdC52MS5Sb2xlEi8KC211dGVkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgpCYW5uZWRVc2VyEgwKBHVzZXIYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIKCgJieRgEIAEoCSJcChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIjCgZiYW5uZWQYAiADKAsyEy5jaGF0LnYxLkJhbm5lZFVzZXIiLgoQQWRkTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiMQoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiKgoMVW5iYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIrCg1Vbm11dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSJJCg5TZXRSb2xlUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSGwoEcm9sZRgDIAEoDjINLmNoYXQudjEuUm9sZSJjCgpCYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIlQKC011dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUm9vbUNoYW5nZVJlc3BvbnNlEh8KBWVudHJ5GAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIhwKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJIh4KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkiDwoNQmxvY2tSZXNwb25zZSIUChJMaXN0QmxvY2tlZFJlcXVlc3QiJAoTTGlzdEJsb2NrZWRSZXNwb25zZRINCgV1c2VycxgBIAMoCSK2AQoKUm9vbUNoYW5nZRIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQ2hhbmdlS2luZBIMCgR1c2VyGAIgASgJEhsKBHJvbGUYAyABKA4yDS5jaGF0LnYxLlJvbGUSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgFIAEoCRIbCgRyb29tGAYgASgLMg0uY2hhdC52MS5Sb29tItcBCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSCwoDc2VxGAMgASgEEgwKBGZyb20YBCABKAkSDAoEdGV4dBgFIAEoCRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAcgASgJEg4KBnJlZ2lvbhgIIAEoCRIjCgZjaGFuZ2UYCSABKAsyEy5jaGF0LnYxLlJvb21DaGFuZ2USEAoIcmVwbHlfdG8YCiABKAQinwIKC0NoYXRSZXF1ZXN0EiEKBGpvaW4YASABKAsyES5jaGF0LnYxLkpvaW5Sb29tSAASIwoFbGVhdmUYAiABKAsyEi5jaGF0LnYxLkxlYXZlUm9vbUgAEiQKBHNlbmQYAyABKAsyFC5jaGF0LnYxLlNlbmRSZXF1ZXN0SAASJwoGdHlwaW5nGAQgASgLMhUuY2hhdC52MS5UeXBpbmdOb3RpY2VIABIdCgRwaW5nGAUgASgLMg0uY2hhdC52MS5QaW5nSAASKAoHcmVmcmVzaBgGIAEoCzIVLmNoYXQudjEuUmVmcmVzaFRva2VuSAASKAoEcmVhZBgHIAEoCzIYLmNoYXQudjEuTWFya1JlYWRSZXF1ZXN0SABCBgoEa2luZCIdCgxSZWZyZXNoVG9rZW4SDQoFdG9rZW4YASABKAkiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAkiogMKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAEiwKCXJlZnJlc2hlZBgKIAEoCzIXLmNoYXQudjEuVG9rZW5SZWZyZXNoZWRIABIiCgRyZWFkGAsgASgLMhIuY2hhdC52MS5SZWFkU3RhdGVIAEIGCgRraW5kIjAKCVJlYWRTdGF0ZRIMCgRyb29tGAEgASgJEhUKDWxhc3RfcmVhZF9zZXEYAiABKAQiQAoOVG9rZW5SZWZyZXNoZWQSLgoKZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoFUmVhZHkSDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCSIoCgZKb2luZWQSDAoEcm9vbRgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBCJfCghQcmVzZW5jZRIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSJwoGYWN0aW9uGAMgASgOMhcuY2hhdC52MS5QcmVzZW5jZUFjdGlvbhIOCgZyZWdpb24YBCABKAkiPwoDQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSIQoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJMCglDaGF0RXJyb3ISFQoNY2xpZW50X21zZ19pZBgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHRleHQYAyABKAkSDAoEcm9vbRgEIAEoCSIkCgZUeXBpbmcSDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJIhUKBFBvbmcSDQoFbm9uY2UYASABKAkiCwoJSGVhcnRiZWF0InEKC1NlbmRSZXF1ZXN0Eg4KBHJvb20YASABKAlIABIRCgd0b191c2VyGAIgASgJSAASDAoEdGV4dBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEhAKCHJlcGx5X3RvGAUgASgEQggKBnRhcmdldCIxCgxTZW5kUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSKOAQoQU3Vic2NyaWJlUmVxdWVzdBINCgVyb29tcxgBIAMoCRI6CglzaW5jZV9zZXEYAiADKAsyJy5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QuU2luY2VTZXFFbnRyeRovCg1TaW5jZVNlcUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiZwoOSGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgpiZWZvcmVfc2VxGAIgASgEEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWxpbWl0GAQgASgNQgwKCl9hZnRlcl9zZXEiRwoPSGlzdG9yeVJlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIjkKEExpc3RSb29tc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLsAQoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIPCgdtZW1iZXJzGAIgASgNEg4KBm9ubGluZRgDIAEoDRIQCghsYXN0X3NlcRgEIAEoBBIfCgRraW5kGAUgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgGIAEoCRINCgV0b3BpYxgHIAEoCRIgCgl5b3VyX3JvbGUYCCABKA4yDS5jaGF0LnYxLlJvbGUSFQoNbGFzdF9yZWFkX3NlcRgJIAEoBBIOCgZ1bnJlYWQYCiABKA0SFwoPdW5yZWFkX21lbnRpb25zGAsgASgNIiwKD01hcmtSZWFkUmVxdWVzdBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBCIpChBNYXJrUmVhZFJlc3BvbnNlEhUKDWxhc3RfcmVhZF9zZXEYASABKAQiIQoRTGlzdE9ubGluZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSI4ChJMaXN0T25saW5lUmVzcG9uc2USIgoFdXNlcnMYASADKAsyEy5jaGF0LnYxLk9ubGluZVVzZXIiPAoKT25saW5lVXNlchIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIQCghzZXNzaW9ucxgDIAEoDSpoCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfUFVCTElDEAESFQoRUk9PTV9LSU5EX1BSSVZBVEUQAhIUChBST09NX0tJTkRfRElSRUNUEAMqTQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAISDgoKUk9MRV9PV05FUhADKs8CCg5Sb29tQ2hhbmdlS2luZBIgChxST09NX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUk9PTV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHAoYUk9PTV9DSEFOR0VfS0lORF9VUERBVEVEEAISIQodUk9PTV9DSEFOR0VfS0lORF9NRU1CRVJfQURERUQQAxIjCh9ST09NX0NIQU5HRV9LSU5EX01FTUJFUl9SRU1PVkVEEAQSIQodUk9PTV9DSEFOR0VfS0lORF9ST0xFX0NIQU5HRUQQBRIbChdST09NX0NIQU5HRV9LSU5EX0JBTk5FRBAGEh0KGVJPT01fQ0hBTkdFX0tJTkRfVU5CQU5ORUQQBxIaChZST09NX0NIQU5HRV9LSU5EX01VVEVEEAgSHAoYUk9PTV9DSEFOR0VfS0lORF9VTk1VVEVEEAkqZwoOUHJlc2VuY2VBY3Rpb24SHwobUFJFU0VOQ0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUFJFU0VOQ0VfQUNUSU9OX0pPSU5FRBABEhgKFFBSRVNFTkNFX0FDVElPTl9MRUZUEAIyjQsKC0NoYXRTZXJ2aWNlEjQKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQoATABEjMKBFNlbmQSFC5jaGF0LnYxLlNlbmRSZXF1ZXN0GhUuY2hhdC52MS5TZW5kUmVzcG9uc2USPAoJU3Vic2NyaWJlEhkuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQwARI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USRQoKTGlzdE9ubGluZRIaLmNoYXQudjEuTGlzdE9ubGluZVJlcXVlc3QaGy5jaGF0LnYxLkxpc3RPbmxpbmVSZXNwb25zZRI/CghNYXJrUmVhZBIYLmNoYXQudjEuTWFya1JlYWRSZXF1ZXN0GhkuY2hhdC52MS5NYXJrUmVhZFJlc3BvbnNlEj8KCkNyZWF0ZVJvb20SGi5jaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USOQoHR2V0Um9vbRIXLmNoYXQudjEuR2V0Um9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRI/CgpVcGRhdGVSb29tEhouY2hhdC52MS5VcGRhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEkUKCkRlbGV0ZVJvb20SGi5jaGF0LnYxLkRlbGV0ZVJvb21SZXF1ZXN0GhsuY2hhdC52MS5EZWxldGVSb29tUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJDCglBZGRNZW1iZXISGS5jaGF0LnYxLkFkZE1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJJCgxSZW1vdmVNZW1iZXISHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI/CgdTZXRSb2xlEhcuY2hhdC52MS5TZXRSb2xlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjcKA0JhbhITLmNoYXQudjEuQmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjsKBVVuYmFuEhUuY2hhdC52MS5VbmJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI5CgRNdXRlEhQuY2hhdC52MS5NdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj0KBlVubXV0ZRIWLmNoYXQudjEuVW5tdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjYKBUJsb2NrEhUuY2hhdC52MS5CbG9ja1JlcXVlc3QaFi5jaGF0LnYxLkJsb2NrUmVzcG9uc2USOgoHVW5ibG9jaxIXLmNoYXQudjEuVW5ibG9ja1JlcXVlc3QaFi5jaGF0LnYxLkJsb2NrUmVzcG9uc2USSAoLTGlzdEJsb2NrZWQSGy5jaGF0LnYxLkxpc3RCbG9ja2VkUmVxdWVzdBocLmNoYXQudjEuTGlzdEJsb2NrZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiuQEKBFJvb20SDAoEbmFtZRgBIAEoCRIfCgRraW5kGAIgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgDIAEoCRINCgV0b3BpYxgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCXlvdXJfcm9sZRgHIAEoDjINLmNoYXQudjEuUm9sZSJgChFDcmVhdGVSb29tUmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBGtpbmQYAiABKA4yES5jaGF0LnYxLlJvb21LaW5kEg0KBXRpdGxlGAMgASgJEg0KBXRvcGljGAQgASgJIkwKDFJvb21SZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIh4KDkdldFJvb21SZXF1ZXN0EgwKBHJvb20YASABKAkifgoRVXBkYXRlUm9vbVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEhIKBXRvcGljGAMgASgJSAGIAQESHwoEa2luZBgEIAEoDjIRLmNoYXQudjEuUm9vbUtpbmRCCAoGX3RpdGxlQggKBl90b3BpYyIhChFEZWxldGVSb29tUmVxdWVzdBIMCgRyb29tGAEgASgJIhQKEkRlbGV0ZVJvb21SZXNwb25zZSIiChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCSJkCgZNZW1iZXISDAoEdXNlchgBIAEoCRIbCgRyb2xlGAIgASgOMg0uY2hhdC52MS5Sb2xlEi8KC211dGVkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhCgpCYW5uZWRVc2VyEgwKBHVzZXIYASABKAkSKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIKCgJieRgEIAEoCSJcChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIjCgZiYW5uZWQYAiADKAsyEy5jaGF0LnYxLkJhbm5lZFVzZXIiLgoQQWRkTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiMQoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkiKgoMVW5iYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSIrCg1Vbm11dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCSJJCg5TZXRSb2xlUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSGwoEcm9sZRgDIAEoDjINLmNoYXQudjEuUm9sZSJjCgpCYW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIlQKC011dGVSZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUm9vbUNoYW5nZVJlc3BvbnNlEh8KBWVudHJ5GAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIhwKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJIh4KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkiDwoNQmxvY2tSZXNwb25zZSIUChJMaXN0QmxvY2tlZFJlcXVlc3QiJAoTTGlzdEJsb2NrZWRSZXNwb25zZRINCgV1c2VycxgBIAMoCSK2AQoKUm9vbUNoYW5nZRIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQ2hhbmdlS2luZBIMCgR1c2VyGAIgASgJEhsKBHJvbGUYAyABKA4yDS5jaGF0LnYxLlJvbGUSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgFIAEoCRIbCgRyb29tGAYgASgLMg0uY2hhdC52MS5Sb29tIvYCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSCwoDc2VxGAMgASgEEgwKBGZyb20YBCABKAkSDAoEdGV4dBgFIAEoCRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAcgASgJEg4KBnJlZ2lvbhgIIAEoCRIjCgZjaGFuZ2UYCSABKAsyEy5jaGF0LnYxLlJvb21DaGFuZ2USEAoIcmVwbHlfdG8YCiABKAQSLQoJZWRpdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAwgASgIEiQKCXJlYWN0aW9ucxgNIAMoCzIRLmNoYXQudjEuUmVhY3Rpb24SDwoHdmVyc2lvbhgOIAEoBBImCgZ1cGRhdGUYDyABKAsyFi5jaGF0LnYxLk1lc3NhZ2VVcGRhdGUiNwoIUmVhY3Rpb24SDQoFZW1vamkYASABKAkSDQoFY291bnQYAiABKA0SDQoFdXNlcnMYAyADKAkiiQEKDU1lc3NhZ2VVcGRhdGUSIQoEa2luZBgBIAEoDjITLmNoYXQudjEuVXBkYXRlS2luZBISCgp0YXJnZXRfc2VxGAIgASgEEg0KBWVtb2ppGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSIQoHbWVzc2FnZRgFIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJUChJFZGl0TWVzc2FnZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDAoEdGV4dBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJIkgKFERlbGV0ZU1lc3NhZ2VSZXF1ZXN0EgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEhUKDWNsaWVudF9tc2dfaWQYAyABKAkiXwoMUmVhY3RSZXF1ZXN0EgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg0KBWVtb2ppGAMgASgJEg4KBnJlbW92ZRgEIAEoCBIVCg1jbGllbnRfbXNnX2lkGAUgASgJIlsKFVVwZGF0ZU1lc3NhZ2VSZXNwb25zZRIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlEh8KBWVudHJ5GAIgASgLMhAuY2hhdC52MS5NZXNzYWdlIqUDCgtDaGF0UmVxdWVzdBIhCgRqb2luGAEgASgLMhEuY2hhdC52MS5Kb2luUm9vbUgAEiMKBWxlYXZlGAIgASgLMhIuY2hhdC52MS5MZWF2ZVJvb21IABIkCgRzZW5kGAMgASgLMhQuY2hhdC52MS5TZW5kUmVxdWVzdEgAEicKBnR5cGluZxgEIAEoCzIVLmNoYXQudjEuVHlwaW5nTm90aWNlSAASHQoEcGluZxgFIAEoCzINLmNoYXQudjEuUGluZ0gAEigKB3JlZnJlc2gYBiABKAsyFS5jaGF0LnYxLlJlZnJlc2hUb2tlbkgAEigKBHJlYWQYByABKAsyGC5jaGF0LnYxLk1hcmtSZWFkUmVxdWVzdEgAEisKBGVkaXQYCCABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlUmVxdWVzdEgAEi8KBmRlbGV0ZRgJIAEoCzIdLmNoYXQudjEuRGVsZXRlTWVzc2FnZVJlcXVlc3RIABImCgVyZWFjdBgKIAEoCzIVLmNoYXQudjEuUmVhY3RSZXF1ZXN0SABCBgoEa2luZCIdCgxSZWZyZXNoVG9rZW4SDQoFdG9rZW4YASABKAkiPgoISm9pblJvb20SDAoEcm9vbRgBIAEoCRIWCglzaW5jZV9zZXEYAiABKARIAIgBAUIMCgpfc2luY2Vfc2VxIhkKCUxlYXZlUm9vbRIMCgRyb29tGAEgASgJIhwKDFR5cGluZ05vdGljZRIMCgRyb29tGAEgASgJIhUKBFBpbmcSDQoFbm9uY2UYASABKAkiogMKCUNoYXRFdmVudBIfCgVyZWFkeRgBIAEoCzIOLmNoYXQudjEuUmVhZHlIABIjCgdtZXNzYWdlGAIgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoIcHJlc2VuY2UYAyABKAsyES5jaGF0LnYxLlByZXNlbmNlSAASGwoDYWNrGAQgASgLMgwuY2hhdC52MS5BY2tIABIjCgVlcnJvchgFIAEoCzISLmNoYXQudjEuQ2hhdEVycm9ySAASIQoGdHlwaW5nGAYgASgLMg8uY2hhdC52MS5UeXBpbmdIABIdCgRwb25nGAcgASgLMg0uY2hhdC52MS5Qb25nSAASIQoGam9pbmVkGAggASgLMg8uY2hhdC52MS5Kb2luZWRIABInCgloZWFydGJlYXQYCSABKAsyEi5jaGF0LnYxLkhlYXJ0YmVhdEgAEiwKCXJlZnJlc2hlZBgKIAEoCzIXLmNoYXQudjEuVG9rZW5SZWZyZXNoZWRIABIiCgRyZWFkGAsgASgLMhIuY2hhdC52MS5SZWFkU3RhdGVIAEIGCgRraW5kIjAKCVJlYWRTdGF0ZRIMCgRyb29tGAEgASgJEhUKDWxhc3RfcmVhZF9zZXEYAiABKAQiQAoOVG9rZW5SZWZyZXNoZWQSLgoKZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoFUmVhZHkSDAoEdXNlchgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCSIoCgZKb2luZWQSDAoEcm9vbRgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBCJfCghQcmVzZW5jZRIMCgRyb29tGAEgASgJEgwKBHVzZXIYAiABKAkSJwoGYWN0aW9uGAMgASgOMhcuY2hhdC52MS5QcmVzZW5jZUFjdGlvbhIOCgZyZWdpb24YBCABKAkiPwoDQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSIQoHbWVzc2FnZRgCIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJMCglDaGF0RXJyb3ISFQoNY2xpZW50X21zZ19pZBgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHRleHQYAyABKAkSDAoEcm9vbRgEIAEoCSIkCgZUeXBpbmcSDAoEcm9vbRgBIAEoCRIMCgR1c2VyGAIgASgJIhUKBFBvbmcSDQoFbm9uY2UYASABKAkiCwoJSGVhcnRiZWF0InEKC1NlbmRSZXF1ZXN0Eg4KBHJvb20YASABKAlIABIRCgd0b191c2VyGAIgASgJSAASDAoEdGV4dBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEhAKCHJlcGx5X3RvGAUgASgEQggKBnRhcmdldCIxCgxTZW5kUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSKOAQoQU3Vic2NyaWJlUmVxdWVzdBINCgVyb29tcxgBIAMoCRI6CglzaW5jZV9zZXEYAiADKAsyJy5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QuU2luY2VTZXFFbnRyeRovCg1TaW5jZVNlcUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiZwoOSGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRISCgpiZWZvcmVfc2VxGAIgASgEEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWxpbWl0GAQgASgNQgwKCl9hZnRlcl9zZXEiRwoPSGlzdG9yeVJlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAuY2hhdC52MS5NZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIjkKEExpc3RSb29tc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLsAQoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIPCgdtZW1iZXJzGAIgASgNEg4KBm9ubGluZRgDIAEoDRIQCghsYXN0X3NlcRgEIAEoBBIfCgRraW5kGAUgASgOMhEuY2hhdC52MS5Sb29tS2luZBINCgV0aXRsZRgGIAEoCRINCgV0b3BpYxgHIAEoCRIgCgl5b3VyX3JvbGUYCCABKA4yDS5jaGF0LnYxLlJvbGUSFQoNbGFzdF9yZWFkX3NlcRgJIAEoBBIOCgZ1bnJlYWQYCiABKA0SFwoPdW5yZWFkX21lbnRpb25zGAsgASgNIiwKD01hcmtSZWFkUmVxdWVzdBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBCIpChBNYXJrUmVhZFJlc3BvbnNlEhUKDWxhc3RfcmVhZF9zZXEYASABKAQiIQoRTGlzdE9ubGluZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSI4ChJMaXN0T25saW5lUmVzcG9uc2USIgoFdXNlcnMYASADKAsyEy5jaGF0LnYxLk9ubGluZVVzZXIiPAoKT25saW5lVXNlchIMCgR1c2VyGAEgASgJEg4KBnJlZ2lvbhgCIAEoCRIQCghzZXNzaW9ucxgDIAEoDSpoCghSb29tS2luZBIZChVST09NX0tJTkRfVU5TUEVDSUZJRUQQABIUChBST09NX0tJTkRfUFVCTElDEAESFQoRUk9PTV9LSU5EX1BSSVZBVEUQAhIUChBST09NX0tJTkRfRElSRUNUEAMqTQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAISDgoKUk9MRV9PV05FUhADKs8CCg5Sb29tQ2hhbmdlS2luZBIgChxST09NX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUk9PTV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHAoYUk9PTV9DSEFOR0VfS0lORF9VUERBVEVEEAISIQodUk9PTV9DSEFOR0VfS0lORF9NRU1CRVJfQURERUQQAxIjCh9ST09NX0NIQU5HRV9LSU5EX01FTUJFUl9SRU1PVkVEEAQSIQodUk9PTV9DSEFOR0VfS0lORF9ST0xFX0NIQU5HRUQQBRIbChdST09NX0NIQU5HRV9LSU5EX0JBTk5FRBAGEh0KGVJPT01fQ0hBTkdFX0tJTkRfVU5CQU5ORUQQBxIaChZST09NX0NIQU5HRV9LSU5EX01VVEVEEAgSHAoYUk9PTV9DSEFOR0VfS0lORF9VTk1VVEVEEAkqnAEKClVwZGF0ZUtpbmQSGwoXVVBEQVRFX0tJTkRfVU5TUEVDSUZJRUQQABIWChJVUERBVEVfS0lORF9FRElURUQQARIXChNVUERBVEVfS0lORF9ERUxFVEVEEAISHgoaVVBEQVRFX0tJTkRfUkVBQ1RJT05fQURERUQQAxIgChxVUERBVEVfS0lORF9SRUFDVElPTl9SRU1PVkVEEAQqZwoOUHJlc2VuY2VBY3Rpb24SHwobUFJFU0VOQ0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUFJFU0VOQ0VfQUNUSU9OX0pPSU5FRBABEhgKFFBSRVNFTkNFX0FDVElPTl9MRUZUEAIy6QwKC0NoYXRTZXJ2aWNlEjQKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQoATABEjMKBFNlbmQSFC5jaGF0LnYxLlNlbmRSZXF1ZXN0GhUuY2hhdC52MS5TZW5kUmVzcG9uc2USPAoJU3Vic2NyaWJlEhkuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQwARI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USRQoKTGlzdE9ubGluZRIaLmNoYXQudjEuTGlzdE9ubGluZVJlcXVlc3QaGy5jaGF0LnYxLkxpc3RPbmxpbmVSZXNwb25zZRI/CghNYXJrUmVhZBIYLmNoYXQudjEuTWFya1JlYWRSZXF1ZXN0GhkuY2hhdC52MS5NYXJrUmVhZFJlc3BvbnNlEkoKC0VkaXRNZXNzYWdlEhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3QaHi5jaGF0LnYxLlVwZGF0ZU1lc3NhZ2VSZXNwb25zZRJOCg1EZWxldGVNZXNzYWdlEh0uY2hhdC52MS5EZWxldGVNZXNzYWdlUmVxdWVzdBoeLmNoYXQudjEuVXBkYXRlTWVzc2FnZVJlc3BvbnNlEj4KBVJlYWN0EhUuY2hhdC52MS5SZWFjdFJlcXVlc3QaHi5jaGF0LnYxLlVwZGF0ZU1lc3NhZ2VSZXNwb25zZRI/CgpDcmVhdGVSb29tEhouY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEjkKB0dldFJvb20SFy5jaGF0LnYxLkdldFJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USPwoKVXBkYXRlUm9vbRIaLmNoYXQudjEuVXBkYXRlUm9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRJFCgpEZWxldGVSb29tEhouY2hhdC52MS5EZWxldGVSb29tUmVxdWVzdBobLmNoYXQudjEuRGVsZXRlUm9vbVJlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USQwoJQWRkTWVtYmVyEhkuY2hhdC52MS5BZGRNZW1iZXJSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USSQoMUmVtb3ZlTWVtYmVyEhwuY2hhdC52MS5SZW1vdmVNZW1iZXJSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USPwoHU2V0Um9sZRIXLmNoYXQudjEuU2V0Um9sZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI3CgNCYW4SEy5jaGF0LnYxLkJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI7CgVVbmJhbhIVLmNoYXQudjEuVW5iYW5SZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USOQoETXV0ZRIULmNoYXQudjEuTXV0ZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI9CgZVbm11dGUSFi5jaGF0LnYxLlVubXV0ZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI2CgVCbG9jaxIVLmNoYXQudjEuQmxvY2tSZXF1ZXN0GhYuY2hhdC52MS5CbG9ja1Jlc3BvbnNlEjoKB1VuYmxvY2sSFy5jaGF0LnYxLlVuYmxvY2tSZXF1ZXN0GhYuY2hhdC52MS5CbG9ja1Jlc3BvbnNlEkgKC0xpc3RCbG9ja2VkEhsuY2hhdC52MS5MaXN0QmxvY2tlZFJlcXVlc3QaHC5jaGF0LnYxLkxpc3RCbG9ja2VkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Room describes a room as created.
@@ -721,6 +721,43 @@ export type Message = Message$1<"chat.v1.Message"> & {
    * @generated from field: uint64 reply_to = 10;
    */
   replyTo: bigint;
+
+  /**
+   * Set once the text was edited: when it last was.
+   *
+   * @generated from field: google.protobuf.Timestamp edited_at = 11;
+   */
+  editedAt?: Timestamp | undefined;
+
+  /**
+   * A tombstone: the message was deleted, its text is empty and its reactions are gone.
+   *
+   * @generated from field: bool deleted = 12;
+   */
+  deleted: boolean;
+
+  /**
+   * Its reactions, in the order each emoji was first used.
+   *
+   * @generated from field: repeated chat.v1.Reaction reactions = 13;
+   */
+  reactions: Reaction[];
+
+  /**
+   * How many times it changed (edits, deletes, reactions): 0 as sent. Of two states of the same
+   * message, the one with the higher version is the newer.
+   *
+   * @generated from field: uint64 version = 14;
+   */
+  version: bigint;
+
+  /**
+   * Set on the entries that record a change to an earlier message instead of a message: their
+   * text is empty. Clients that know nothing of it may skip entries with it set.
+   *
+   * @generated from field: chat.v1.MessageUpdate update = 15;
+   */
+  update?: MessageUpdate | undefined;
 };
 
 /**
@@ -729,6 +766,216 @@ export type Message = Message$1<"chat.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 25);
+
+/**
+ * @generated from message chat.v1.Reaction
+ */
+export type Reaction = Message$1<"chat.v1.Reaction"> & {
+  /**
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+
+  /**
+   * Who reacted with it, first come first.
+   *
+   * @generated from field: repeated string users = 3;
+   */
+  users: string[];
+};
+
+/**
+ * Describes the message chat.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 26);
+
+/**
+ * MessageUpdate is what a history entry records when it changes an earlier message: who did it is
+ * the entry's `from`, when its `sent_at`.
+ *
+ * @generated from message chat.v1.MessageUpdate
+ */
+export type MessageUpdate = Message$1<"chat.v1.MessageUpdate"> & {
+  /**
+   * @generated from field: chat.v1.UpdateKind kind = 1;
+   */
+  kind: UpdateKind;
+
+  /**
+   * The seq of the message changed, in the same room.
+   *
+   * @generated from field: uint64 target_seq = 2;
+   */
+  targetSeq: bigint;
+
+  /**
+   * REACTION_ADDED and REACTION_REMOVED: which.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * The changed message's version right after this change.
+   *
+   * @generated from field: uint64 version = 4;
+   */
+  version: bigint;
+
+  /**
+   * The changed message as it is now: at least as new as `version`, newer when it changed again
+   * since. Never stored with the entry: the server attaches it when it sends or reads the entry,
+   * so a deleted message's text is nowhere, not even in the entries of its edits.
+   *
+   * @generated from field: chat.v1.Message message = 5;
+   */
+  message?: Message | undefined;
+};
+
+/**
+ * Describes the message chat.v1.MessageUpdate.
+ * Use `create(MessageUpdateSchema)` to create a new message.
+ */
+export const MessageUpdateSchema: GenMessage<MessageUpdate> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 27);
+
+/**
+ * @generated from message chat.v1.EditMessageRequest
+ */
+export type EditMessageRequest = Message$1<"chat.v1.EditMessageRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1 to 4096 bytes of UTF-8, as for Send.
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+
+  /**
+   * Optional idempotency key, as for Send: a retry with the same key changes nothing twice.
+   *
+   * @generated from field: string client_msg_id = 4;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.EditMessageRequest.
+ * Use `create(EditMessageRequestSchema)` to create a new message.
+ */
+export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 28);
+
+/**
+ * @generated from message chat.v1.DeleteMessageRequest
+ */
+export type DeleteMessageRequest = Message$1<"chat.v1.DeleteMessageRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.DeleteMessageRequest.
+ * Use `create(DeleteMessageRequestSchema)` to create a new message.
+ */
+export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 29);
+
+/**
+ * @generated from message chat.v1.ReactRequest
+ */
+export type ReactRequest = Message$1<"chat.v1.ReactRequest"> & {
+  /**
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * 1 to 32 bytes, no spaces or control characters: an emoji ("👍") or a short name (":shipit:").
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * Take the caller's reaction back instead of adding it.
+   *
+   * @generated from field: bool remove = 4;
+   */
+  remove: boolean;
+
+  /**
+   * @generated from field: string client_msg_id = 5;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.ReactRequest.
+ * Use `create(ReactRequestSchema)` to create a new message.
+ */
+export const ReactRequestSchema: GenMessage<ReactRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 30);
+
+/**
+ * @generated from message chat.v1.UpdateMessageResponse
+ */
+export type UpdateMessageResponse = Message$1<"chat.v1.UpdateMessageResponse"> & {
+  /**
+   * The message as it is after the call.
+   *
+   * @generated from field: chat.v1.Message message = 1;
+   */
+  message?: Message | undefined;
+
+  /**
+   * The history entry that recorded the change; unset when nothing changed (the same text, a
+   * reaction the caller already had or did not have, a message already deleted).
+   *
+   * @generated from field: chat.v1.Message entry = 2;
+   */
+  entry?: Message | undefined;
+};
+
+/**
+ * Describes the message chat.v1.UpdateMessageResponse.
+ * Use `create(UpdateMessageResponseSchema)` to create a new message.
+ */
+export const UpdateMessageResponseSchema: GenMessage<UpdateMessageResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * @generated from message chat.v1.ChatRequest
@@ -779,6 +1026,24 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
      */
     value: MarkReadRequest;
     case: "read";
+  } | {
+    /**
+     * @generated from field: chat.v1.EditMessageRequest edit = 8;
+     */
+    value: EditMessageRequest;
+    case: "edit";
+  } | {
+    /**
+     * @generated from field: chat.v1.DeleteMessageRequest delete = 9;
+     */
+    value: DeleteMessageRequest;
+    case: "delete";
+  } | {
+    /**
+     * @generated from field: chat.v1.ReactRequest react = 10;
+     */
+    value: ReactRequest;
+    case: "react";
   } | { case: undefined; value?: undefined };
 };
 
@@ -787,7 +1052,7 @@ export type ChatRequest = Message$1<"chat.v1.ChatRequest"> & {
  * Use `create(ChatRequestSchema)` to create a new message.
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * RefreshToken hands the stream a new token for the same user (the same sub), before the one it was
@@ -808,7 +1073,7 @@ export type RefreshToken = Message$1<"chat.v1.RefreshToken"> & {
  * Use `create(RefreshTokenSchema)` to create a new message.
  */
 export const RefreshTokenSchema: GenMessage<RefreshToken> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * JoinRoom enters a room. Without since_seq the session gets live messages only; with it, every
@@ -833,7 +1098,7 @@ export type JoinRoom = Message$1<"chat.v1.JoinRoom"> & {
  * Use `create(JoinRoomSchema)` to create a new message.
  */
 export const JoinRoomSchema: GenMessage<JoinRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * @generated from message chat.v1.LeaveRoom
@@ -850,7 +1115,7 @@ export type LeaveRoom = Message$1<"chat.v1.LeaveRoom"> & {
  * Use `create(LeaveRoomSchema)` to create a new message.
  */
 export const LeaveRoomSchema: GenMessage<LeaveRoom> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * @generated from message chat.v1.TypingNotice
@@ -867,7 +1132,7 @@ export type TypingNotice = Message$1<"chat.v1.TypingNotice"> & {
  * Use `create(TypingNoticeSchema)` to create a new message.
  */
 export const TypingNoticeSchema: GenMessage<TypingNotice> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * @generated from message chat.v1.Ping
@@ -884,7 +1149,7 @@ export type Ping = Message$1<"chat.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * @generated from message chat.v1.ChatEvent
@@ -967,7 +1232,7 @@ export type ChatEvent = Message$1<"chat.v1.ChatEvent"> & {
  * Use `create(ChatEventSchema)` to create a new message.
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * ReadState says how far the stream's user has read a room, from any of their sessions or devices.
@@ -991,7 +1256,7 @@ export type ReadState = Message$1<"chat.v1.ReadState"> & {
  * Use `create(ReadStateSchema)` to create a new message.
  */
 export const ReadStateSchema: GenMessage<ReadState> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * TokenRefreshed confirms a RefreshToken: the stream now lasts until expires_at.
@@ -1010,7 +1275,7 @@ export type TokenRefreshed = Message$1<"chat.v1.TokenRefreshed"> & {
  * Use `create(TokenRefreshedSchema)` to create a new message.
  */
 export const TokenRefreshedSchema: GenMessage<TokenRefreshed> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * Ready is the first event of every stream.
@@ -1039,7 +1304,7 @@ export type Ready = Message$1<"chat.v1.Ready"> & {
  * Use `create(ReadySchema)` to create a new message.
  */
 export const ReadySchema: GenMessage<Ready> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * Joined confirms a join; last_seq is the room's newest seq when the session entered it.
@@ -1063,7 +1328,7 @@ export type Joined = Message$1<"chat.v1.Joined"> & {
  * Use `create(JoinedSchema)` to create a new message.
  */
 export const JoinedSchema: GenMessage<Joined> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * @generated from message chat.v1.Presence
@@ -1095,10 +1360,10 @@ export type Presence = Message$1<"chat.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
- * Ack answers a send on the Chat stream once the message is durable.
+ * Ack answers a send, edit, delete or reaction on the Chat stream once it is durable.
  *
  * @generated from message chat.v1.Ack
  */
@@ -1109,6 +1374,9 @@ export type Ack = Message$1<"chat.v1.Ack"> & {
   clientMsgId: string;
 
   /**
+   * A send: the message. An edit, delete or reaction: the entry that recorded it (whose
+   * update.message is the message now), unset when it changed nothing.
+   *
    * @generated from field: chat.v1.Message message = 2;
    */
   message?: Message | undefined;
@@ -1119,7 +1387,7 @@ export type Ack = Message$1<"chat.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * ChatError reports a request that failed; the stream stays open.
@@ -1159,7 +1427,7 @@ export type ChatError = Message$1<"chat.v1.ChatError"> & {
  * Use `create(ChatErrorSchema)` to create a new message.
  */
 export const ChatErrorSchema: GenMessage<ChatError> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 39);
+  messageDesc(file_chat_v1_chat, 45);
 
 /**
  * @generated from message chat.v1.Typing
@@ -1181,7 +1449,7 @@ export type Typing = Message$1<"chat.v1.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 40);
+  messageDesc(file_chat_v1_chat, 46);
 
 /**
  * @generated from message chat.v1.Pong
@@ -1198,7 +1466,7 @@ export type Pong = Message$1<"chat.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 41);
+  messageDesc(file_chat_v1_chat, 47);
 
 /**
  * Heartbeat keeps idle streams alive through proxies; clients ignore it.
@@ -1213,7 +1481,7 @@ export type Heartbeat = Message$1<"chat.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 42);
+  messageDesc(file_chat_v1_chat, 48);
 
 /**
  * @generated from message chat.v1.SendRequest
@@ -1265,7 +1533,7 @@ export type SendRequest = Message$1<"chat.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 43);
+  messageDesc(file_chat_v1_chat, 49);
 
 /**
  * @generated from message chat.v1.SendResponse
@@ -1282,7 +1550,7 @@ export type SendResponse = Message$1<"chat.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 44);
+  messageDesc(file_chat_v1_chat, 50);
 
 /**
  * @generated from message chat.v1.SubscribeRequest
@@ -1306,7 +1574,7 @@ export type SubscribeRequest = Message$1<"chat.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 45);
+  messageDesc(file_chat_v1_chat, 51);
 
 /**
  * @generated from message chat.v1.HistoryRequest
@@ -1345,7 +1613,7 @@ export type HistoryRequest = Message$1<"chat.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 46);
+  messageDesc(file_chat_v1_chat, 52);
 
 /**
  * @generated from message chat.v1.HistoryResponse
@@ -1371,7 +1639,7 @@ export type HistoryResponse = Message$1<"chat.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 47);
+  messageDesc(file_chat_v1_chat, 53);
 
 /**
  * @generated from message chat.v1.ListRoomsRequest
@@ -1397,7 +1665,7 @@ export type ListRoomsRequest = Message$1<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 48);
+  messageDesc(file_chat_v1_chat, 54);
 
 /**
  * @generated from message chat.v1.ListRoomsResponse
@@ -1423,7 +1691,7 @@ export type ListRoomsResponse = Message$1<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 49);
+  messageDesc(file_chat_v1_chat, 55);
 
 /**
  * A room exists once it has a message: subscribing to a name alone does not make it.
@@ -1506,7 +1774,7 @@ export type RoomInfo = Message$1<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 50);
+  messageDesc(file_chat_v1_chat, 56);
 
 /**
  * @generated from message chat.v1.MarkReadRequest
@@ -1531,7 +1799,7 @@ export type MarkReadRequest = Message$1<"chat.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 51);
+  messageDesc(file_chat_v1_chat, 57);
 
 /**
  * @generated from message chat.v1.MarkReadResponse
@@ -1550,7 +1818,7 @@ export type MarkReadResponse = Message$1<"chat.v1.MarkReadResponse"> & {
  * Use `create(MarkReadResponseSchema)` to create a new message.
  */
 export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 52);
+  messageDesc(file_chat_v1_chat, 58);
 
 /**
  * @generated from message chat.v1.ListOnlineRequest
@@ -1569,7 +1837,7 @@ export type ListOnlineRequest = Message$1<"chat.v1.ListOnlineRequest"> & {
  * Use `create(ListOnlineRequestSchema)` to create a new message.
  */
 export const ListOnlineRequestSchema: GenMessage<ListOnlineRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 53);
+  messageDesc(file_chat_v1_chat, 59);
 
 /**
  * @generated from message chat.v1.ListOnlineResponse
@@ -1586,7 +1854,7 @@ export type ListOnlineResponse = Message$1<"chat.v1.ListOnlineResponse"> & {
  * Use `create(ListOnlineResponseSchema)` to create a new message.
  */
 export const ListOnlineResponseSchema: GenMessage<ListOnlineResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 54);
+  messageDesc(file_chat_v1_chat, 60);
 
 /**
  * @generated from message chat.v1.OnlineUser
@@ -1613,7 +1881,7 @@ export type OnlineUser = Message$1<"chat.v1.OnlineUser"> & {
  * Use `create(OnlineUserSchema)` to create a new message.
  */
 export const OnlineUserSchema: GenMessage<OnlineUser> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 55);
+  messageDesc(file_chat_v1_chat, 61);
 
 /**
  * @generated from enum chat.v1.RoomKind
@@ -1755,6 +2023,42 @@ export const RoomChangeKindSchema: GenEnum<RoomChangeKind> = /*@__PURE__*/
   enumDesc(file_chat_v1_chat, 2);
 
 /**
+ * @generated from enum chat.v1.UpdateKind
+ */
+export enum UpdateKind {
+  /**
+   * @generated from enum value: UPDATE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: UPDATE_KIND_EDITED = 1;
+   */
+  EDITED = 1,
+
+  /**
+   * @generated from enum value: UPDATE_KIND_DELETED = 2;
+   */
+  DELETED = 2,
+
+  /**
+   * @generated from enum value: UPDATE_KIND_REACTION_ADDED = 3;
+   */
+  REACTION_ADDED = 3,
+
+  /**
+   * @generated from enum value: UPDATE_KIND_REACTION_REMOVED = 4;
+   */
+  REACTION_REMOVED = 4,
+}
+
+/**
+ * Describes the enum chat.v1.UpdateKind.
+ */
+export const UpdateKindSchema: GenEnum<UpdateKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 3);
+
+/**
  * @generated from enum chat.v1.PresenceAction
  */
 export enum PresenceAction {
@@ -1782,7 +2086,7 @@ export enum PresenceAction {
  * Describes the enum chat.v1.PresenceAction.
  */
 export const PresenceActionSchema: GenEnum<PresenceAction> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 3);
+  enumDesc(file_chat_v1_chat, 4);
 
 /**
  * ChatService is edgechat's API: rooms, direct messages, presence and durable history.
@@ -1865,6 +2169,37 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof MarkReadRequestSchema;
     output: typeof MarkReadResponseSchema;
+  },
+  /**
+   * EditMessage replaces the text of one of the caller's messages (the same limits as Send).
+   *
+   * @generated from rpc chat.v1.ChatService.EditMessage
+   */
+  editMessage: {
+    methodKind: "unary";
+    input: typeof EditMessageRequestSchema;
+    output: typeof UpdateMessageResponseSchema;
+  },
+  /**
+   * DeleteMessage removes a message for good, leaving a tombstone at its seq: its author, or the
+   * room's owners and admins. Its text is erased from storage, not hidden.
+   *
+   * @generated from rpc chat.v1.ChatService.DeleteMessage
+   */
+  deleteMessage: {
+    methodKind: "unary";
+    input: typeof DeleteMessageRequestSchema;
+    output: typeof UpdateMessageResponseSchema;
+  },
+  /**
+   * React adds the caller's reaction (an emoji) to a message, or with `remove` takes it back.
+   *
+   * @generated from rpc chat.v1.ChatService.React
+   */
+  react: {
+    methodKind: "unary";
+    input: typeof ReactRequestSchema;
+    output: typeof UpdateMessageResponseSchema;
   },
   /**
    * CreateRoom makes a room, public or private, with the caller as its owner.
