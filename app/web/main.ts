@@ -24,9 +24,9 @@ import {
 } from "./api.ts";
 import { ui } from "./dom.ts";
 import { Live, type LiveStatus } from "./live.ts";
-import { hold, label, loadView, NOTICE_KEY, recount, room, saveView, state, subscribedNames, VIEW_KEY, type Room } from "./store.ts";
+import { hold, label, loadView, NOTICE_KEY, recount, room, saveView, state, subscribedNames, takeNewer, VIEW_KEY, type Room } from "./store.ts";
 import { mentions } from "../rules/unread.ts";
-import { insertMessage, nearBottom, renderLog, renderOlder, renderTyping, toBottom } from "./views/log.ts";
+import { insertMessage, nearBottom, redrawMessage, renderLog, renderOlder, renderTyping, toBottom } from "./views/log.ts";
 import { closeNav, openNav, renderLists, renderMe, renderTitle } from "./views/sidebar.ts";
 import { createPrivate, loadBlocked, loadDetails, onChange, wireRooms } from "./rooms.ts";
 import { renderPanel } from "./views/room-panel.ts";
@@ -37,11 +37,22 @@ const TYPING_SEND_MS = 2500;
 const TYPING_SERVER_MS = 1100;
 const TYPING_SHOW_MS = 4500;
 
-/** Takes a message into its room and draws it, unless the room has it already; true when new. */
+/**
+ * Takes a message into its room and draws it, unless the room has it already; true when new. A
+ * change entry is held (its seq) and draws the message it carries in its new state.
+ */
 function addMessage(r: Room, m: Message): boolean {
   if (!hold(r, m)) return false;
-  insertMessage(r, m);
+  if (m.update?.message) showNewer(r, m.update.message);
+  else insertMessage(r, m);
   return true;
+}
+
+/** A message's newer state (an edit, a delete, a reaction), drawn in its place. */
+function showNewer(r: Room, m: Message): void {
+  if (!takeNewer(r, m)) return;
+  redrawMessage(r, m);
+  if (state.editing?.seq === m.seq && state.editing.room === m.room && m.deleted) setEditing(undefined);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +183,7 @@ function onMessage(m: Message): void {
     r.listed = true;
     renderLists();
   }
-  if (m.from !== state.me && !m.change && m.seq > r.lastRead && (!isActive || document.hidden)) {
+  if (m.from !== state.me && !m.change && !m.update && m.seq > r.lastRead && (!isActive || document.hidden)) {
     r.unread++;
     if (mentions(m.text, state.me)) r.mentions++;
     renderLists();
@@ -288,9 +299,59 @@ function markSeen(r: Room): void {
 
 /** The message the next send answers, shown above the box; undefined: none. */
 function setReply(m: Message | undefined): void {
+  if (m) state.editing = undefined;
   state.replyTo = m;
   ui.replying.hidden = !m;
+  ui.replyingCancel.textContent = "Cancel reply";
   if (m) ui.replyingText.textContent = `Replying to ${m.from}: ${m.text.length > 60 ? `${m.text.slice(0, 59)}…` : m.text}`;
+}
+
+/** The user's message that the box edits: its text goes into the box, and Send replaces it. */
+function setEditing(m: Message | undefined): void {
+  if (m) setReply(undefined);
+  const was = state.editing;
+  state.editing = m;
+  ui.replying.hidden = !m;
+  ui.replyingCancel.textContent = "Cancel edit";
+  if (m) {
+    ui.replyingText.textContent = "Editing your message";
+    ui.text.value = m.text;
+    autosize();
+    ui.text.focus();
+  } else if (was) {
+    ui.text.value = "";
+    autosize();
+  }
+}
+
+/** An edit, delete or reaction, answered with the message's new state, which is drawn at once. */
+async function change(r: Room, call: (clientMsgId: string) => Promise<{ message?: Message }>): Promise<void> {
+  const clientMsgId = newId();
+  try {
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await call(clientMsgId);
+        break;
+      } catch (err) {
+        // The same key makes a retry safe: the server changes the message once.
+        if (!isTransient(err) || attempt >= 2) throw err;
+        await new Promise((ok) => setTimeout(ok, 400 * 3 ** attempt));
+      }
+    }
+    ui.sendError.textContent = "";
+    if (res.message) showNewer(r, res.message);
+  } catch (err) {
+    if (isAuthError(err)) return signOut(describe(err));
+    ui.sendError.textContent = describe(err);
+  }
+}
+
+/** The user's reaction with `emoji` on message `seq`: added, or taken back when it is there. */
+function toggleReaction(r: Room, seq: bigint, emoji: string): void {
+  const m = r.msgs.get(seq);
+  const remove = !!m?.reactions.some((x) => x.emoji === emoji && x.users.includes(state.me));
+  void change(r, (clientMsgId) => state.client.react({ room: r.name, seq, emoji, remove, clientMsgId }));
 }
 
 function showJoinError(text: string): void {
@@ -308,6 +369,12 @@ async function send(): Promise<void> {
   if (!r || !text) return;
   ui.text.value = "";
   autosize();
+  const editing = state.editing;
+  if (editing) {
+    state.editing = undefined;
+    ui.replying.hidden = true;
+    if (editing.room === r.name) return change(r, (clientMsgId) => state.client.editMessage({ room: r.name, seq: editing.seq, text, clientMsgId }));
+  }
   const clientMsgId = newId();
   const replyTo = state.replyTo?.room === r.name ? state.replyTo.seq : 0n;
   setReply(undefined);
@@ -584,15 +651,32 @@ function wire(): void {
     });
   }
 
+  // The actions of the messages, one handler for all: reply, react (the quick picker, or a reaction
+  // shown), edit and delete.
   ui.log.addEventListener("click", (ev) => {
-    const b = (ev.target as Element).closest<HTMLElement>("button[data-reply]");
-    const m = b && state.active?.msgs.get(BigInt(b.dataset.reply!));
+    const r = state.active;
+    const b = (ev.target as Element).closest<HTMLElement>("button[data-reply], button[data-pick], button[data-react], button[data-edit], button[data-delete]");
+    if (!r || !b) return;
+    const d = b.dataset;
+    const m = r.msgs.get(BigInt(d.reply ?? d.pick ?? d.react ?? d.edit ?? d.delete ?? "0"));
     if (!m) return;
-    setReply(m);
-    ui.text.focus();
+    if (d.reply !== undefined) {
+      setReply(m);
+      ui.text.focus();
+    } else if (d.pick !== undefined) {
+      const picker = b.parentElement?.querySelector<HTMLElement>(".picker");
+      if (picker) picker.hidden = !picker.hidden;
+    } else if (d.react !== undefined && d.emoji) {
+      toggleReaction(r, m.seq, d.emoji);
+    } else if (d.edit !== undefined) {
+      setEditing(m);
+    } else if (d.delete !== undefined && confirm(m.from === state.me ? "Delete your message for everyone?" : `Delete ${m.from}'s message for everyone?`)) {
+      void change(r, (clientMsgId) => state.client.deleteMessage({ room: r.name, seq: m.seq, clientMsgId }));
+    }
   });
   ui.replyingCancel.addEventListener("click", () => {
     setReply(undefined);
+    setEditing(undefined);
     ui.text.focus();
   });
 

@@ -66,6 +66,8 @@ export const state = {
   blocked: new Set<string>(),
   /** The message the next send answers. */
   replyTo: undefined as Message | undefined,
+  /** The message of this user's that the box is editing (the next send replaces its text). */
+  editing: undefined as Message | undefined,
 };
 
 export const label = (r: Room) => (r.peer ? `@${r.peer}` : `#${r.name}`);
@@ -98,7 +100,18 @@ export function room(name: string): Room {
   return r;
 }
 
-/** Holds a message unless the room has its seq already; true when it is new. */
+/**
+ * Takes a message's newer state (from a change entry, or an edit, delete or reaction answered) if
+ * the room holds the message in an older one: of two states, the higher version is the newer.
+ */
+export function takeNewer(r: Room, m: Message): boolean {
+  const held = r.msgs.get(m.seq);
+  if (!held || held.update || held.change || m.version <= held.version) return false;
+  r.msgs.set(m.seq, m);
+  return true;
+}
+
+/** Holds a message (or a change entry, which keeps the seqs gapless) unless the room has its seq already; true when it is new. */
 export function hold(r: Room, m: Message): boolean {
   if (r.msgs.has(m.seq)) return false;
   r.msgs.set(m.seq, m);
@@ -121,7 +134,7 @@ export function recount(r: Room): void {
   let unread = 0;
   let mentioned = 0;
   for (const m of r.msgs.values()) {
-    if (m.seq <= r.lastRead || m.change || m.from === state.me) continue;
+    if (m.seq <= r.lastRead || m.change || m.update || m.deleted || m.from === state.me) continue;
     unread++;
     if (mentions(m.text, state.me)) mentioned++;
   }

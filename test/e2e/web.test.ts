@@ -253,6 +253,45 @@ test("unread badges and mentions follow the user across two windows; a new-messa
   for (const t of [one, two, bob]) await t.context.close();
 }, 60_000);
 
+test("edits, reactions and deletes show in every window of both people at once", async () => {
+  const [one, two, bob] = [await open(), await open(), await open()];
+  await signIn(one.page, "nell");
+  await signIn(two.page, "nell");
+  await signIn(bob.page, "bob");
+  for (const t of [bob, one, two]) await joinRoom(t.page, "edits");
+  await say(one.page, "teh draft");
+  await one.page.locator("#log li.msg", { hasText: "teh draft" }).hover();
+  await one.page.getByRole("button", { name: "Edit your message: teh draft" }).click();
+  await one.page.locator("#replying", { hasText: "Editing your message" }).waitFor();
+  expect(await one.page.locator("#text").inputValue()).toBe("teh draft");
+  await one.page.locator("#text").fill("the draft");
+  await one.page.locator("#text").press("Enter");
+  for (const t of [one, two, bob]) {
+    await t.page.locator("#log li.msg", { hasText: "the draft" }).locator(".edited").waitFor().catch(failWith(t));
+    expect(await messages(t.page, "teh draft").count()).toBe(0);
+  }
+
+  // Bob reacts from the quick picker; nell's other window adds hers by clicking the same reaction.
+  await bob.page.locator("#log li.msg", { hasText: "the draft" }).hover();
+  await bob.page.getByRole("button", { name: "React to nell: the draft" }).click();
+  await bob.page.getByRole("button", { name: "React 👍 to nell: the draft" }).click();
+  await one.page.locator('#log .reaction[aria-pressed="false"]', { hasText: "👍 1" }).waitFor().catch(failWith(one));
+  await bob.page.locator('#log .reaction[aria-pressed="true"]', { hasText: "👍 1" }).waitFor().catch(failWith(bob));
+  await two.page.locator("#log .reaction", { hasText: "👍 1" }).click();
+  await bob.page.locator("#log .reaction", { hasText: "👍 2" }).waitFor().catch(failWith(bob));
+  await one.page.locator('#log .reaction[aria-pressed="true"]', { hasText: "👍 2" }).waitFor().catch(failWith(one));
+
+  // Nell deletes it: a tombstone everywhere, the text gone from every page.
+  one.page.once("dialog", (d) => void d.accept());
+  await one.page.locator("#log li.msg", { hasText: "the draft" }).hover();
+  await one.page.getByRole("button", { name: "Delete your message: the draft" }).click();
+  for (const t of [one, two, bob]) {
+    await t.page.locator("#log li.msg.deleted", { hasText: "This message was deleted." }).waitFor().catch(failWith(t));
+    expect(await t.page.locator("#log").innerText()).not.toContain("the draft");
+  }
+  for (const t of [one, two, bob]) await t.context.close();
+}, 60_000);
+
 test("the first paint shows the sign-in card without a request, and a signed-in reload shows that it is connecting", async () => {
   const tab = await open();
   // /config.json never answers: the page must not need it.

@@ -1,7 +1,8 @@
 // The active room's messages: one <ol> per room, kept while the page lives, each message drawn
 // once and placed by seq; the "older" button, the note under the log, and who is typing.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Message } from "../../gen/chat/v1/chat_pb.ts";
+import { type Message, Role } from "../../gen/chat/v1/chat_pb.ts";
+import { QUICK_REACTIONS } from "../../rules/reactions.ts";
 import { describeChange } from "../../rules/changes.ts";
 import { mentions } from "../../rules/unread.ts";
 import { el, ui } from "../dom.ts";
@@ -29,6 +30,34 @@ function formatTime(d: Date): string {
   return d.toDateString() === new Date().toDateString() ? hhmm.format(d) : dayHhmm.format(d);
 }
 
+/** May the user delete this message: their own, or any as the room's owner or admin. */
+function mayDelete(r: Room, m: Message): boolean {
+  if (m.from === state.me) return true;
+  const role = state.details.get(r.name)?.desc.yourRole;
+  return role === Role.OWNER || role === Role.ADMIN;
+}
+
+function actionButton(cls: string, text: string, label: string, data: Record<string, string>): HTMLButtonElement {
+  const b = el("button", `${cls} quiet small`, text);
+  b.type = "button";
+  b.setAttribute("aria-label", label);
+  Object.assign(b.dataset, data);
+  return b;
+}
+
+/** The reactions under a message: one toggle per emoji, pressed when the user is among those who reacted. */
+function reactionsNode(m: Message): HTMLElement {
+  const row = el("div", "reactions");
+  for (const x of m.reactions) {
+    const mine = x.users.includes(state.me);
+    const b = actionButton("reaction", `${x.emoji} ${x.count}`, `${x.emoji} ${x.count}: ${x.users.join(", ")}`, { react: String(m.seq), emoji: x.emoji });
+    b.setAttribute("aria-pressed", String(mine));
+    b.title = x.users.join(", ");
+    row.append(b);
+  }
+  return row;
+}
+
 function messageNode(r: Room, m: Message): HTMLLIElement {
   const change = describeChange(m);
   if (change !== undefined) {
@@ -52,15 +81,35 @@ function messageNode(r: Room, m: Message): HTMLLIElement {
   time.dateTime = t.toISOString();
   time.title = full.format(t);
   meta.append(time);
+  if (m.editedAt && !m.deleted) {
+    const edited = el("span", "edited", "(edited)");
+    edited.title = full.format(timestampDate(m.editedAt));
+    meta.append(edited);
+  }
   li.append(meta);
   if (m.replyTo > 0n) li.append(quoteNode(r, m.replyTo));
+  if (m.deleted) {
+    li.classList.add("deleted");
+    li.append(el("p", "msg-text", "This message was deleted."));
+    return li;
+  }
   if (!mine && mentions(m.text, state.me)) li.classList.add("mentioned");
-  // Reply floats at the row's far edge, shown on hover (always on touch screens).
-  const reply = el("button", "reply-btn quiet small", "Reply");
-  reply.type = "button";
-  reply.dataset.reply = String(m.seq);
-  reply.setAttribute("aria-label", `Reply to ${mine ? "your message" : m.from}: ${m.text.slice(0, 40)}`);
-  li.append(el("p", "msg-text", m.text), reply);
+  li.append(el("p", "msg-text", m.text));
+  if (m.reactions.length > 0) li.append(reactionsNode(m));
+  // The actions float at the row's far edge, shown on hover (always on touch screens).
+  const seq = String(m.seq);
+  const who = mine ? "your message" : m.from;
+  const short = m.text.slice(0, 40);
+  const actions = el("div", "msg-actions");
+  actions.append(actionButton("reply-btn", "Reply", `Reply to ${who}: ${short}`, { reply: seq }));
+  const picker = el("div", "picker");
+  picker.hidden = true;
+  for (const emoji of QUICK_REACTIONS) picker.append(actionButton("pick", emoji, `React ${emoji} to ${who}: ${short}`, { react: seq, emoji }));
+  actions.append(actionButton("react-btn", "React", `React to ${who}: ${short}`, { pick: seq }), picker);
+  if (mine) actions.append(actionButton("edit-btn", "Edit", `Edit your message: ${short}`, { edit: seq }));
+  if (mayDelete(r, m))
+    actions.append(actionButton("delete-btn", "Delete", `Delete ${mine ? "your message" : `${m.from}'s message`}: ${short}`, { delete: seq }));
+  li.append(actions);
   return li;
 }
 
@@ -89,8 +138,18 @@ function regroup(li: Element | null): void {
   li.classList.toggle("cont", cont);
 }
 
-/** Draws a message the room just took (store.ts hold) in its place by seq. */
+/** Draws a message again in its new state (an edit, a delete, a reaction), if it is drawn. */
+export function redrawMessage(r: Room, m: Message): void {
+  const old = listOf(r).querySelector(`li[data-seq="${m.seq}"]`);
+  if (!old) return;
+  const node = messageNode(r, m);
+  if (old.classList.contains("cont")) node.classList.add("cont");
+  old.replaceWith(node);
+}
+
+/** Draws a message the room just took (store.ts hold) in its place by seq; a change entry is not drawn (its message is). */
 export function insertMessage(r: Room, m: Message): void {
+  if (m.update) return;
   const list = listOf(r);
   // Out of the way of the search by seq, and back in its place after.
   list.querySelector("li.new-marker")?.remove();
