@@ -7,7 +7,7 @@ import * as readline from "node:readline";
 import { parseArgs } from "node:util";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { PresenceAction, Role, RoomKind, type Message, type Presence } from "../gen/chat/v1/chat_pb.ts";
-import { describeChange } from "../rules/changes.ts";
+import { describeChange, describeUpdate } from "../rules/changes.ts";
 import { Channel } from "./channel.ts";
 import { ChatSession, dmPartner, dmRoom } from "./chat-session.ts";
 import { isDmRoom } from "../rules/names.ts";
@@ -32,6 +32,9 @@ export const HELP = `commands:
   /list             who is online, and where (also: list)
   /history [n]      the last n messages here (default 20)
   /reply <@user|seq> <text>   answer someone's last message here, or the message with that seq
+  /edit [#seq] <text>         change your last message here (or yours with that seq)
+  /delete [#seq]              delete your last message here (or the one with that seq)
+  /react [@user|#seq] <emoji> react to the last message here (or theirs, or that one); again: take it back
 rooms with owners (in the current room):
   /create <room> [private] [title]   make a room you own, and talk there
   /members          who is in the room, their roles, who is muted or banned
@@ -61,11 +64,14 @@ export function roomLabel(room: string, me: string): string {
 /** A message as one line; a reply names what it answers (`quoted`, when the client has it). */
 export function formatMessage(m: Message, me: string, quoted?: Message): string {
   const at = m.sentAt ? timestampDate(m.sentAt) : new Date();
-  const change = describeChange(m);
+  const change = describeChange(m) ?? describeUpdate(m);
   if (change !== undefined) return `${hhmm(at)} [${roomLabel(m.room, me)}] * ${change}`;
   const short = (t: string) => (t.length > 40 ? `${t.slice(0, 39)}…` : t);
   const re = m.replyTo > 0n ? (quoted ? ` (re ${quoted.from}: "${short(quoted.text)}")` : ` (re #${m.replyTo})`) : "";
-  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}${re}: ${m.text}`;
+  if (m.deleted) return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}${re}: (deleted)`;
+  const edited = m.editedAt ? " (edited)" : "";
+  const reactions = m.reactions.length ? `  [${m.reactions.map((r) => `${r.emoji} ${r.count}`).join(", ")}]` : "";
+  return `${hhmm(at)} [${roomLabel(m.room, me)}] ${m.from}${re}: ${m.text}${edited}${reactions}`;
 }
 
 export function formatPresence(p: Presence, me: string): string {
@@ -280,6 +286,12 @@ class ChatCommands {
         return this.history(arg);
       case "/reply":
         return this.reply(rest);
+      case "/edit":
+        return this.edit(rest);
+      case "/delete":
+        return this.remove(rest);
+      case "/react":
+        return this.react(rest);
       case "/create":
         return this.create(rest);
       case "/members":
@@ -481,12 +493,60 @@ class ChatCommands {
     return true;
   }
 
+  /** The message a change names: `#seq`, `@user` (their newest here), or the default; with the words left. */
+  private pick(args: string[], fallback: (room: string) => Message | undefined): { room: string; seq: bigint; m?: Message; rest: string[] } | string {
+    const t = this.target();
+    if (!t) return "/join a room or /dm a user first";
+    const [which, ...after] = args;
+    if (which && /^#\d+$/.test(which)) {
+      const seq = BigInt(which.slice(1));
+      return { room: t.room, seq, m: this.reading.find(t.room, seq), rest: after };
+    }
+    if (which?.startsWith("@")) {
+      const m = this.reading.latestFrom(t.room, which.slice(1));
+      return m ? { room: t.room, seq: m.seq, m, rest: after } : `no message from ${which.slice(1)} here`;
+    }
+    const m = fallback(t.room);
+    return m ? { room: t.room, seq: m.seq, m, rest: args } : "no message here to change: name one with #seq";
+  }
+
+  private async edit(args: string[]): Promise<boolean> {
+    const p = this.pick(args, (room) => this.reading.latestFrom(room, this.session.user));
+    if (typeof p === "string") return this.fail(p);
+    if (p.rest.length === 0) return this.fail("usage: /edit [#seq] <text>");
+    const { client, call } = this.session.client();
+    await client.editMessage({ room: p.room, seq: p.seq, text: p.rest.join(" "), clientMsgId: crypto.randomUUID() }, call);
+    return true;
+  }
+
+  private async remove(args: string[]): Promise<boolean> {
+    const p = this.pick(args, (room) => this.reading.latestFrom(room, this.session.user));
+    if (typeof p === "string") return this.fail(p);
+    if (p.rest.length > 0) return this.fail("usage: /delete [#seq]");
+    const { client, call } = this.session.client();
+    await client.deleteMessage({ room: p.room, seq: p.seq, clientMsgId: crypto.randomUUID() }, call);
+    return true;
+  }
+
+  /** A reaction, or taken back when the user has it on the message already. */
+  private async react(args: string[]): Promise<boolean> {
+    const p = this.pick(args, (room) => this.reading.latest(room));
+    if (typeof p === "string") return this.fail(p);
+    const [emoji] = p.rest;
+    if (!emoji || p.rest.length > 1) return this.fail("usage: /react [@user|#seq] <emoji>");
+    const remove = !!p.m?.reactions.some((r) => r.emoji === emoji && r.users.includes(this.session.user));
+    const { client, call } = this.session.client();
+    await client.react({ room: p.room, seq: p.seq, emoji, remove, clientMsgId: crypto.randomUUID() }, call);
+    return true;
+  }
+
   private async history(arg: string): Promise<boolean> {
     const t = this.target();
     if (!t) return this.fail("/join a room or /dm a user first");
     const n = arg ? Number(arg) : 20;
     if (!Number.isInteger(n) || n < 1 || n > 500) return this.fail("usage: /history [n], n from 1 to 500");
-    const messages = await this.session.history(t.room, n);
+    // Messages as they are now; the entries that changed them would only repeat it.
+    const messages = (await this.session.history(t.room, n)).filter((m) => !m.update);
     this.print(`* last ${messages.length} message${messages.length === 1 ? "" : "s"} of ${roomLabel(t.room, this.session.user)}:`);
     for (const m of messages) this.print(`  ${formatMessage(m, this.session.user)}`);
     return true;

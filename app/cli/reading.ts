@@ -4,6 +4,8 @@
 import type { Message } from "../gen/chat/v1/chat_pb.ts";
 
 const KEEP = 200;
+
+const isMessage = (m: Message) => !m.change && !m.update && !m.deleted;
 const EVERY_MS = 250;
 
 export class Reading {
@@ -12,11 +14,16 @@ export class Reading {
 
   constructor(private readonly mark: (room: string, seq: bigint) => Promise<unknown>) {}
 
+  /** A message or an entry shown; an entry's message, in its newer state, replaces the one kept. */
   remember(m: Message): void {
     let list = this.recent.get(m.room);
     if (!list) this.recent.set(m.room, (list = []));
     list.push(m);
     if (list.length > KEEP) list.shift();
+    const now = m.update?.message;
+    if (!now) return;
+    const i = list.findIndex((x) => x.seq === now.seq);
+    if (i >= 0 && list[i].version < now.version) list[i] = now;
   }
 
   find(room: string, seq: bigint): Message | undefined {
@@ -25,7 +32,12 @@ export class Reading {
 
   /** The newest message `user` wrote in `room` that this client has shown. */
   latestFrom(room: string, user: string): Message | undefined {
-    return this.recent.get(room)?.findLast((m) => m.from === user && !m.change);
+    return this.recent.get(room)?.findLast((m) => m.from === user && isMessage(m));
+  }
+
+  /** The newest message (not an entry, not deleted) shown in `room`. */
+  latest(room: string): Message | undefined {
+    return this.recent.get(room)?.findLast(isMessage);
   }
 
   /** The newest message shown in `room`. */

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { MessageSchema, Role, RoomChangeKind, type RoomChangeSchema, RoomKind } from "../gen/chat/v1/chat_pb.ts";
-import { describeChange } from "./changes.ts";
+import { MessageSchema, Role, RoomChangeKind, type RoomChangeSchema, RoomKind, UpdateKind } from "../gen/chat/v1/chat_pb.ts";
+import { describeChange, describeUpdate } from "./changes.ts";
 
 const entry = (from: string, change: MessageInitShape<typeof RoomChangeSchema>) => create(MessageSchema, { from, change });
 
@@ -34,4 +34,27 @@ test("each kind of room change reads as one line; a plain message is not a chang
     "olga unmuted dan",
   ]);
   expect(describeChange(create(MessageSchema, { from: "ann", text: "hi" }))).toBeUndefined();
+});
+
+test("each kind of change to a message reads as one line, naming whose it was; a deleted one's text is never shown", () => {
+  const K = UpdateKind;
+  const target = (from: string, text: string, deleted = false) => ({ seq: 3n, from, text, deleted });
+  const up = (from: string, kind: UpdateKind, message: ReturnType<typeof target>, emoji = "") =>
+    create(MessageSchema, { from, update: { kind, targetSeq: 3n, emoji, message } });
+  expect(
+    [
+      up("ann", K.EDITED, target("ann", "the plan")),
+      up("ann", K.EDITED, target("ann", "", true)),
+      up("adam", K.DELETED, target("ann", "", true)),
+      up("ben", K.REACTION_ADDED, target("ann", "the plan"), "👍"),
+      up("ann", K.REACTION_REMOVED, target("ann", "the plan"), "🎉"),
+    ].map(describeUpdate),
+  ).toEqual([
+    "ann edited their message #3: the plan",
+    "ann edited their message #3",
+    "adam deleted ann's message #3",
+    "ben reacted 👍 to ann's message #3",
+    "ann took back 🎉 on their message #3",
+  ]);
+  expect(describeUpdate(create(MessageSchema, { from: "ann", text: "hi" }))).toBeUndefined();
 });

@@ -1,6 +1,6 @@
-// A room change (a history entry with `change` set, docs/api.md) in words, one line for a person:
-// what the web page and the CLI show where a message would be.
-import { type Message, Role, RoomChangeKind, RoomKind } from "../gen/chat/v1/chat_pb.ts";
+// A room change (a history entry with `change` set, docs/api.md) or a change to a message (one
+// with `update` set) in words, one line for a person: what the clients show where a message would be.
+import { type Message, Role, RoomChangeKind, RoomKind, UpdateKind } from "../gen/chat/v1/chat_pb.ts";
 
 /**
  * A mute without end where a field must hold a time (ListMembers' muted_until): the far future,
@@ -44,5 +44,27 @@ export function describeChange(m: Message): string | undefined {
       return `${by} unmuted ${c.user}`;
     default:
       return `${by} changed the room`;
+  }
+}
+
+/** "ben reacted 👍 to ann's message #3"; undefined for an entry that is not a change to a message. */
+export function describeUpdate(m: Message): string | undefined {
+  const u = m.update;
+  if (!u) return undefined;
+  const by = m.from;
+  const author = u.message?.from;
+  const whose = author === undefined ? "message" : author === by ? "their message" : `${author}'s message`;
+  const what = `${whose} #${u.targetSeq}`;
+  switch (u.kind) {
+    case UpdateKind.EDITED:
+      return u.message && !u.message.deleted ? `${by} edited ${what}: ${u.message.text}` : `${by} edited ${what}`;
+    case UpdateKind.DELETED:
+      return `${by} deleted ${what}`;
+    case UpdateKind.REACTION_ADDED:
+      return `${by} reacted ${u.emoji} to ${what}`;
+    case UpdateKind.REACTION_REMOVED:
+      return `${by} took back ${u.emoji} on ${what}`;
+    default:
+      return `${by} changed ${what}`;
   }
 }

@@ -134,6 +134,33 @@ describe("edgechat chat", () => {
     expect(await ann.eof()).toBe(1);
   }, 20_000);
 
+  test("/edit, /react and /delete: each change shows as a line in the room, and /history shows messages as they are now", async () => {
+    const s = await server();
+    const ann = chat("ann", s.url, "--user", "ann", "--room", "fixes");
+    await ann.see(/^\* joined fixes$/);
+    ann.say("teh plan");
+    await ann.see(line("fixes", "ann", "teh plan"));
+    ann.say("/edit the plan");
+    await ann.see(/^\d\d:\d\d \[fixes\] \* ann edited their message #1: the plan$/);
+    await chatClient(transport(s.url, "grpc")).send({ target: { case: "room", value: "fixes" }, text: "looks good" }, { headers: { "x-user": "bob" } });
+    await ann.see(line("fixes", "bob", "looks good"));
+    ann.say("/react @bob 👍");
+    await ann.see(/\* ann reacted 👍 to bob's message #3$/);
+    ann.say("/react #3 👍");
+    await ann.see(/\* ann took back 👍 on bob's message #3$/);
+    ann.say("/react 🎉");
+    await ann.see(/\* ann reacted 🎉 to bob's message #3$/);
+    ann.say("/delete");
+    await ann.see(/\* ann deleted their message #1$/);
+    ann.say("/history 10");
+    await ann.see(/^\* last 2 messages of fixes:$/);
+    await ann.see(/^ {2}\d\d:\d\d \[fixes\] ann: \(deleted\)$/);
+    await ann.see(/^ {2}\d\d:\d\d \[fixes\] bob: looks good {2}\[🎉 1\]$/);
+    ann.say("/edit #3 mine now");
+    await ann.see(/^! only its author may edit message 3 of room "fixes"$/);
+    expect(await ann.eof()).toBe(1);
+  }, 20_000);
+
   test("rooms with owners: /create, /invite, /members, /role, /topic, /mute, /ban, /kick and /block, with each change shown in the room", async () => {
     const s = await server();
     const olga = chat("olga", s.url, "--user", "olga", "--room", "lobby");
