@@ -1,8 +1,14 @@
 // One simulated user of `edgechat sim`, and the bookkeeping they all share: what was sent and
 // acknowledged, what each client received, and whether every client saw every room's messages
-// exactly once and in order.
+// exactly once and in order. Changes (edits, deletes, reactions) are entries with seqs of their own,
+// so the same checks cover them; besides, every client must end with each changed message in the
+// same state (the highest version any client saw).
 import { ConnectError } from "@connectrpc/connect";
 import type { ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { QUICK_REACTIONS } from "../rules/reactions.ts";
+
+/** What a client does: send a message, or change one. */
+export type Op = "send" | "edit" | "delete" | "react";
 import { codeName, Connection, type ChatStream, type Protocol } from "./connection.ts";
 
 /** Counters and samples shared by all the clients of one simulator (all in this process). */
@@ -22,6 +28,17 @@ export class SimStats {
   /** Per room, the seqs acknowledged to our senders, and the highest. */
   readonly ackedSeqs = new Map<string, number[]>();
   readonly maxAcked = new Map<string, number>();
+  /** Changes sent, by kind. */
+  readonly changes = { edit: 0, delete: 0, react: 0 };
+  /** Changes acknowledged that changed nothing (a reaction toggled back meanwhile...). */
+  noops = 0;
+  /** Changes refused because their message was deleted meanwhile: a race the mix makes on purpose. */
+  raced = 0;
+  /** Per room, the acknowledged messages (not entries), and those deleted or being deleted. */
+  readonly messages = new Map<string, number[]>();
+  readonly deleted = new Set<string>();
+  /** What each request in flight is, by client_msg_id. */
+  readonly ops = new Map<string, Op>();
 
   error(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
@@ -92,6 +109,12 @@ export class SimClient {
   inFlight = 0;
   /** The stream is open and in its rooms. */
   live = false;
+  /** Per changed message (room, seq), the highest version this client saw. */
+  readonly versions = new Map<string, bigint>();
+  /** This client's acknowledged messages in its first room, not deleted. */
+  private readonly mine: number[] = [];
+  /** The reactions this client has ("seq emoji"). */
+  private readonly reacted = new Set<string>();
   private conn: Connection | undefined;
   private stream: ChatStream | undefined;
   private ended: Promise<void> | undefined;
@@ -172,19 +195,39 @@ export class SimClient {
         }
         if (verdict === "out-of-order") stats.outOfOrder++;
         stats.delivered++;
+        const now = m.update?.message;
+        if (now) {
+          const key = `${m.room}\0${now.seq}`;
+          if (now.version > (this.versions.get(key) ?? 0n)) this.versions.set(key, now.version);
+        }
         const at = stats.sentAt.get(m.clientMsgId);
         if (at !== undefined) stats.latencies.push(performance.now() - at);
         return;
       }
       case "ack": {
         const m = k.value.message;
+        const op = stats.ops.get(k.value.clientMsgId);
+        stats.ops.delete(k.value.clientMsgId);
         if (m) stats.ack(m.room, Number(m.seq));
+        else {
+          stats.acknowledged++;
+          stats.noops++;
+        }
+        if (m && op === "send") {
+          let list = stats.messages.get(m.room);
+          if (!list) stats.messages.set(m.room, (list = []));
+          list.push(Number(m.seq));
+          if (m.room === this.opts.rooms[0]) this.mine.push(Number(m.seq));
+        }
         this.inFlight--;
         this.notify();
         return;
       }
       case "error": {
-        stats.error(k.value.code);
+        const op = stats.ops.get(k.value.clientMsgId);
+        stats.ops.delete(k.value.clientMsgId);
+        if (op && op !== "send" && k.value.code === "failed_precondition") stats.raced++;
+        else stats.error(k.value.code);
         if (k.value.clientMsgId) {
           this.inFlight--;
           this.notify();
@@ -202,12 +245,58 @@ export class SimClient {
 
   /** Sends `text` to `room` (the first room by default) with a fresh client_msg_id. */
   send(text: string, room = this.opts.rooms[0]): void {
-    if (!this.live || !this.stream) return;
+    const clientMsgId = this.start("send");
+    if (clientMsgId) this.stream!.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text, clientMsgId } } });
+  }
+
+  /**
+   * A change in the first room: an edit of this client's newest message (4 in 10), a reaction
+   * toggled on any message there (5 in 10), or a delete of one of its own (1 in 10); a send when
+   * there is nothing to change yet.
+   */
+  change(text: string): void {
+    const { stats } = this.opts;
+    const room = this.opts.rooms[0];
+    const roll = Math.random();
+    const alive = (seq: number) => !stats.deleted.has(`${room}\0${seq}`);
+    const own = this.mine.filter(alive);
+    if (roll < 0.4 && own.length > 0) {
+      const seq = BigInt(own.at(-1)!);
+      const clientMsgId = this.start("edit");
+      if (clientMsgId) this.stream!.send({ kind: { case: "edit", value: { room, seq, text: `${text} (edited)`, clientMsgId } } });
+      return;
+    }
+    if (roll >= 0.9 && own.length > 0) {
+      const seq = own[Math.floor(Math.random() * own.length)];
+      // Marked at once, so that the others stop choosing it (a change already on its way may still race it).
+      stats.deleted.add(`${room}\0${seq}`);
+      const clientMsgId = this.start("delete");
+      if (clientMsgId) this.stream!.send({ kind: { case: "delete", value: { room, seq: BigInt(seq), clientMsgId } } });
+      return;
+    }
+    const any = (stats.messages.get(room) ?? []).filter(alive);
+    if (any.length === 0) return this.send(text);
+    const seq = any[Math.floor(Math.random() * any.length)];
+    const emoji = QUICK_REACTIONS[Math.floor(Math.random() * QUICK_REACTIONS.length)];
+    const key = `${seq} ${emoji}`;
+    const remove = this.reacted.has(key);
+    if (remove) this.reacted.delete(key);
+    else this.reacted.add(key);
+    const clientMsgId = this.start("react");
+    if (clientMsgId) this.stream!.send({ kind: { case: "react", value: { room, seq: BigInt(seq), emoji, remove, clientMsgId } } });
+  }
+
+  /** Counts a request about to go: its client_msg_id, or undefined when the stream is not up. */
+  private start(op: Op): string | undefined {
+    if (!this.live || !this.stream) return undefined;
+    const { stats } = this.opts;
     const clientMsgId = `${this.opts.user}-${++this.counter}`;
-    this.opts.stats.sentAt.set(clientMsgId, performance.now());
-    this.opts.stats.sent++;
+    stats.sentAt.set(clientMsgId, performance.now());
+    stats.ops.set(clientMsgId, op);
+    stats.sent++;
+    if (op !== "send") stats.changes[op]++;
     this.inFlight++;
-    this.stream.send({ kind: { case: "send", value: { target: { case: "room", value: room }, text, clientMsgId } } });
+    return clientMsgId;
   }
 
   /** Resolves when every send so far is acknowledged or refused (or the stream is gone). */

@@ -14,6 +14,12 @@ export interface SimSummary {
   lost: number;
   duplicates: number;
   out_of_order: number;
+  /** Of the sends, the changes by kind; those that changed nothing; those refused for a delete that came first. */
+  changes: { edit: number; delete: number; react: number };
+  noops: number;
+  raced: number;
+  /** Changed messages that some client ended with in an older state than another client. */
+  stale: number;
   latency_ms: { count: number; p50: number; p90: number; p99: number; max: number };
   errors: Record<string, number>;
 }
@@ -43,6 +49,10 @@ export function summarize(stats: SimStats, clients: SimClient[], info: { protoco
     lost: clients.reduce((n, c) => n + c.lost(), 0),
     duplicates: stats.duplicates,
     out_of_order: stats.outOfOrder,
+    changes: { ...stats.changes },
+    noops: stats.noops,
+    raced: stats.raced,
+    stale: stale(clients),
     latency_ms: {
       count: arr.length,
       p50: round(quantile(arr, 0.5), 3),
@@ -52,6 +62,20 @@ export function summarize(stats: SimStats, clients: SimClient[], info: { protoco
     },
     errors: Object.fromEntries([...stats.errors].sort()),
   };
+}
+
+/** Per changed message, the clients that hold it in an older version than the newest any client holds. */
+function stale(clients: SimClient[]): number {
+  const newest = new Map<string, bigint>();
+  for (const c of clients) for (const [key, v] of c.versions) if (v > (newest.get(key) ?? 0n)) newest.set(key, v);
+  let n = 0;
+  for (const c of clients) {
+    for (const [key, v] of newest) {
+      const room = key.slice(0, key.indexOf("\0"));
+      if (c.views.has(room) && (c.versions.get(key) ?? 0n) < v) n++;
+    }
+  }
+  return n;
 }
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -68,6 +92,12 @@ export function formatSummary(s: SimSummary): string[] {
     `  lost           ${s.lost}`,
     `  duplicates     ${s.duplicates}`,
     `  out of order   ${s.out_of_order}`,
+    ...(s.changes.edit + s.changes.delete + s.changes.react > 0
+      ? [
+          `  changes        ${s.changes.edit} edits, ${s.changes.react} reactions, ${s.changes.delete} deletes; ${s.noops} changed nothing, ${s.raced} came after a delete`,
+          `  stale states   ${s.stale}`,
+        ]
+      : []),
     l.count ? `  latency        p50 ${ms(l.p50)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  max ${ms(l.max)}` : "  latency        -",
     `  errors         ${errors.length ? errors.map(([code, n]) => `${code} ${n}`).join(", ") : "none"}`,
   ];

@@ -21,13 +21,15 @@ const USAGE = `usage: edgechat sim [options]                     interactive: a 
                         client sends rate x duration messages
   --max-rate M          the server's per-user rate limit (default 20, the server's default)
   --duration S          seconds of sending (default 10)
+  --changes F           the share of sends that are changes instead (0 to 1, default 0): edits of
+                        the client's own messages, reactions toggled on anyone's, a few deletes
   --settle S            at most this long to wait for the last deliveries (default 5)
   --json                print the summary as one JSON object on stdout
   --token-secret K      mint a token per client with this HS256 secret (default EDGECHAT_JWT_SECRET)
   --prefix P            user names start with P, room names with _P (default sim-<random>)
 
-The exit code is 1 when a message was lost, duplicated or out of order, a session failed to open,
-or a send was not acknowledged.`;
+The exit code is 1 when a message or change was lost, duplicated or out of order, a session failed
+to open, a send was not acknowledged, or clients ended with a changed message in different states.`;
 
 const HELP = `commands:
   spawn <n>                 n more simulated users, each with a Chat stream, in the rooms
@@ -45,6 +47,8 @@ export interface SimOptions {
   settleMs: number;
   /** The server's per-user send rate limit: no client sends faster. */
   maxRate: number;
+  /** The share of sends that are changes (edits, reactions, deletes) instead: 0 to 1. */
+  changes?: number;
 }
 
 /** The clients of one simulator run and their shared statistics. */
@@ -109,7 +113,8 @@ export class Simulator {
           const wait = Math.max(start + k * interval, last + gap) - performance.now();
           if (wait > 0) await Bun.sleep(wait);
           last = performance.now();
-          c.send(`${c.user} #${k + 1}`);
+          if (Math.random() < (this.opts.changes ?? 0)) c.change(`${c.user} #${k + 1}`);
+          else c.send(`${c.user} #${k + 1}`);
         }
       }),
     );
@@ -156,6 +161,7 @@ export async function simCommand(args: string[], env = process.env): Promise<num
       rate: { type: "string", default: "1" },
       "max-rate": { type: "string", default: "20" },
       duration: { type: "string" },
+      changes: { type: "string", default: "0" },
       settle: { type: "string", default: "5" },
       json: { type: "boolean", default: false },
       "token-secret": { type: "string" },
@@ -184,7 +190,9 @@ export async function simCommand(args: string[], env = process.env): Promise<num
     tokenSecret: values["token-secret"] ?? env.EDGECHAT_JWT_SECRET,
     settleMs: num("settle", values.settle, 0) * 1000,
     maxRate,
+    changes: num("changes", values.changes, 0),
   };
+  if ((opts.changes ?? 0) > 1) throw new Error(`--changes must be a share from 0 to 1 (got "${values.changes}")`);
   const sim = new Simulator(opts);
   if (values.clients === undefined && values.duration === undefined) return interactive(sim);
 
@@ -220,7 +228,8 @@ export async function simCommand(args: string[], env = process.env): Promise<num
     summary.lost === 0 &&
     summary.duplicates === 0 &&
     summary.out_of_order === 0 &&
-    summary.acknowledged === summary.sent;
+    summary.stale === 0 &&
+    summary.acknowledged + summary.raced === summary.sent;
   return ok ? 0 : 1;
 }
 

@@ -99,6 +99,38 @@ describe("edgechat sim --json", () => {
     }, 30_000);
   }
 
+  test("a mix of sends and changes (--changes 0.5) on /ws: entries checked like messages, every client ends with the same states", async () => {
+    const run = await sim([
+      "--url",
+      server.url,
+      "--json",
+      "--clients",
+      "8",
+      "--rate",
+      "20",
+      "--duration",
+      "1.5",
+      "--changes",
+      "0.5",
+      "--protocol",
+      "websocket",
+    ]);
+    const s = JSON.parse(run.out.trim()) as SimSummary;
+    expect(run.code, JSON.stringify(s)).toBe(0);
+    const { edit, react, delete: deleted } = s.changes;
+    // 240 requests, half of them changes of all three kinds (a change with nothing to change yet is a send).
+    expect(edit).toBeGreaterThan(10);
+    expect(react).toBeGreaterThan(10);
+    expect(deleted).toBeGreaterThan(0);
+    expect(s.sent).toBe(8 * 30);
+    expect(s.acknowledged + s.raced).toBe(s.sent);
+    expect([s.lost, s.duplicates, s.out_of_order, s.stale]).toEqual([0, 0, 0, 0]);
+    // Every acknowledged message and every entry reaches all 8 clients of the room.
+    expect(s.delivered).toBe(s.expected);
+    expect(s.delivered).toBe((s.acknowledged - s.noops) * 8);
+    expect(s.errors).toEqual({});
+  }, 30_000);
+
   test("the rate stays under the server's per-user limit, and tokens are minted per client", async () => {
     const jwt = await startServer({ EDGECHAT_JWT_SECRET: TEST_SECRET });
     try {
