@@ -19,7 +19,8 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatRequestSchema, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { ChatRequestSchema, SubscribeRequestSchema, type ChatEvent } from "../gen/chat/v1/chat_pb.ts";
+import { ROOM_WRITES, type RoomWrite } from "./services/room-writes.ts";
 import { ChatMessageSchema } from "../gen/chat/chat_pb.ts";
 import { converse, identify, translate } from "./services/legacy-conversation.ts";
 import { forLegacyClient } from "../core/advice.ts";
@@ -87,8 +88,10 @@ function take(headers: http2.IncomingHttpHeaders, stream: () => http2.ServerHttp
   const call = (service: string, method: string, kind: string) => new DirectCall(stream(), wire, compression, opts.metrics(service, method, kind));
   if (path === `/${SERVICE}/Subscribe`) void serveSubscribe(call(SERVICE, "Subscribe", "server_streaming"), headers, opts);
   else if (path === `/${SERVICE}/Chat`) void serveChat(call(SERVICE, "Chat", "bidi_streaming"), headers, opts);
-  else if (path === `/${SERVICE}/Send` && wire.name !== "connect" && !http1) void serveSend(call(SERVICE, "Send", "unary"), headers, opts);
-  else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
+  else if (path && UNARY.has(path) && wire.name !== "connect" && !http1) {
+    const m = UNARY.get(path)!;
+    void serveUnary(call(SERVICE, m.name, "unary"), headers, opts, m);
+  } else if (path === `/${LEGACY_SERVICE}/ChatStream`) void serveLegacyChat(call(LEGACY_SERVICE, "ChatStream", "bidi_streaming"), headers, opts);
   else return false;
   return true;
 }
@@ -231,12 +234,19 @@ function onChatEnd(this: http2.ServerHttp2Stream) {
   chatRequests.get(this)?.end();
 }
 
-async function serveSend(call: DirectCall, headers: http2.IncomingHttpHeaders, opts: GrpcDirectOptions): Promise<void> {
+/** The unary calls served here, by path (the others take the Connect path). */
+const UNARY = new Map(Object.values(ROOM_WRITES).map((w) => [`/${SERVICE}/${w.name}`, w as unknown as RoomWrite<DescMessage, DescMessage>]));
+
+async function serveUnary(
+  call: DirectCall,
+  headers: http2.IncomingHttpHeaders,
+  opts: GrpcDirectOptions,
+  m: RoomWrite<DescMessage, DescMessage>,
+): Promise<void> {
   try {
-    const { who, req } = await accept(call, headers, opts, SendRequestSchema);
-    const message = await opts.core.sendRequest(who.user, req, call.wire.name);
-    const res = create(SendResponseSchema, { message });
-    call.reply(call.wire.codec === "proto" ? toBinary(SendResponseSchema, res) : new TextEncoder().encode(toJsonString(SendResponseSchema, res)));
+    const { who, req } = await accept(call, headers, opts, m.input);
+    const res = create(m.output, await m.serve(opts.core, { user: who.user, admin: who.admin === true, protocol: call.wire.name }, req));
+    call.reply(call.wire.codec === "proto" ? toBinary(m.output, res) : new TextEncoder().encode(toJsonString(m.output, res)));
   } catch (err) {
     failCall(call, err, opts);
   }

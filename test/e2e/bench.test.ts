@@ -100,3 +100,22 @@ test("bench --smoke with every other kind of subscriber stream: each delivers ev
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);
+
+test("bench/changes.ts in its smallest form: each kind of call ran and has numbers", async () => {
+  const args = ["--subscribers", "2", "--callers", "4", "--calls", "40", "--rounds", "1"];
+  const proc = Bun.spawn([process.execPath, join(ROOT, "bench/changes.ts"), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  expect(code, stderr).toBe(0);
+  const rows = stdout.split("\n").filter((l) => /^\| (send|edit|react|delete) \|/.test(l));
+  expect(rows.map((r) => r.split("|")[1].trim())).toEqual(["send", "edit", "react", "delete"]);
+  for (const r of rows) {
+    const [callsPerSec, , , deliveries, , bytes] = r
+      .split("|")
+      .slice(2, 8)
+      .map((c) => Number(c.trim().split(" ")[0].replaceAll(",", "")));
+    expect(
+      [callsPerSec, deliveries, bytes].every((n) => n > 0),
+      r,
+    ).toBe(true);
+  }
+}, 60_000);

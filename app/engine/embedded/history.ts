@@ -76,8 +76,13 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   private writable = true;
   private readonly writableListeners = new Set<(writable: boolean) => void>();
   private probeTimer: ReturnType<typeof setInterval> | undefined;
-  /** Each room's change in progress: one at a time, so that each reads what the one before committed. */
+  /**
+   * Each message's change in progress: one at a time per message, so that each reads what the one
+   * before committed; changes of different messages go into the same batches, as appends do.
+   */
   private readonly updating = new Map<string, Promise<unknown>>();
+  /** A WAL checkpoint about to be asked for: the deletes committed until then share it. */
+  private erasing: Promise<void> | undefined;
 
   constructor(
     path: string,
@@ -133,11 +138,21 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 
   update(u: UpdateDraft): Promise<Updated> {
-    const prev = this.updating.get(u.room) ?? Promise.resolve();
+    const key = `${u.room}\0${u.targetSeq}`;
+    const prev = this.updating.get(key) ?? Promise.resolve();
     const run = prev.catch(() => {}).then(() => this.applyUpdate(u));
-    this.updating.set(u.room, run);
-    void run.catch(() => {}).finally(() => this.updating.get(u.room) === run && this.updating.delete(u.room));
+    this.updating.set(key, run);
+    void run.catch(() => {}).finally(() => this.updating.get(key) === run && this.updating.delete(key));
     return run;
+  }
+
+  /** Truncates the WAL once the deletes committed by now are in the file; one checkpoint for all that ask at once. */
+  private erase(): Promise<void> {
+    this.erasing ??= Promise.resolve().then(() => {
+      this.erasing = undefined;
+      return this.writer.checkpoint();
+    });
+    return this.erasing;
   }
 
   private async applyUpdate(u: UpdateDraft): Promise<Updated> {
@@ -168,7 +183,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     ];
     const { message: entry } = await new Promise<Appended>((resolve, reject) => this.enqueue({ draft, ops, resolve, reject }));
     // The old text is overwritten in the file (secure_delete) and in the WAL (truncated once copied back).
-    if (next.deleted) await this.writer.checkpoint();
+    if (next.deleted) await this.erase();
     return { message: next, entry: attachTargets([entry], [next])[0], duplicate: false };
   }
 

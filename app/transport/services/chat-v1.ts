@@ -1,4 +1,5 @@
-// chat.v1.ChatService's unary RPCs on the Connect path: each maps one to one onto the chat core.
+// chat.v1.ChatService's unary RPCs on the Connect path: each maps one to one onto the chat core
+// (the room writes through room-writes.ts, which the direct path serves too).
 // Its streams (Subscribe, Chat) are served by direct.ts on every protocol and HTTP version; left
 // out here, they are Connect's "not implemented", which no stream reaches (a request direct.ts
 // does not take, in a compression nobody supports, is refused by Connect before any handler).
@@ -17,36 +18,23 @@ import {
   type Message,
   RoomChangeResponseSchema,
   RoomResponseSchema,
-  SendResponseSchema,
-  UpdateMessageResponseSchema,
 } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import type { Actor } from "../../core/room-rules.ts";
 import { adminKey, userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
 import { noUserError } from "../../core/auth.ts";
+import { ROOM_WRITES } from "./room-writes.ts";
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
-    async send(req, ctx) {
-      const message = await core.sendRequest(requireUser(ctx), req, protocolOf(ctx));
-      return create(SendResponseSchema, { message });
-    },
+    send: (req, ctx) => ROOM_WRITES.send.serve(core, actorOf(ctx), req),
+    editMessage: (req, ctx) => ROOM_WRITES.editMessage.serve(core, actorOf(ctx), req),
+    deleteMessage: (req, ctx) => ROOM_WRITES.deleteMessage.serve(core, actorOf(ctx), req),
+    react: (req, ctx) => ROOM_WRITES.react.serve(core, actorOf(ctx), req),
 
     async markRead(req, ctx) {
       return create(MarkReadResponseSchema, { lastReadSeq: await core.markRead(requireUser(ctx), req.room, req.seq, protocolOf(ctx)) });
-    },
-
-    async editMessage(req, ctx) {
-      return create(UpdateMessageResponseSchema, await core.editMessage(actorOf(ctx), req.room, req.seq, req.text, req.clientMsgId));
-    },
-
-    async deleteMessage(req, ctx) {
-      return create(UpdateMessageResponseSchema, await core.deleteMessage(actorOf(ctx), req.room, req.seq, req.clientMsgId));
-    },
-
-    async react(req, ctx) {
-      return create(UpdateMessageResponseSchema, await core.react(actorOf(ctx), req.room, req.seq, req.emoji, !req.remove, req.clientMsgId));
     },
 
     async history(req, ctx) {
