@@ -116,10 +116,12 @@ export class NatsHistory implements HistoryStore {
       const h = natsHeaders();
       const keys = u.clientMsgId ? [...applied.slice(1 - APPLIED_KEEP), key] : applied;
       if (keys.length > 0) h.set(APPLIED, keys.join(","));
+      // Out of the try: a message that cannot be encoded is a bug to report, not a publish to retry.
+      const data = toBinary(MessageSchema, next);
       try {
         const timeout = Math.max(100, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
         await this.conn.race(
-          js.publish(roomSubject(u.room, Number(u.targetSeq)), toBinary(MessageSchema, next), {
+          js.publish(roomSubject(u.room, Number(u.targetSeq)), data, {
             expect: { lastSubjectSequence: stored.seq },
             headers: h,
             timeout,

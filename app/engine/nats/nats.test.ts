@@ -6,7 +6,12 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { loadConfig } from "../../config.ts";
 import { createLogger } from "../../log.ts";
-import { type ChatEvent, type Message, UpdateKind } from "../../gen/chat/v1/chat_pb.ts";
+import { type ChatEvent, type Message, MessageSchema, UpdateKind } from "../../gen/chat/v1/chat_pb.ts";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { connect, headers } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { roomSubject, STREAM, updateMsgId } from "./names.ts";
+import { react } from "../../core/message-updates.ts";
 import { filesContaining } from "../../../test/support/files.ts";
 import { engineContract } from "../contract.ts";
 import { freePort } from "../../../test/support/prometheus.ts";
@@ -185,6 +190,68 @@ test("a room record written by one instance is in another's memory within a seco
   // A third instance that starts now loads everything before it is ready.
   const c = await engine("syd");
   expect([c.access.room("team")?.bans.size, c.access.blocked("ann").has("bob")]).toEqual([10, true]);
+});
+
+test("a change made through one instance goes live on another with the message attached; changes from both all land", async () => {
+  await wipe();
+  const [a, b] = [await engine("nrt"), await engine("ams")];
+  const seen: Message[] = [];
+  await b.bus.subscribe("shared", (e) => e.kind.case === "message" && seen.push(e.kind.value));
+  await a.history.append(draft("shared", "v0"));
+  const thumbsUp = (e: NatsEngine, user: string) =>
+    e.history.update({
+      room: "shared",
+      targetSeq: 1n,
+      from: user,
+      clientMsgId: "",
+      region: "x",
+      kind: UpdateKind.REACTION_ADDED,
+      emoji: "👍",
+      change: react({ user }, "shared", 1n, "👍", true),
+    });
+  // One at a time per instance; the two instances race each other, and compare-and-set sorts it out.
+  await Promise.all([0, 1, 2].map((i) => thumbsUp(i % 2 ? a : b, `u${i}`)));
+  await waitFor(() => seen.length === 4);
+  const entries = seen.filter((m) => m.update);
+  expect(entries.map((m) => Number(m.update!.version)).sort()).toEqual([1, 2, 3]);
+  for (const m of entries) expect(m.update!.message!.version).toBeGreaterThanOrEqual(m.update!.version);
+  const [now] = (await a.history.read("shared", { afterSeq: 0n, limit: 1 })).messages;
+  expect([now.version, now.reactions[0].count, [...now.reactions[0].users].sort()]).toEqual([3n, 3, ["u0", "u1", "u2"]]);
+});
+
+test("a retried change whose entry a crash left out only appends the entry", async () => {
+  await wipe();
+  const e = await engine();
+  await e.history.append(draft("r", "teh"));
+  const edit = (text: string) => ({
+    room: "r",
+    targetSeq: 1n,
+    from: "ann",
+    clientMsgId: "k1",
+    region: "x",
+    kind: UpdateKind.EDITED,
+    emoji: "",
+    change: (m: Message | undefined) => (m ? ({ ...m, text } as Message) : undefined),
+  });
+  // The crash: the new version stored with its key, and no entry after it.
+  const nc = await connect({ servers: nats.nodes[0].url });
+  const js = jetstream(nc);
+  const old = await (await jetstreamManager(nc)).streams.getMessage(STREAM, { last_by_subj: roomSubject("r", 1) });
+  const h = headers();
+  h.set("Edgechat-Applied", updateMsgId(edit("the")));
+  const next = { ...fromBinary(MessageSchema, old!.data), text: "the", version: 1n } as Message;
+  await js.publish(roomSubject("r", 1), toBinary(MessageSchema, next), { headers: h });
+  await nc.close();
+  const retry = await e.history.update(edit("the"));
+  expect(retry.message).toMatchObject({ text: "the", version: 1n });
+  expect(retry.entry?.update).toMatchObject({ kind: UpdateKind.EDITED, targetSeq: 1n, version: 1n });
+  const again = await e.history.update(edit("the"));
+  expect([again.duplicate, again.entry?.seq]).toEqual([true, retry.entry!.seq]);
+  const page = await e.history.read("r", { afterSeq: 0n, limit: 10 });
+  expect(page.messages.map((m) => [m.seq, m.text, m.version, m.update?.kind ?? 0])).toEqual([
+    [1n, "the", 1n, 0],
+    [2n, "", 0n, UpdateKind.EDITED],
+  ]);
 });
 
 test("a deleted message's text, and the text an edit replaced, are erased from the stream's files", async () => {
