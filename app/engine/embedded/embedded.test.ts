@@ -8,6 +8,8 @@ import { createLogger } from "../../log.ts";
 import { createEmbeddedEngine } from "./index.ts";
 import { type Message, UpdateKind } from "../../gen/chat/v1/chat_pb.ts";
 import { filesContaining } from "../../../test/support/files.ts";
+import { Database } from "bun:sqlite";
+import { MIGRATIONS, SCHEMA } from "./schema.ts";
 
 engineContract("embedded (in memory)", () => createEmbeddedEngine(":memory:"));
 engineContract("embedded (file)", () => createEmbeddedEngine(mkdtempSync(join(tmpdir(), "edgechat-engine-"))));
@@ -131,6 +133,39 @@ test("a deleted message's text, and the text an edit replaced, are gone from the
     [5n, "", false],
     [6n, "", false],
     [7n, "", false],
+  ]);
+  await engine.close();
+});
+
+test("a data dir from before edits (user_version 3) is brought up to date: its messages read, retries still recognized, changes work", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgechat-migrate-"));
+  const old = new Database(join(dir, "edgechat.db"), { create: true });
+  old.exec(SCHEMA);
+  for (const m of MIGRATIONS.slice(0, 3)) old.exec(m);
+  old.exec("PRAGMA user_version = 3");
+  old.exec(
+    "INSERT INTO messages (room, seq, id, sender, text, sent_at_ms, client_msg_id, region, change, reply_to) VALUES ('r', 1, 'id1', 'ann', 'from before', 1, 'k1', 'x', NULL, 0)",
+  );
+  old.exec("INSERT INTO rooms (name, last_seq) VALUES ('r', 1)");
+  old.close();
+  const engine = createEmbeddedEngine(dir);
+  const again = await engine.history.append({ room: "r", from: "ann", text: "retry", clientMsgId: "k1", region: "x" });
+  expect([again.duplicate, again.message.text]).toEqual([true, "from before"]);
+  const edited = await engine.history.update({
+    room: "r",
+    targetSeq: 1n,
+    from: "ann",
+    clientMsgId: "k1",
+    region: "x",
+    kind: UpdateKind.EDITED,
+    emoji: "",
+    change: (m) => (m ? ({ ...m, text: "edited" } as Message) : undefined),
+  });
+  expect([edited.message.text, edited.message.version, edited.entry?.seq, edited.entry?.clientMsgId]).toEqual(["edited", 1n, 2n, "k1"]);
+  const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
+  expect(page.messages.map((m) => [m.seq, m.text, m.version, m.deleted, m.reactions.length])).toEqual([
+    [1n, "edited", 1n, false, 0],
+    [2n, "", 0n, false, 0],
   ]);
   await engine.close();
 });
