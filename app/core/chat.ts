@@ -147,9 +147,10 @@ export class ChatCore {
    * Opens a session: the user is online and gets its direct messages from now on. With
    * `expiresAtMs` (a token's exp) the session ends then with Unauthenticated, within a second.
    */
-  async open(user: string, protocol: string, expiresAtMs?: number): Promise<Session> {
+  async open(user: string, protocol: string, expiresAtMs?: number, admin = false): Promise<Session> {
     if (this.draining) throw drainRefusal();
     const s = new Session(crypto.randomUUID(), user, protocol, this.opts.limits.sessionQueue, this.sessionHooks);
+    s.admin = admin;
     if (expiresAtMs !== undefined) {
       s.expiresAtMs = expiresAtMs;
       // One timer for all sessions, not one each: a second's precision, and nothing per idle stream.
@@ -225,7 +226,7 @@ export class ChatCore {
         }
         case "delete": {
           const { room, seq, clientMsgId } = k.value;
-          const { entry } = await this.deleteMessage({ user: s.user, protocol: s.protocol }, room, seq, clientMsgId);
+          const { entry } = await this.deleteMessage({ user: s.user, admin: s.admin, protocol: s.protocol }, room, seq, clientMsgId);
           s.push(ackEvent(clientMsgId, entry));
           return;
         }

@@ -222,6 +222,26 @@ for (const [name, factory] of await bothEngines()) {
       expect(seen().at(-1)?.update?.message?.text).toBe("v30");
     });
 
+    test("a server-wide admin's stream may delete anyone's message; a flood of reactions is refused at the send rate, and changes nothing", async () => {
+      await core.send("ann", { room: "r" }, "rude", "");
+      const admin = await core.open("root", "test", undefined, true);
+      const acks: ChatEvent[] = [];
+      admin.attach({ readable: () => acks.push(...admin.take()) });
+      await core.handle(admin, create(ChatRequestSchema, { kind: { case: "delete", value: { room: "r", seq: 1n, clientMsgId: "d1" } } }));
+      await eventually(() => acks.some((e) => e.kind.case === "ack"), 3000, "the admin's ack", 5);
+      expect((await all("r"))[0]).toMatchObject({ deleted: true });
+      const limited = new ChatCore({ engine, region: "test", limits: { ...TEST_LIMITS, ratePerSecond: 0.001, rateBurst: 3 }, log: createLogger("error") });
+      try {
+        const m = await limited.send("ben", { room: "r" }, "react to me", "");
+        await limited.react(ben, "r", m.seq, "👍", true, "");
+        await limited.react(ben, "r", m.seq, "🎉", true, "");
+        expect(await refusal(limited.react(ben, "r", m.seq, "👀", true, ""))).toStartWith("ResourceExhausted:");
+        expect((await all("r")).find((x) => x.seq === m.seq)?.reactions.map((r) => r.emoji)).toEqual(["👍", "🎉"]);
+      } finally {
+        await limited.drain();
+      }
+    });
+
     test("changes are not unread messages", async () => {
       await core.send("ben", { room: "r" }, "hi @ann", "");
       await core.markRead("ann", "r", 1n);

@@ -29,6 +29,8 @@ export class Session {
   expiresAtMs: number | undefined;
   /** A Subscribe stream: its rooms are the ones it was opened with, and it ends when it has none left. */
   fixedRooms = false;
+  /** Opened with a server-wide admin's token (auth.ts ADMIN_CLAIM): what the stream's requests may do. */
+  admin = false;
   private typing: Map<string, number> | undefined;
   private queue: ChatEvent[] = [];
   private behind = false;

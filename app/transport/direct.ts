@@ -146,7 +146,7 @@ async function serveChat(call: DirectCall, headers: http2.IncomingHttpHeaders, o
   try {
     const who = await begin(call, headers, opts);
     if (call.gone || call.finished) return;
-    const session = await opts.core.open(who.user, call.wire.name, who.expiresAtMs);
+    const session = await opts.core.open(who.user, call.wire.name, who.expiresAtMs, who.admin === true);
     if (call.gone || call.finished) return void opts.core.close(session);
     call.stream(opts.core, session);
     new ChatRequests(call, session, opts);

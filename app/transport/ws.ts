@@ -304,15 +304,15 @@ class Connection implements SessionSink {
       return this.fail(asConnectError(err));
     }
     if (who === undefined) return this.fail(unauthenticated("no user", "missing"));
-    return this.open(who.user, who.expiresAtMs);
+    return this.open(who.user, who.expiresAtMs, who.admin === true);
   }
 
-  private async open(user: string, expiresAtMs?: number): Promise<void> {
+  private async open(user: string, expiresAtMs?: number, admin = false): Promise<void> {
     clearTimeout(this.authTimer);
     if (this.gone || this.closing) return;
     let s: Session;
     try {
-      s = await this.opts.core.open(user, WS_PROTOCOL, expiresAtMs);
+      s = await this.opts.core.open(user, WS_PROTOCOL, expiresAtMs, admin);
     } catch (err) {
       return this.fail(asConnectError(err));
     }
