@@ -12,21 +12,12 @@ import { createLogger } from "../log.ts";
 import { ChatCore } from "./chat.ts";
 import { MAX_EMOJI_PER_MESSAGE, MAX_REACTIONS_PER_USER } from "../rules/reactions.ts";
 import type { Session } from "./session.ts";
+import { refusal } from "../../test/support/refusal.ts";
 
 let engine: Engine;
 let core: ChatCore;
 const ann = { user: "ann" };
 const ben = { user: "ben" };
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return `${Code[e.code]}: ${e.rawMessage}`;
-  }
-  return "no error";
-}
 
 /** The session's message events, as they arrive. */
 function messages(s: Session): () => Message[] {

@@ -1,7 +1,6 @@
 // Messages that live (issue 15), in the core on each engine: replies, read state shared by a
 // user's sessions, unread counts and mentions in ListRooms.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { type ChatEvent, ChatRequestSchema, RoomKind } from "../gen/chat/v1/chat_pb.ts";
 import { TEST_LIMITS } from "../../test/support/limits.ts";
@@ -12,19 +11,10 @@ import { createLogger } from "../log.ts";
 import { ChatCore } from "./chat.ts";
 import { UNREAD_CAP } from "../rules/unread.ts";
 import type { Session } from "./session.ts";
+import { refusal } from "../../test/support/refusal.ts";
 
 let engine: Engine;
 let core: ChatCore;
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return `${Code[e.code]}: ${e.rawMessage}`;
-  }
-  return "no error";
-}
 
 function reads(s: Session) {
   const events: ChatEvent[] = [];

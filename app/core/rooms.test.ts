@@ -3,7 +3,7 @@
 // end-to-end tests check that every protocol and path reaches them.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { type ChatEvent, Role, RoomChangeKind, RoomKind } from "../gen/chat/v1/chat_pb.ts";
 import { TEST_LIMITS } from "../../test/support/limits.ts";
 import { eventually } from "../../test/support/wait.ts";
@@ -13,6 +13,7 @@ import { bothEngines } from "../../test/support/engines.ts";
 import { createLogger } from "../log.ts";
 import { ChatCore } from "./chat.ts";
 import type { Session } from "./session.ts";
+import { refusal } from "../../test/support/refusal.ts";
 
 let engine: Engine;
 let core: ChatCore;
@@ -39,16 +40,6 @@ function collect(s: Session) {
 }
 
 /** The ConnectError a call fails with, as "code: message". */
-async function refusal(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return `${Code[e.code]}: ${e.rawMessage}`;
-  }
-  return "no error";
-}
-
 const until = (check: () => boolean) => eventually(check, 3000, "condition", 2);
 
 async function privateRoom(name = "team") {

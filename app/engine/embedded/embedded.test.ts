@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { engineContract } from "../contract.ts";
 import { createLogger } from "../../log.ts";
 import { createEmbeddedEngine } from "./index.ts";
-import { type Message, UpdateKind } from "../../gen/chat/v1/chat_pb.ts";
+import { deleteDraft, editDraft } from "../../../test/support/updates.ts";
 import { filesContaining } from "../../../test/support/files.ts";
 import { Database } from "bun:sqlite";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
@@ -109,19 +109,8 @@ test("a deleted message's text, and the text an edit replaced, are gone from the
   await engine.history.append({ room: "r", from: "ann", text: first, clientMsgId: "", region: "x" });
   await engine.history.append({ room: "r", from: "ann", text: "kept", clientMsgId: "", region: "x" });
   expect(filesContaining(dir, secret).length).toBeGreaterThan(0);
-  const change = (seq: bigint, kind: UpdateKind, to: (m: Message) => void) =>
-    engine.history.update({
-      room: "r",
-      targetSeq: seq,
-      from: "ann",
-      clientMsgId: "",
-      region: "x",
-      kind,
-      emoji: "",
-      change: (m) => (m && (to(m), m)) || undefined,
-    });
-  await change(3n, UpdateKind.EDITED, (m) => (m.text = "after the edit"));
-  for (const seq of [1n, 2n]) await change(seq, UpdateKind.DELETED, (m) => ((m.text = ""), (m.deleted = true)));
+  await engine.history.update(editDraft("r", 3n, "after the edit"));
+  for (const seq of [1n, 2n]) await engine.history.update(deleteDraft("r", seq));
   for (const text of [secret, long.slice(0, 60), first]) expect(filesContaining(dir, text)).toEqual([]);
   expect(filesContaining(dir, "kept").length).toBeGreaterThan(0);
   const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
@@ -151,16 +140,7 @@ test("a data dir from before edits (user_version 3) is brought up to date: its m
   const engine = createEmbeddedEngine(dir);
   const again = await engine.history.append({ room: "r", from: "ann", text: "retry", clientMsgId: "k1", region: "x" });
   expect([again.duplicate, again.message.text]).toEqual([true, "from before"]);
-  const edited = await engine.history.update({
-    room: "r",
-    targetSeq: 1n,
-    from: "ann",
-    clientMsgId: "k1",
-    region: "x",
-    kind: UpdateKind.EDITED,
-    emoji: "",
-    change: (m) => (m ? ({ ...m, text: "edited" } as Message) : undefined),
-  });
+  const edited = await engine.history.update(editDraft("r", 1n, "edited", "k1"));
   expect([edited.message.text, edited.message.version, edited.entry?.seq, edited.entry?.clientMsgId]).toEqual(["edited", 1n, 2n, "k1"]);
   const page = await engine.history.read("r", { afterSeq: 0n, limit: 10 });
   expect(page.messages.map((m) => [m.seq, m.text, m.version, m.deleted, m.reactions.length])).toEqual([

@@ -13,6 +13,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { MessageSchema, MessageUpdateSchema, RoomChangeSchema, type Message, type Reaction } from "../../gen/chat/v1/chat_pb.ts";
 import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage, UpdateDraft, Updated } from "../engine.ts";
 import { attachTargets, isSameRequest } from "../updates.ts";
+import { KeyedQueue } from "../keyed-queue.ts";
 import type { Logger } from "../../log.ts";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
 import { InlineWriter, ThreadWriter, WriteError, type WriteOp, type Writer } from "./sqlite-writer.ts";
@@ -80,7 +81,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
    * Each message's change in progress: one at a time per message, so that each reads what the one
    * before committed; changes of different messages go into the same batches, as appends do.
    */
-  private readonly updating = new Map<string, Promise<unknown>>();
+  private readonly updating = new KeyedQueue();
   /** A WAL checkpoint about to be asked for: the deletes committed until then share it. */
   private erasing: Promise<void> | undefined;
 
@@ -138,12 +139,7 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
   }
 
   update(u: UpdateDraft): Promise<Updated> {
-    const key = `${u.room}\0${u.targetSeq}`;
-    const prev = this.updating.get(key) ?? Promise.resolve();
-    const run = prev.catch(() => {}).then(() => this.applyUpdate(u));
-    this.updating.set(key, run);
-    void run.catch(() => {}).finally(() => this.updating.get(key) === run && this.updating.delete(key));
-    return run;
+    return this.updating.run(`${u.room}\0${u.targetSeq}`, () => this.applyUpdate(u));
   }
 
   /** Truncates the WAL once the deletes committed by now are in the file; one checkpoint for all that ask at once. */

@@ -26,6 +26,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { MessageSchema, MessageUpdateSchema, type Message } from "../../gen/chat/v1/chat_pb.ts";
 import type { Appended, Draft, HistoryStore, Page, ReadRange, UpdateDraft, Updated } from "../engine.ts";
 import { attachTargets } from "../updates.ts";
+import { KeyedQueue } from "../keyed-queue.ts";
 import { unavailable, type Conn } from "./conn.ts";
 import { msgId, roomSubject, STREAM, updateMsgId } from "./names.ts";
 import { assemble, findNewest, mapLimit, pageRange } from "./reads.ts";
@@ -57,7 +58,7 @@ type Via = "nearest" | "leader";
 export class NatsHistory implements HistoryStore {
   /** The newest seq this instance saw stored, per room, and when: from appends, live and reads. */
   private readonly newestSeen = new Map<string, { seq: number; at: number }>();
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queues = new KeyedQueue();
 
   constructor(
     private readonly io: () => Io,
@@ -75,11 +76,7 @@ export class NatsHistory implements HistoryStore {
     }
     // One append per room at a time from this instance: concurrent ones would claim the same seq
     // and all but one would have to come back for the next.
-    const prev = this.queues.get(draft.room) ?? Promise.resolve();
-    const run = prev.catch(() => {}).then(() => this.publish(draft));
-    this.queues.set(draft.room, run);
-    void run.catch(() => {}).finally(() => this.queues.get(draft.room) === run && this.queues.delete(draft.room));
-    return run;
+    return this.queues.run(draft.room, () => this.publish(draft));
   }
 
   update(u: UpdateDraft): Promise<Updated> {
@@ -89,11 +86,7 @@ export class NatsHistory implements HistoryStore {
       return Promise.reject(err);
     }
     // In line with the room's appends: the entry is one, and the next change reads this one's version.
-    const prev = this.queues.get(u.room) ?? Promise.resolve();
-    const run = prev.catch(() => {}).then(() => this.change(u));
-    this.queues.set(u.room, run);
-    void run.catch(() => {}).finally(() => this.queues.get(u.room) === run && this.queues.delete(u.room));
-    return run;
+    return this.queues.run(u.room, () => this.change(u));
   }
 
   private async change(u: UpdateDraft): Promise<Updated> {
@@ -295,7 +288,7 @@ export class NatsHistory implements HistoryStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()]);
+    await this.queues.settled();
   }
 
   /** One message by a direct get (from the nearest replica), or from the stream leader. */

@@ -12,6 +12,7 @@ import { connect, headers } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { roomSubject, STREAM, updateMsgId } from "./names.ts";
 import { react } from "../../core/message-updates.ts";
+import { deleteDraft, editDraft } from "../../../test/support/updates.ts";
 import { filesContaining } from "../../../test/support/files.ts";
 import { engineContract } from "../contract.ts";
 import { freePort } from "../../../test/support/prometheus.ts";
@@ -223,16 +224,7 @@ test("a retried change whose entry a crash left out only appends the entry", asy
   await wipe();
   const e = await engine();
   await e.history.append(draft("r", "teh"));
-  const edit = (text: string) => ({
-    room: "r",
-    targetSeq: 1n,
-    from: "ann",
-    clientMsgId: "k1",
-    region: "x",
-    kind: UpdateKind.EDITED,
-    emoji: "",
-    change: (m: Message | undefined) => (m ? ({ ...m, text } as Message) : undefined),
-  });
+  const edit = (text: string) => editDraft("r", 1n, text, "k1");
   // The crash: the new version stored with its key, and no entry after it.
   const nc = await connect({ servers: nats.nodes[0].url });
   const js = jetstream(nc);
@@ -264,10 +256,8 @@ test("a deleted message's text, and the text an edit replaced, are erased from t
   await e.history.append({ room: "r", from: "ann", text: "kept", clientMsgId: "", region: "x" });
   const dir = nats.nodes[0].storeDir;
   await eventually(() => filesContaining(dir, secret).length > 0, 5000, "the text on disk", 20);
-  const change = (seq: bigint, kind: UpdateKind, to: (m: Message) => void) =>
-    e.history.update({ room: "r", targetSeq: seq, from: "ann", clientMsgId: "", region: "x", kind, emoji: "", change: (m) => (m && (to(m), m)) || undefined });
-  await change(1n, UpdateKind.DELETED, (m) => ((m.text = ""), (m.deleted = true)));
-  await change(2n, UpdateKind.EDITED, (m) => (m.text = "after the edit"));
+  await e.history.update(deleteDraft("r", 1n));
+  await e.history.update(editDraft("r", 2n, "after the edit"));
   // JetStream overwrites an erased message in its block at once; the file store writes it out within a moment.
   await eventually(() => filesContaining(dir, secret).length === 0 && filesContaining(dir, first).length === 0, 5000, "the old texts erased", 50);
   expect(filesContaining(dir, "after the edit").length).toBeGreaterThan(0);
