@@ -162,6 +162,10 @@ async function tryStartCluster(size: number, firstPort?: number): Promise<NatsCl
     eventually<string | undefined>(
       async () => {
         const up = nodes.filter((n) => n.proc);
+        // A node that died after it came up (a port it binds late, taken meanwhile) will not come
+        // back by waiting: say why at once, with its log (startCluster tries again on new ports).
+        const dead = up.find((n) => n.proc!.exitCode !== null);
+        if (dead) throw new GiveUp(`${dead.name} exited with code ${dead.proc!.exitCode}; log:\n${dead.log}`);
         const leaders = await Promise.all(up.map(async (n) => (await (await fetch(`${n.monitorUrl}/jsz`)).json()).meta_cluster?.leader));
         // A single server has no meta cluster: JetStream is ready once /healthz says so.
         if (size === 1) return "n1";
