@@ -55,6 +55,10 @@ export interface Config {
   jwtIssuer?: string;
   jwtAudience?: string;
   requireAuth: boolean;
+  /** EDGECHAT_API_KEYS: the server API's keys, one `<name> <scopes> <sha256>` per line or per ";". */
+  apiKeys?: string;
+  /** EDGECHAT_API_KEYS_FILE: a file of more such lines. */
+  apiKeysFile?: string;
   /** EDGECHAT_OPEN_ROOMS (default on): a room nobody created is made by first use; off, rooms exist once created. */
   openRooms: boolean;
   tlsCert?: string;
@@ -117,6 +121,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: str("EDGECHAT_JWT_ISSUER"),
     jwtAudience: str("EDGECHAT_JWT_AUDIENCE"),
     requireAuth: env.EDGECHAT_REQUIRE_AUTH === "1" || env.EDGECHAT_REQUIRE_AUTH === "true",
+    apiKeys: str("EDGECHAT_API_KEYS"),
+    apiKeysFile: str("EDGECHAT_API_KEYS_FILE"),
     openRooms: !(env.EDGECHAT_OPEN_ROOMS === "0" || env.EDGECHAT_OPEN_ROOMS === "false"),
     tlsCert: str("EDGECHAT_TLS_CERT"),
     tlsKey: str("EDGECHAT_TLS_KEY"),

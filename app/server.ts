@@ -12,6 +12,8 @@ import { takeDirectStream, takeHttp1Stream, type GrpcDirectOptions } from "./tra
 import { createGateway, WS_PROTOCOL } from "./transport/ws.ts";
 import { createReadiness } from "./transport/readiness.ts";
 import type { RpcHandler } from "./transport/rpc.ts";
+import { readFileSync } from "node:fs";
+import { ApiKeys, parseApiKeys } from "./core/api-keys.ts";
 
 /** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
 const RPC_LOAD_DELAY_MS = 100;
@@ -29,6 +31,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
   });
+  // Read at start, so that a malformed line stops the server saying where, rather than refusing calls later.
+  const apiKeys = new ApiKeys([
+    ...parseApiKeys(config.apiKeys ?? "", "EDGECHAT_API_KEYS"),
+    ...(config.apiKeysFile ? parseApiKeys(readFileSync(config.apiKeysFile, "utf8"), config.apiKeysFile) : []),
+  ]);
+  if (apiKeys.size > 0) log.info("server API keys loaded", { keys: apiKeys.size });
   if (auth.mode === "dev") {
     if (config.requireAuth) {
       throw new Error("EDGECHAT_REQUIRE_AUTH is set but no key is: set EDGECHAT_JWT_SECRET or EDGECHAT_JWKS_URL");
@@ -82,6 +90,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const loaded = m.createRpcHandler({
         core: core!,
         auth,
+        apiKeys,
+        log,
         readiness,
         metrics,
         region: config.region,

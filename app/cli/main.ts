@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 // The edgechat command. Subcommands live in their own modules.
+import { apikeyCommand } from "./apikey.ts";
 import { chatCommand } from "./chat.ts";
 import { metricsCommand } from "./metrics.ts";
 import { simCommand } from "./sim.ts";
@@ -12,10 +13,17 @@ commands:
   token           mint a token for a user with EDGECHAT_JWT_SECRET (edgechat token --user <id> [--ttl 1h])
   sim             the load simulator, interactive or scripted (edgechat sim --help)
   metrics [url]   summarize a sidecar's metrics (default http://127.0.0.1:9091/metrics)
+  apikey          make a key for the server API (edgechat apikey --name <id> [--scopes publish,read])
 
 docs/cli.md has examples.`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { chat: chatCommand, token: tokenCommand, sim: simCommand, metrics: metricsCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  chat: chatCommand,
+  token: tokenCommand,
+  sim: simCommand,
+  metrics: metricsCommand,
+  apikey: apikeyCommand,
+};
 
 const [command, ...args] = process.argv.slice(2);
 const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;

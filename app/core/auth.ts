@@ -3,6 +3,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JWTVerifyGetKey } from "jose";
 import { checkUserId } from "../rules/names.ts";
+import { API_KEY_PREFIX, keyOnUserApi } from "./api-keys.ts";
 
 export interface AuthOptions {
   jwtSecret?: string;
@@ -77,6 +78,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
       : undefined;
   if (!key) {
     const authenticate = async (headers: HeaderSource) => {
+      refuseApiKey(headers);
       const user = headers.get("x-user") ?? undefined;
       return user === undefined ? undefined : checkUserId(user, "x-user");
     };
@@ -95,6 +97,7 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
     if (!header) throw unauthenticated("missing", "missing credentials: send the header `authorization: Bearer <JWT>`");
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw unauthenticated("malformed", "malformed authorization header: expected `Bearer <JWT>`");
+    refuseApiKey(headers);
     const j = await loadJose();
     let sub: unknown;
     let iat: unknown;
@@ -135,6 +138,12 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
   };
 }
 
+/** An API key is for the server API: on the user API it is refused, saying so, whatever the mode. */
+function refuseApiKey(headers: HeaderSource): void {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(headers.get("authorization") ?? "")?.[1];
+  if (bearer?.startsWith(API_KEY_PREFIX)) throw unauthenticated("api_key", keyOnUserApi().rawMessage);
+}
+
 function describe(errors: Jose["errors"], err: unknown): [AuthFailure, string] {
   if (err instanceof errors.JWTExpired) return ["expired", tokenExpired().rawMessage];
   if (err instanceof errors.JWSSignatureVerificationFailed) return ["signature", "token signature is invalid"];
@@ -146,7 +155,7 @@ function describe(errors: Jose["errors"], err: unknown): [AuthFailure, string] {
 }
 
 /** Why a call was refused, as a small closed set for metrics. */
-export const AUTH_FAILURES = ["missing", "malformed", "expired", "signature", "claims", "algorithm", "subject", "other"] as const;
+export const AUTH_FAILURES = ["missing", "malformed", "expired", "signature", "claims", "algorithm", "subject", "api_key", "other"] as const;
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 const reasons = new WeakMap<ConnectError, AuthFailure>();
 

@@ -22,14 +22,14 @@ import {
 import { Hub, type Listener } from "./hub.ts";
 import { checkText, RateLimiter } from "./limits.ts";
 import { PresenceGate } from "./presence-gate.ts";
-import { checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "../rules/names.ts";
+import { checkAnyRoom, checkRoomAccess, checkUserId, dmParticipants, dmRoom } from "../rules/names.ts";
 import { mentions, UNREAD_CAP } from "../rules/unread.ts";
 import { RoomFeed } from "./room-feed.ts";
 import { noopObserver, type ChatObserver } from "./observer.ts";
 import { Session, type SessionHooks } from "./session.ts";
 import { drainEnd, drainRefusal, historyUnavailable } from "./advice.ts";
 import { tokenExpired, type Authenticator } from "./auth.ts";
-import { type Actor, checkRead, checkWrite, readRefusal, roomNotCreated } from "./room-rules.ts";
+import { type Actor, checkRead, checkWrite, MAX_REASON, readRefusal, roomNotCreated } from "./room-rules.ts";
 import { edit, react, remove } from "./message-updates.ts";
 import { checkEmoji } from "../rules/reactions.ts";
 import { kindProto, roleProto, Rooms } from "./rooms.ts";
@@ -118,7 +118,9 @@ export class ChatCore {
       limits: opts.limits,
       openRooms: opts.openRooms !== false,
       record: (room, from, change) => this.recordChange(room, from, change),
-      take: (kind, actor) => this.takeToken(kind, actor.user, actor.protocol ?? "unknown"),
+      take: (kind, actor) => {
+        if (!actor.server) this.takeToken(kind, actor.user, actor.protocol ?? "unknown");
+      },
     });
     this.stopWatching = opts.engine.access.watch((room, now, before) => this.roomChanged(room, now, before));
   }
@@ -315,21 +317,44 @@ export class ChatCore {
 
   /** Stores a message and publishes it; resolves once it is durable. */
   async send(user: string, target: SendTarget, text: string, clientMsgId: string, protocol = "unknown", replyTo = 0n): Promise<Message> {
-    let room: string;
-    if ("toUser" in target) {
-      checkUserId(target.toUser, "to_user");
-      if (target.toUser === user) throw new ConnectError("to_user is you: a direct message needs another user", Code.InvalidArgument);
-      room = dmRoom(user, target.toUser);
-    } else {
-      if (!target.room) throw new ConnectError("set room or to_user", Code.InvalidArgument);
-      room = checkRoomAccess(user, target.room);
-    }
+    const room = targetRoom(user, target);
     this.checkRoom(user, room, "write");
     checkText(text, this.opts.limits.maxTextBytes);
     checkClientMsgId(clientMsgId);
     this.takeToken("send", user, protocol);
+    return this.post(user, room, text, clientMsgId, protocol, replyTo);
+  }
+
+  /**
+   * A message from the server API, as any user into any room or to a user's direct messages: the
+   * names, text limits, idempotency, order and delivery of a send, without the user's rules (who
+   * may write where, blocks, rates), which are for users. A room nobody created must still exist
+   * (EDGECHAT_OPEN_ROOMS).
+   */
+  async publish(from: string, target: SendTarget, text: string, clientMsgId: string, replyTo = 0n, protocol = "unknown"): Promise<Message> {
+    checkUserId(from, "from");
+    const room = targetRoom(from, target);
+    if (!dmParticipants(room) && !this.opts.engine.access.room(room) && this.opts.openRooms === false) throw roomNotCreated(room);
+    checkText(text, this.opts.limits.maxTextBytes);
+    checkClientMsgId(clientMsgId);
+    return this.post(from, room, text, clientMsgId, protocol, replyTo);
+  }
+
+  /** A checked message stored and published (send and publish). */
+  private async post(from: string, room: string, text: string, clientMsgId: string, protocol: string, replyTo: bigint): Promise<Message> {
     if (replyTo > 0n) await this.checkReplyTarget(room, replyTo);
-    return this.store({ room, from: user, text, clientMsgId, region: this.opts.region, replyTo }, protocol);
+    return this.store({ room, from, text, clientMsgId, region: this.opts.region, replyTo }, protocol);
+  }
+
+  /**
+   * Ends every stream of `user` on every server (the server API): a notice on the user's inbox,
+   * which each of their sessions takes as the end, with the reason.
+   */
+  async disconnect(user: string, reason: string): Promise<void> {
+    checkUserId(user, "user");
+    if ([...reason].length > MAX_REASON) throw new ConnectError(`reason is longer than ${MAX_REASON} characters`, Code.InvalidArgument);
+    const err = new ConnectError(`the server disconnected you${reason ? `: ${reason}` : ""}`, Code.PermissionDenied);
+    await this.opts.engine.bus.publish(inbox(user), errorEvent(err));
   }
 
   /** A reply answers a message of its room that is there to read (not an entry, not deleted, not expired). */
@@ -350,7 +375,7 @@ export class ChatCore {
   /** Deletes a message for good (its author, or the room's owners and admins): a tombstone keeps its seq. */
   async deleteMessage(actor: Actor, roomName: string, seq: bigint, clientMsgId: string): Promise<Updated> {
     // Deleting takes reading, not writing: a muted user may still take back what they said.
-    const room = this.roomFor(actor.user, roomName, "read");
+    const room = actor.server ? checkAnyRoom(roomName) : this.roomFor(actor.user, roomName, "read");
     return this.update(
       actor,
       room,
@@ -385,7 +410,7 @@ export class ChatCore {
   ): Promise<Updated> {
     if (seq <= 0n) throw new ConnectError("seq must name a message: 1 or more", Code.InvalidArgument);
     checkClientMsgId(clientMsgId);
-    this.takeToken("send", actor.user, actor.protocol ?? "unknown");
+    if (!actor.server) this.takeToken("send", actor.user, actor.protocol ?? "unknown");
     const { engine, region } = this.opts;
     const done = await engine.history.update({ room, targetSeq: seq, from: actor.user, clientMsgId, region, kind, emoji, change });
     if (done.entry && !done.duplicate) await this.publishEntry(done.entry);
@@ -467,11 +492,15 @@ export class ChatCore {
     await this.opts.engine.bus.publish(room, typingEvent(room, user));
   }
 
-  /** A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq` (0: none). */
-  async history(user: string, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
-    const room = this.roomFor(user, roomName, "read");
+  /**
+   * A page of a room: after `afterSeq` (0: from the start) if set, else the newest before `beforeSeq`
+   * (0: none). For a user, or for the server API (an Actor with `server`), which may read any room.
+   */
+  async history(who: string | Actor, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
+    const user = typeof who === "string" ? who : undefined;
+    const room = user === undefined ? checkAnyRoom(roomName) : this.roomFor(user, roomName, "read");
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
-    this.takeToken("read", user, protocol);
+    if (user !== undefined) this.takeToken("read", user, protocol);
     const n = limit === 0 ? 50 : limit;
     return this.opts.engine.history.read(room, {
       afterSeq,
@@ -529,10 +558,15 @@ export class ChatCore {
     return { unread, unreadMentions };
   }
 
-  async listOnline(user: string, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
-    if (room) this.roomFor(user, room, "read");
-    this.takeToken("read", user, protocol);
-    const entries = (await this.opts.engine.presence.online(room)).filter((e) => !this.hides(user, e.user));
+  /** Who is online (in `room`, or anywhere), as a user may see it, or all of it for the server API (an Actor with `server`). */
+  async listOnline(who: string | Actor, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
+    const user = typeof who === "string" ? who : undefined;
+    if (room) {
+      if (user === undefined) checkAnyRoom(room);
+      else this.roomFor(user, room, "read");
+    }
+    if (user !== undefined) this.takeToken("read", user, protocol);
+    const entries = (await this.opts.engine.presence.online(room)).filter((e) => user === undefined || !this.hides(user, e.user));
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
   }
 
@@ -625,6 +659,11 @@ export class ChatCore {
       s.push(e);
       return;
     }
+    // disconnect(): the end of every stream of the user, with the reason.
+    if (e.kind.case === "error") {
+      void this.close(s, new ConnectError(e.kind.value.text, Code.PermissionDenied));
+      return;
+    }
     if (e.kind.case !== "message") return;
     const m = e.kind.value;
     if (s.feeds.has(m.room)) return;
@@ -672,6 +711,17 @@ export class ChatCore {
   private logFail(what: string, err: unknown): void {
     this.opts.log.error(`${what} failed`, { err });
   }
+}
+
+/** The room a send goes to: the room named (which `user` may use), or the direct conversation with `to_user`. */
+function targetRoom(user: string, target: SendTarget): string {
+  if ("toUser" in target) {
+    checkUserId(target.toUser, "to_user");
+    if (target.toUser === user) throw new ConnectError("to_user is you: a direct message needs another user", Code.InvalidArgument);
+    return dmRoom(user, target.toUser);
+  }
+  if (!target.room) throw new ConnectError("set room or to_user", Code.InvalidArgument);
+  return checkRoomAccess(user, target.room);
 }
 
 function checkClientMsgId(clientMsgId: string): void {

@@ -9,6 +9,8 @@ export interface Actor {
   user: string;
   admin?: boolean;
   protocol?: string;
+  /** A backend with an API key (the server API): a server-wide admin, held to no per-user rate. */
+  server?: boolean;
 }
 
 export const MAX_TITLE = 100;

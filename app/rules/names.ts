@@ -58,6 +58,15 @@ export function dmParticipants(room: string): [string, string] | undefined {
 
 /** Validates a room name and that `user` may read and write it; returns the name. */
 export function checkRoomAccess(user: string, room: string): string {
+  const pair = dmParticipants(checkAnyRoom(room));
+  if (pair && pair[0] !== user && pair[1] !== user) {
+    throw new ConnectError(`room "${room}" is a direct conversation between two other users`, Code.PermissionDenied);
+  }
+  return room;
+}
+
+/** Validates a room name, a direct-message room's included (whoever its two users are); returns the name. */
+export function checkAnyRoom(room: string): string {
   // A DM room is named by two user ids of up to 64 characters each, so it is exempt from the
   // 64-character limit of public room names; its parts are checked instead.
   if (!room.startsWith(DM_PREFIX)) {
@@ -72,9 +81,6 @@ export function checkRoomAccess(user: string, room: string): string {
   const pair = dmParticipants(room);
   if (!pair || !pair.every(isValidUserId) || pair[0] > pair[1]) {
     throw new ConnectError(`"${room}" is not a direct-message room: use dm:<a>:<b> with the two user ids sorted, or send with to_user`, Code.InvalidArgument);
-  }
-  if (pair[0] !== user && pair[1] !== user) {
-    throw new ConnectError(`room "${room}" is a direct conversation between two other users`, Code.PermissionDenied);
   }
   return room;
 }

@@ -6,6 +6,7 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { ChatService } from "../gen/chat/v1/chat_pb.ts";
 import { HealthCheckResponse_ServingStatus, Health } from "../gen/grpc/health/v1/health_pb.ts";
 import { createAuthenticator } from "../core/auth.ts";
+import { ApiKeys } from "../core/api-keys.ts";
 import { ChatCore } from "../core/chat.ts";
 import { createEmbeddedEngine } from "../engine/embedded/index.ts";
 import type { Engine } from "../engine/engine.ts";
@@ -43,6 +44,8 @@ function clients() {
   const o: RpcOptions = {
     core,
     auth: createAuthenticator({}),
+    apiKeys: new ApiKeys([]),
+    log: createLogger("error"),
     readiness: createReadiness(true),
     metrics,
     region: "test",

@@ -8,10 +8,13 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { getRequestListener } from "@hono/node-server";
 import type { Authenticator } from "../core/auth.ts";
+import type { ApiKeys } from "../core/api-keys.ts";
+import type { Logger } from "../log.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { ChatService as LegacyChatService, file_chat_chat } from "../gen/chat/chat_pb.ts";
 import { file_chat_v1_chat } from "../gen/chat/v1/chat_pb.ts";
+import { file_chat_v1_server } from "../gen/chat/v1/server_pb.ts";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.ts";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
@@ -20,12 +23,16 @@ import { authInterceptor, drainInterceptor } from "./interceptors.ts";
 import { applyWireRules } from "./connect-wire.ts";
 import { decodeErrorInterceptor, mapUnaryDecodeErrors } from "./decode-errors.ts";
 import { registerChatV1 } from "./services/chat-v1.ts";
+import { registerServerV1 } from "./services/server-v1.ts";
 import { registerHealth, type Readiness } from "./services/health.ts";
 import { registerReflection } from "./services/reflection.ts";
 
 export interface RpcOptions {
   core: ChatCore;
   auth: Authenticator;
+  /** The server API's keys (chat.v1.ServerService). */
+  apiKeys: ApiKeys;
+  log: Logger;
   readiness: Readiness;
   metrics: Metrics;
   region: string;
@@ -49,12 +56,14 @@ export interface RpcHandler {
 export function rpcRoutes(o: RpcOptions, streaming = new Set<string>()): (router: ConnectRouter) => void {
   return (router) => {
     registerChatV1(router, o.core);
+    registerServerV1(router, o.core, o.apiKeys, o.log);
     // The old API is one stream, served by direct.ts; registered so that Connect counts it in the
     // metrics and answers what no stream reaches, as for chat.v1's streams (chat-v1.ts).
     router.service(LegacyChatService, {});
-    registerHealth(router, o.readiness, ["chat.v1.ChatService", "chat.ChatService"]);
+    registerHealth(router, o.readiness, ["chat.v1.ChatService", "chat.v1.ServerService", "chat.ChatService"]);
     registerReflection(router, [
       file_chat_v1_chat,
+      file_chat_v1_server,
       file_chat_chat,
       file_grpc_health_v1_health,
       file_grpc_reflection_v1_reflection,

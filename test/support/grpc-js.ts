@@ -10,21 +10,25 @@ import { eventually } from "./wait.ts";
 
 export { grpc };
 
-const definition = protoLoader.loadSync(["chat/v1/chat.proto", "chat/chat.proto", "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto"], {
-  // google/protobuf/timestamp.proto is not under proto/: protobufjs resolves it from its bundled
-  // well-known types.
-  includeDirs: [join(ROOT, "proto")],
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
+const definition = protoLoader.loadSync(
+  ["chat/v1/chat.proto", "chat/v1/server.proto", "chat/chat.proto", "grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto"],
+  {
+    // google/protobuf/timestamp.proto is not under proto/: protobufjs resolves it from its bundled
+    // well-known types.
+    includeDirs: [join(ROOT, "proto")],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  },
+);
 const pkg = grpc.loadPackageDefinition(definition) as any;
 
 type Ctor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => any;
 export const services = {
   chatV1: pkg.chat.v1.ChatService as Ctor,
+  serverV1: pkg.chat.v1.ServerService as Ctor,
   legacy: pkg.chat.ChatService as Ctor,
   health: pkg.grpc.health.v1.Health as Ctor,
   reflection: pkg.grpc.reflection.v1.ServerReflection as Ctor,
