@@ -10,16 +10,20 @@ import { startCluster, startNats, type NatsCluster } from "../support/nats.ts";
 import { freePort } from "../support/prometheus.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { eventually } from "../support/wait.ts";
+import { newApiKey } from "../../app/core/api-keys.ts";
+import { ServerService } from "../../app/gen/chat/v1/server_pb.ts";
 
 const REGIONS = ["nrt", "ams", "iad"];
 let cluster: NatsCluster;
 let servers: ServerProcess[] = [];
 
+const KEY = newApiKey("backend", ["moderate"]);
 const env = (region: string, url: string) => ({
   EDGECHAT_NATS_URL: url,
   EDGECHAT_REGION: region,
   EDGECHAT_RATE_PER_SECOND: "1000",
   EDGECHAT_RATE_BURST: "1000",
+  EDGECHAT_API_KEYS: KEY.line,
 });
 const ready = (s: ServerProcess, ms = 30_000) => eventually(async () => (await fetch(`${s.url}/readyz`)).ok, ms, `${s.url} ready`);
 // One client (one HTTP/2 connection) per server, as an application keeps: a connection per call
@@ -184,6 +188,28 @@ test("read state set in one region: the user's stream in another is told at once
   const listed = (await client(ams).listRooms({}, { headers: { "x-user": "reader" } })).rooms.find((r) => r.name === "reads");
   expect(listed).toMatchObject({ lastReadSeq: 2n, unread: 1 });
   chat.close();
+});
+
+test("an edit in one region reaches a stream in another with the message attached; the server API's Disconnect in one ends streams in all", async () => {
+  const [nrt, ams, iad] = servers;
+  const m = (await send(nrt, "editor", "edits", "teh plan")).message!;
+  const watcher = openChat(client(ams), "watcher");
+  await watcher.send({ kind: { case: "join", value: { room: "edits", sinceSeq: m.seq } } });
+  await watcher.reader.until((r) => r.of("joined").length > 0, 5000, "joined in ams");
+  await client(nrt).editMessage({ room: "edits", seq: m.seq, text: "the plan" }, { headers: { "x-user": "editor" } });
+  const entry = await watcher.reader.until((r) => r.messages("edits").find((x) => x.update), 5000, "the edit in ams");
+  expect(entry.update?.message).toMatchObject({ seq: m.seq, text: "the plan", version: 1n });
+
+  const [inAms, inIad] = [openChat(client(ams), "mallory"), openChat(client(iad), "mallory")];
+  for (const c of [inAms, inIad]) await c.reader.until((r) => r.of("ready").length > 0, 5000, "mallory ready");
+  const serverApi = createClient(ServerService, transport(nrt.url, "connect"));
+  await serverApi.disconnect({ user: "mallory", reason: "fraud" }, { headers: { authorization: `Bearer ${KEY.key}` } });
+  for (const c of [inAms, inIad]) {
+    await c.reader.finished;
+    expect([c.reader.error?.code, c.reader.error?.rawMessage]).toEqual([Code.PermissionDenied, "the server disconnected you: fraud"]);
+  }
+  expect(watcher.reader.done).toBe(false);
+  watcher.close();
 });
 
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {
