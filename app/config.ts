@@ -59,6 +59,8 @@ export interface Config {
   apiKeys?: string;
   /** EDGECHAT_API_KEYS_FILE: a file of more such lines. */
   apiKeysFile?: string;
+  /** EDGECHAT_WEBHOOKS_FILE and the delivery settings (docs/webhooks.md). */
+  webhooks: { file?: string; maxAttempts: number; retryMs: number; timeoutMs: number };
   /** EDGECHAT_OPEN_ROOMS (default on): a room nobody created is made by first use; off, rooms exist once created. */
   openRooms: boolean;
   tlsCert?: string;
@@ -123,6 +125,12 @@ export function loadConfig(env: Env = process.env): Config {
     requireAuth: env.EDGECHAT_REQUIRE_AUTH === "1" || env.EDGECHAT_REQUIRE_AUTH === "true",
     apiKeys: str("EDGECHAT_API_KEYS"),
     apiKeysFile: str("EDGECHAT_API_KEYS_FILE"),
+    webhooks: {
+      file: str("EDGECHAT_WEBHOOKS_FILE"),
+      maxAttempts: int("EDGECHAT_WEBHOOK_MAX_ATTEMPTS", 10, 1),
+      retryMs: int("EDGECHAT_WEBHOOK_RETRY_MS", 2000, 1),
+      timeoutMs: int("EDGECHAT_WEBHOOK_TIMEOUT_MS", 10_000, 1),
+    },
     openRooms: !(env.EDGECHAT_OPEN_ROOMS === "0" || env.EDGECHAT_OPEN_ROOMS === "false"),
     tlsCert: str("EDGECHAT_TLS_CERT"),
     tlsKey: str("EDGECHAT_TLS_KEY"),

@@ -14,6 +14,10 @@ import { createReadiness } from "./transport/readiness.ts";
 import type { RpcHandler } from "./transport/rpc.ts";
 import { readFileSync } from "node:fs";
 import { ApiKeys, parseApiKeys } from "./core/api-keys.ts";
+import { parseEndpoints } from "./webhooks/endpoints.ts";
+import { webhookRouter } from "./webhooks/router.ts";
+import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
+import { webhookMetrics } from "./metrics/webhooks.ts";
 
 /** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
 const RPC_LOAD_DELAY_MS = 100;
@@ -54,6 +58,25 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const engine: Engine = config.nats
     ? (await import("./engine/nats/index.ts")).createNatsEngine(config, log)
     : createEmbeddedEngine(config.dataDir, { maxBytes: config.dbMaxBytes, log });
+  // Webhooks: the endpoints are read at start (a bad file stops the server, saying what is wrong).
+  const endpoints = config.webhooks.file ? parseEndpoints(readFileSync(config.webhooks.file, "utf8"), config.webhooks.file) : [];
+  if (endpoints.length > 0 && !engine.outbox) {
+    throw new Error(`EDGECHAT_WEBHOOKS_FILE is set, but the ${engine.name} engine has no webhook outbox yet: webhooks need the embedded engine for now`);
+  }
+  const dispatcher =
+    endpoints.length > 0 && engine.outbox
+      ? new WebhookDispatcher(
+          engine.outbox,
+          endpoints,
+          config.webhooks,
+          log,
+          webhookMetrics(
+            metrics.registry,
+            engine.outbox,
+            endpoints.map((e) => e.id),
+          ),
+        )
+      : undefined;
   core = new ChatCore({
     engine,
     region: config.region,
@@ -63,6 +86,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     observer: metrics.chat,
     auth,
     openRooms: config.openRooms,
+    events: endpoints.length > 0 ? webhookRouter(endpoints) : undefined,
   });
   const readiness = createReadiness(false);
   let draining = false;
@@ -92,6 +116,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         auth,
         apiKeys,
         log,
+        outbox: dispatcher ? engine.outbox : undefined,
         readiness,
         metrics,
         region: config.region,
@@ -190,6 +215,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log, rpcLoaded);
   listening = true;
   readiness.set(engineReady);
+  dispatcher?.start();
   log.info("listening", {
     port: listener.port,
     metrics: metricsServer ? `${parseAddr(config.metricsAddr).host}:${metricsServer.port}` : "off",
@@ -220,6 +246,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }
       // Trailers just written must reach the clients before their connections go.
       await listener.close(Math.min(500, Math.max(0, deadlineMs - (Date.now() - started) - 100)));
+      await dispatcher?.stop();
       await engine.close();
       metrics.stop();
       metricsServer?.stop();

@@ -9,7 +9,7 @@ import { checkUserId } from "../rules/names.ts";
 import type { HeaderSource } from "./auth.ts";
 
 export const API_KEY_PREFIX = "ek_";
-export const SCOPES = ["publish", "rooms", "moderate", "read"] as const;
+export const SCOPES = ["publish", "rooms", "moderate", "read", "webhooks"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

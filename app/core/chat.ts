@@ -2,7 +2,7 @@
 // It knows nothing of the wire; transport/ turns RPCs into these calls.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { UpdateKind, type ChatEvent, type ChatRequest, type Message, type RoomChange, type RoomInfo, type SendRequest } from "../gen/chat/v1/chat_pb.ts";
-import type { Draft, Engine, OnlineEntry, Page, RoomRecord, UpdateDraft, Updated } from "../engine/engine.ts";
+import type { Draft, Engine, OnlineEntry, OutboxRow, Page, RoomRecord, UpdateDraft, Updated } from "../engine/engine.ts";
 import type { Limits } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -32,6 +32,7 @@ import { tokenExpired, type Authenticator } from "./auth.ts";
 import { type Actor, checkRead, checkWrite, MAX_REASON, readRefusal, roomNotCreated } from "./room-rules.ts";
 import { edit, react, remove } from "./message-updates.ts";
 import { checkEmoji } from "../rules/reactions.ts";
+import { entryEvent, type EventSink, type WebhookEvent } from "./webhook-events.ts";
 import { kindProto, roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
@@ -48,6 +49,8 @@ export interface CoreOptions {
   auth?: Pick<Authenticator, "mode" | "identify">;
   /** EDGECHAT_OPEN_ROOMS: a room nobody created is made by first use (true, the default), or does not exist. */
   openRooms?: boolean;
+  /** Where the webhooks' events go (app/webhooks/); none: no webhooks. Needs an engine with an outbox. */
+  events?: EventSink;
 }
 
 /** A room listed by ListRooms, as the caller sees it: RoomInfo's fields. */
@@ -118,6 +121,7 @@ export class ChatCore {
       limits: opts.limits,
       openRooms: opts.openRooms !== false,
       record: (room, from, change) => this.recordChange(room, from, change),
+      deleted: (room, by) => this.emit("room.deleted", { room, by }),
       take: (kind, actor) => {
         if (!actor.server) this.takeToken(kind, actor.user, actor.protocol ?? "unknown");
       },
@@ -203,7 +207,9 @@ export class ChatCore {
     const l = this.inboxes.get(s);
     if (l) this.hub.unlisten(inbox(s.user), l);
     this.inboxes.delete(s);
-    await this.opts.engine.presence.leave("", s.user, s.id).catch((err) => this.logFail("presence leave", err));
+    const last = await this.opts.engine.presence.leave("", s.user, s.id).catch((err) => this.logFail("presence leave", err));
+    // The user's last stream on this server ended; with a shared engine, the last anywhere.
+    if (last) this.emit("user.offline", { user: s.user, region: this.opts.region });
   }
 
   /** Handles one request of a Chat stream; a failure becomes an error event, the stream goes on. */
@@ -412,7 +418,8 @@ export class ChatCore {
     checkClientMsgId(clientMsgId);
     if (!actor.server) this.takeToken("send", actor.user, actor.protocol ?? "unknown");
     const { engine, region } = this.opts;
-    const done = await engine.history.update({ room, targetSeq: seq, from: actor.user, clientMsgId, region, kind, emoji, change });
+    const webhooks = this.opts.events && ((entry: Message, message: Message) => this.entryRows({ ...entry, update: { ...entry.update!, message } } as Message));
+    const done = await engine.history.update({ room, targetSeq: seq, from: actor.user, clientMsgId, region, kind, emoji, change, webhooks });
     if (done.entry && !done.duplicate) await this.publishEntry(done.entry);
     return done;
   }
@@ -452,6 +459,10 @@ export class ChatCore {
   private async store(draft: Draft, protocol?: string): Promise<Message> {
     const { engine } = this.opts;
     const room = draft.room;
+    if (this.opts.events) {
+      const offline = !draft.change && this.opts.events.wants("message.created") ? await this.offlineMembers(room) : [];
+      draft.webhooks = (stored) => this.entryRows(stored, offline);
+    }
     const { message, duplicate } = await engine.history.append(draft);
     if (duplicate) return message;
     if (protocol !== undefined) {
@@ -466,6 +477,32 @@ export class ChatCore {
       for (const u of members) await engine.rooms.addMember(room, u).catch((err) => this.logFail("membership write", err));
     }
     return message;
+  }
+
+  /** The webhook deliveries of an entry, if it makes an event (webhook-events.ts). */
+  private entryRows(m: Message, offline?: string[]): OutboxRow[] {
+    const ev = entryEvent(m, offline);
+    return ev && this.opts.events ? this.opts.events.rows(ev.type, ev.data) : [];
+  }
+
+  /** An event that no entry records (a room deleted, a user gone offline), into the outbox on its own. */
+  private emit(type: WebhookEvent, data: Record<string, unknown>): void {
+    const { events, engine } = this.opts;
+    if (!events?.wants(type) || !engine.outbox) return;
+    void engine.outbox.add(events.rows(type, data)).catch((err) => this.logFail(`webhook ${type}`, err));
+  }
+
+  /**
+   * The room's members with no stream in it now, anywhere: a direct conversation's two users; a
+   * room's who joined it, and who has a role in it (added, or its owners).
+   */
+  private async offlineMembers(room: string): Promise<string[]> {
+    const { engine } = this.opts;
+    const pair = dmParticipants(room);
+    const roles = pair ? [] : [...(engine.access.room(room)?.roles.keys() ?? [])];
+    const members = pair ?? [...new Set([...(await engine.rooms.members(room)), ...roles])].sort();
+    const online = new Set((await engine.presence.online(room)).map((e) => e.user));
+    return members.filter((u) => !online.has(u));
   }
 
   async typing(s: Session, roomName: string): Promise<void> {

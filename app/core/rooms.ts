@@ -33,6 +33,8 @@ export interface RoomsContext {
   openRooms: boolean;
   /** Stores a change entry in the room's history and publishes it, as a message is. */
   record(room: string, from: string, change: RoomChange): Promise<Message>;
+  /** A room was deleted (no entry records that: its history goes with it). */
+  deleted(room: string, by: string): void;
   /**
    * Takes one of the actor's rate tokens, or refuses: a change writes like a message ("send"),
    * a look reads like History ("read").
@@ -127,6 +129,7 @@ export class Rooms {
     // The record first: from then on the room refuses everyone and open streams leave it.
     await this.access.deleteRoom(name);
     await this.ctx.engine.history.deleteRoom(name);
+    this.ctx.deleted(name, actor.user);
   }
 
   members(actor: Actor, name: string): { members: Member[]; banned: BannedUser[] } {

@@ -17,6 +17,49 @@ export interface Draft {
   replyTo?: bigint;
   /** Set for an entry that records a change to an earlier message (text is empty; `message` unset). */
   update?: MessageUpdate;
+  /**
+   * The webhook deliveries the entry makes, once it has its seq: stored with it, both or neither,
+   * where the engine keeps an outbox (WebhookOutbox).
+   */
+  webhooks?: (stored: Message) => OutboxRow[];
+}
+
+/** One webhook delivery to make: an event's body for one endpoint. */
+export interface OutboxRow {
+  /** The event's id (webhook-id), the same for every endpoint and every try. */
+  eventId: string;
+  endpoint: string;
+  type: string;
+  body: string;
+}
+
+export interface Delivery extends OutboxRow {
+  createdAtMs: number;
+  /** Tries made so far. */
+  attempts: number;
+  nextAtMs: number;
+  dead: boolean;
+  lastError: string;
+}
+
+/**
+ * Webhook deliveries waiting to be made, durable: a restart or a receiver that is down loses none.
+ * Each is delivered at least once, until done or dead (a dead letter, kept until redelivered).
+ */
+export interface WebhookOutbox {
+  /** Deliveries not recorded with an entry of history (a room deleted, a user gone offline). */
+  add(rows: OutboxRow[]): Promise<void>;
+  /** Up to `limit` live deliveries due at `nowMs`, oldest first. */
+  due(nowMs: number, limit: number): Promise<Delivery[]>;
+  delivered(d: Delivery): Promise<void>;
+  /** A failed try: tried again at `nextAtMs`, or a dead letter when undefined. */
+  failed(d: Delivery, nextAtMs: number | undefined, error: string): Promise<void>;
+  /** The dead letters, oldest first (of one endpoint, or all for ""). */
+  deadLetters(endpoint: string, limit: number): Promise<Delivery[]>;
+  /** Dead letters made live again, due now, tries reset (of one endpoint, or all for ""); resolves how many. */
+  redeliver(endpoint: string): Promise<number>;
+  /** Per endpoint: live deliveries not yet tried, tried and waiting, dead, and when the oldest live one was made. */
+  stats(): Promise<Map<string, { pending: number; retrying: number; dead: number; oldestMs: number | undefined }>>;
 }
 
 /** A change to a stored message (an edit, a delete, a reaction), and the entry that records it. */
@@ -38,6 +81,8 @@ export interface UpdateDraft {
    * once per attempt: it must not have effects of its own.
    */
   change(current: Message | undefined): Message | undefined;
+  /** The webhook deliveries the change makes, from its entry and the message after it (see Draft). */
+  webhooks?: (entry: Message, message: Message) => OutboxRow[];
 }
 
 export interface Updated {
@@ -122,6 +167,8 @@ export interface RoomPage {
  * alone cannot fill the store with rooms.
  */
 export interface RoomDirectory {
+  /** The room's members (sorted), for the webhooks' "who was not connected". */
+  members(room: string): Promise<string[]>;
   /** Records `user` as a member of `room` if the room exists; does nothing otherwise. */
   addMember(room: string, user: string): Promise<void>;
   removeMember(room: string, user: string): Promise<void>;
@@ -233,6 +280,8 @@ export interface Engine {
   readonly reads: ReadStateStore;
   readonly bus: Bus;
   readonly presence: PresenceStore;
+  /** Where webhook deliveries wait; an engine without one cannot send webhooks (yet: NATS). */
+  readonly outbox?: WebhookOutbox;
   /**
    * Optional, for an engine that lives on a service it reaches over the network. Calls `listener`
    * at once with whether the engine can serve now, then on every change (the NATS engine: connected

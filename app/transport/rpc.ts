@@ -9,6 +9,7 @@ import type { ConnectError, ConnectRouter, Interceptor } from "@connectrpc/conne
 import { getRequestListener } from "@hono/node-server";
 import type { Authenticator } from "../core/auth.ts";
 import type { ApiKeys } from "../core/api-keys.ts";
+import type { WebhookOutbox } from "../engine/engine.ts";
 import type { Logger } from "../log.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -32,6 +33,8 @@ export interface RpcOptions {
   auth: Authenticator;
   /** The server API's keys (chat.v1.ServerService). */
   apiKeys: ApiKeys;
+  /** The webhook outbox, when the server sends webhooks (the server API's dead letters). */
+  outbox?: WebhookOutbox;
   log: Logger;
   readiness: Readiness;
   metrics: Metrics;
@@ -56,7 +59,7 @@ export interface RpcHandler {
 export function rpcRoutes(o: RpcOptions, streaming = new Set<string>()): (router: ConnectRouter) => void {
   return (router) => {
     registerChatV1(router, o.core);
-    registerServerV1(router, o.core, o.apiKeys, o.log);
+    registerServerV1(router, o.core, o.apiKeys, o.log, o.outbox);
     // The old API is one stream, served by direct.ts; registered so that Connect counts it in the
     // metrics and answers what no stream reaches, as for chat.v1's streams (chat-v1.ts).
     router.service(LegacyChatService, {});

@@ -14,6 +14,7 @@ import { MessageSchema, MessageUpdateSchema, RoomChangeSchema, type Message, typ
 import type { Appended, Draft, HistoryStore, Page, ReadRange, RoomDirectory, RoomPage, UpdateDraft, Updated } from "../engine.ts";
 import { attachTargets, isSameRequest } from "../updates.ts";
 import { KeyedQueue } from "../keyed-queue.ts";
+import { insertOp } from "./outbox.ts";
 import type { Logger } from "../../log.ts";
 import { MIGRATIONS, SCHEMA } from "./schema.ts";
 import { InlineWriter, ThreadWriter, WriteError, type WriteOp, type Writer } from "./sqlite-writer.ts";
@@ -162,7 +163,8 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     if (!next || !current) return { message: current!, duplicate: false };
     next.version = current.version + 1n;
     const update = create(MessageUpdateSchema, { kind: u.kind, targetSeq: u.targetSeq, emoji: u.emoji, version: next.version });
-    const draft: Draft = { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update };
+    const webhooks = u.webhooks && ((entry: Message) => u.webhooks!(entry, next));
+    const draft: Draft = { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update, webhooks };
     const ops: WriteOp[] = [
       [
         "updateMessage",
@@ -185,6 +187,10 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
 
   async addMember(room: string, user: string): Promise<void> {
     return this.write([["addMember", room, user]]);
+  }
+
+  async members(room: string): Promise<string[]> {
+    return (this.q.members.all(room) as { user: string }[]).map((r) => r.user);
   }
 
   async removeMember(room: string, user: string): Promise<void> {
@@ -320,6 +326,8 @@ export class SqliteHistory implements HistoryStore, RoomDirectory {
     this.assigned.set(draft.room, seq);
     const message = toMessage(row);
     if (key) seen.set(key, message);
+    // The entry's webhook deliveries, in its own transaction: both or neither.
+    for (const r of draft.webhooks?.(message) ?? []) ops.push(insertOp(r, Number(row.sent_at_ms)));
     return { message, duplicate: false };
   }
 
@@ -415,6 +423,7 @@ export const READ_SQL = {
   byUpdateKey: `SELECT ${COLS} FROM messages INDEXED BY messages_update_key WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> '' AND update_json IS NOT NULL`,
   bySeq: `SELECT ${COLS} FROM messages WHERE room = ? AND seq = ?`,
   lastSeq: "SELECT last_seq FROM rooms WHERE name = ?",
+  members: "SELECT user FROM members WHERE room = ? ORDER BY user",
   readState: "SELECT seq FROM read_state WHERE user = ? AND room = ?",
   readAfter: `SELECT ${COLS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`,
   readBefore: `SELECT ${COLS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,

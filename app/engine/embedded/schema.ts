@@ -68,4 +68,19 @@ export const MIGRATIONS = [
    DROP INDEX messages_client_msg_id;
    CREATE UNIQUE INDEX messages_client_msg_id ON messages (room, sender, client_msg_id) WHERE client_msg_id <> '' AND update_json IS NULL;
    CREATE INDEX messages_update_key ON messages (room, sender, client_msg_id) WHERE client_msg_id <> '' AND update_json IS NOT NULL;`,
+  // Webhook deliveries waiting to be made (engine.ts WebhookOutbox): written with the entry that
+  // makes them, gone once delivered; a dead letter stays until redelivered.
+  `CREATE TABLE webhook_outbox (
+     event_id TEXT NOT NULL,
+     endpoint TEXT NOT NULL,
+     type TEXT NOT NULL,
+     body TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_at_ms INTEGER NOT NULL,
+     dead INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT NOT NULL DEFAULT '',
+     PRIMARY KEY (event_id, endpoint)
+   ) WITHOUT ROWID;
+   CREATE INDEX webhook_outbox_due ON webhook_outbox (dead, next_at_ms);`,
 ];

@@ -41,6 +41,12 @@ export const WRITE_SQL: Record<string, string> = {
   deleteReads: "DELETE FROM read_state WHERE room = ?",
   // Read state only moves forward.
   raiseRead: "INSERT INTO read_state (user, room, seq) VALUES (?1, ?2, ?3) ON CONFLICT (user, room) DO UPDATE SET seq = max(seq, ?3)",
+  // Webhook deliveries (outbox.ts).
+  insertOutbox:
+    "INSERT OR IGNORE INTO webhook_outbox (event_id, endpoint, type, body, created_at_ms, next_at_ms) VALUES ($event_id, $endpoint, $type, $body, $created_at_ms, $created_at_ms)",
+  outboxDelivered: "DELETE FROM webhook_outbox WHERE event_id = ? AND endpoint = ?",
+  outboxFailed: "UPDATE webhook_outbox SET attempts = attempts + 1, next_at_ms = ?3, dead = ?4, last_error = ?5 WHERE event_id = ?1 AND endpoint = ?2",
+  outboxRedeliver: "UPDATE webhook_outbox SET dead = 0, attempts = 0, next_at_ms = ?2, last_error = '' WHERE dead = 1 AND (?1 = '' OR endpoint = ?1)",
   putDoc: "INSERT INTO docs (kind, id, value, revision) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET value = ?3, revision = ?4",
   deleteDoc: "DELETE FROM docs WHERE kind = ? AND id = ?",
   // Whether the store can take a write again after one failed for lack of space: a row that needs

@@ -39,6 +39,13 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     await this.conn.retry(() => this.io().rooms.put(memberKey(room, user), ""), "room directory write");
   }
 
+  async members(room: string): Promise<string[]> {
+    const users: string[] = [];
+    for await (const key of await this.conn.retry(() => this.io().rooms.keys(`m.${token(room)}.*`), "room directory listing"))
+      users.push(untoken(key.split(".")[2]));
+    return users.sort();
+  }
+
   async removeMember(room: string, user: string): Promise<void> {
     await this.conn.retry(() => this.io().rooms.delete(memberKey(room, user)), "room directory write");
   }

@@ -65,7 +65,7 @@ describe("keys", () => {
     expect(readOnly.line).toMatch(/^reports read [0-9a-f]{64}$/);
     expect(() => parseApiKeys("backend publish", "X")).toThrow('X, entry 1: expected "<name> <scopes> <sha256>", got 2 fields');
     expect(() => parseApiKeys(`a publish ${"0".repeat(64)}; b write ${"0".repeat(64)}`, "X")).toThrow(
-      "X, entry 2: unknown scope write: the scopes are publish, rooms, moderate, read, or * for all",
+      "X, entry 2: unknown scope write: the scopes are publish, rooms, moderate, read, webhooks, or * for all",
     );
     expect(() => parseApiKeys("a read 1234", "X")).toThrow("X, entry 1: the key's SHA-256 must be 64 hex digits");
     expect(() => parseApiKeys(`no/way read ${"0".repeat(64)}`, "X")).toThrow("X, entry 1: the key's name must be");

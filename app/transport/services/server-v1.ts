@@ -2,7 +2,7 @@
 // and scope (core/api-keys.ts), is logged with the key's name, and maps onto the chat core as the
 // key's actor: a server-wide admin named after the key, held to no per-user rate.
 import { create } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
   DeleteRoomResponseSchema,
   HistoryResponseSchema,
@@ -13,14 +13,22 @@ import {
   RoomResponseSchema,
   UpdateMessageResponseSchema,
 } from "../../gen/chat/v1/chat_pb.ts";
-import { DisconnectResponseSchema, PublishResponseSchema, ServerService } from "../../gen/chat/v1/server_pb.ts";
+import {
+  DisconnectResponseSchema,
+  ListDeadLettersResponseSchema,
+  PublishResponseSchema,
+  RedeliverDeadLettersResponseSchema,
+  ServerService,
+} from "../../gen/chat/v1/server_pb.ts";
+import type { WebhookOutbox } from "../../engine/engine.ts";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ApiKeys, Scope } from "../../core/api-keys.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import type { Actor } from "../../core/room-rules.ts";
 import type { Logger } from "../../log.ts";
 import { protocolOf } from "../protocol.ts";
 
-export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: ApiKeys, log: Logger): void {
+export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: ApiKeys, log: Logger, outbox?: WebhookOutbox): void {
   /** The key's actor, once its key and scope are checked; every call is logged with the key's name. */
   const as = (ctx: HandlerContext, scope: Scope, what: Record<string, unknown>): Actor => {
     const method = ctx.method.name;
@@ -34,6 +42,10 @@ export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: Ap
     }
   };
   const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
+  const needOutbox = () => {
+    if (!outbox) throw new ConnectError("this server sends no webhooks (EDGECHAT_WEBHOOKS_FILE)", Code.FailedPrecondition);
+    return outbox;
+  };
 
   router.service(ServerService, {
     async publish(req, ctx) {
@@ -100,6 +112,25 @@ export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: Ap
     },
     async listMembers(req, ctx) {
       return create(ListMembersResponseSchema, core.rooms.members(as(ctx, "read", { room: req.room }), req.room));
+    },
+
+    async listDeadLetters(req, ctx) {
+      as(ctx, "webhooks", { endpoint: req.endpoint });
+      if (req.limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
+      const dead = (await needOutbox().deadLetters(req.endpoint, req.limit || 100)).map((d) => ({
+        id: d.eventId,
+        endpoint: d.endpoint,
+        type: d.type,
+        createdAt: timestampFromMs(d.createdAtMs),
+        attempts: d.attempts,
+        lastError: d.lastError,
+        body: d.body,
+      }));
+      return create(ListDeadLettersResponseSchema, { deadLetters: dead });
+    },
+    async redeliverDeadLetters(req, ctx) {
+      as(ctx, "webhooks", { endpoint: req.endpoint });
+      return create(RedeliverDeadLettersResponseSchema, { redelivered: await needOutbox().redeliver(req.endpoint) });
     },
   });
 }

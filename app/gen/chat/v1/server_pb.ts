@@ -6,13 +6,147 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { AddMemberRequestSchema, BanRequestSchema, CreateRoomRequestSchema, DeleteMessageRequestSchema, DeleteRoomRequestSchema, DeleteRoomResponseSchema, GetRoomRequestSchema, HistoryRequestSchema, HistoryResponseSchema, ListMembersRequestSchema, ListMembersResponseSchema, ListOnlineRequestSchema, ListOnlineResponseSchema, Message as Message$1, MuteRequestSchema, RemoveMemberRequestSchema, RoomChangeResponseSchema, RoomResponseSchema, SetRoleRequestSchema, UnbanRequestSchema, UnmuteRequestSchema, UpdateMessageResponseSchema, UpdateRoomRequestSchema } from "./chat_pb.ts";
 import { file_chat_v1_chat } from "./chat_pb.ts";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file chat/v1/server.proto.
  */
 export const file_chat_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSKEAQoOUHVibGlzaFJlcXVlc3QSDgoEcm9vbRgBIAEoCUgAEhEKB3RvX3VzZXIYAiABKAlIABIMCgRmcm9tGAMgASgJEgwKBHRleHQYBCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhAKCHJlcGx5X3RvGAYgASgEQggKBnRhcmdldCI0Cg9QdWJsaXNoUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSIxChFEaXNjb25uZWN0UmVxdWVzdBIMCgR1c2VyGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIUChJEaXNjb25uZWN0UmVzcG9uc2Uy+AgKDVNlcnZlclNlcnZpY2USPAoHUHVibGlzaBIXLmNoYXQudjEuUHVibGlzaFJlcXVlc3QaGC5jaGF0LnYxLlB1Ymxpc2hSZXNwb25zZRI/CgpDcmVhdGVSb29tEhouY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEj8KClVwZGF0ZVJvb20SGi5jaGF0LnYxLlVwZGF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USRQoKRGVsZXRlUm9vbRIaLmNoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaGy5jaGF0LnYxLkRlbGV0ZVJvb21SZXNwb25zZRJDCglBZGRNZW1iZXISGS5jaGF0LnYxLkFkZE1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJJCgxSZW1vdmVNZW1iZXISHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI/CgdTZXRSb2xlEhcuY2hhdC52MS5TZXRSb2xlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjcKA0JhbhITLmNoYXQudjEuQmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjsKBVVuYmFuEhUuY2hhdC52MS5VbmJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI5CgRNdXRlEhQuY2hhdC52MS5NdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj0KBlVubXV0ZRIWLmNoYXQudjEuVW5tdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEk4KDURlbGV0ZU1lc3NhZ2USHS5jaGF0LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0Gh4uY2hhdC52MS5VcGRhdGVNZXNzYWdlUmVzcG9uc2USRQoKRGlzY29ubmVjdBIaLmNoYXQudjEuRGlzY29ubmVjdFJlcXVlc3QaGy5jaGF0LnYxLkRpc2Nvbm5lY3RSZXNwb25zZRI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkUKCkxpc3RPbmxpbmUSGi5jaGF0LnYxLkxpc3RPbmxpbmVSZXF1ZXN0GhsuY2hhdC52MS5MaXN0T25saW5lUmVzcG9uc2USOQoHR2V0Um9vbRIXLmNoYXQudjEuR2V0Um9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlYgZwcm90bzM", [file_chat_v1_chat]);
+  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSI5ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg0KBWxpbWl0GAIgASgNIpwBCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEgwKBHR5cGUYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYXR0ZW1wdHMYBSABKA0SEgoKbGFzdF9lcnJvchgGIAEoCRIMCgRib2R5GAcgASgJIkQKF0xpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEikKDGRlYWRfbGV0dGVycxgBIAMoCzITLmNoYXQudjEuRGVhZExldHRlciIvChtSZWRlbGl2ZXJEZWFkTGV0dGVyc1JlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkiMwocUmVkZWxpdmVyRGVhZExldHRlcnNSZXNwb25zZRITCgtyZWRlbGl2ZXJlZBgBIAEoDSKEAQoOUHVibGlzaFJlcXVlc3QSDgoEcm9vbRgBIAEoCUgAEhEKB3RvX3VzZXIYAiABKAlIABIMCgRmcm9tGAMgASgJEgwKBHRleHQYBCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhAKCHJlcGx5X3RvGAYgASgEQggKBnRhcmdldCI0Cg9QdWJsaXNoUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSIxChFEaXNjb25uZWN0UmVxdWVzdBIMCgR1c2VyGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIUChJEaXNjb25uZWN0UmVzcG9uc2UyswoKDVNlcnZlclNlcnZpY2USPAoHUHVibGlzaBIXLmNoYXQudjEuUHVibGlzaFJlcXVlc3QaGC5jaGF0LnYxLlB1Ymxpc2hSZXNwb25zZRI/CgpDcmVhdGVSb29tEhouY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEj8KClVwZGF0ZVJvb20SGi5jaGF0LnYxLlVwZGF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USRQoKRGVsZXRlUm9vbRIaLmNoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaGy5jaGF0LnYxLkRlbGV0ZVJvb21SZXNwb25zZRJDCglBZGRNZW1iZXISGS5jaGF0LnYxLkFkZE1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJJCgxSZW1vdmVNZW1iZXISHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI/CgdTZXRSb2xlEhcuY2hhdC52MS5TZXRSb2xlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjcKA0JhbhITLmNoYXQudjEuQmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjsKBVVuYmFuEhUuY2hhdC52MS5VbmJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI5CgRNdXRlEhQuY2hhdC52MS5NdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj0KBlVubXV0ZRIWLmNoYXQudjEuVW5tdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEk4KDURlbGV0ZU1lc3NhZ2USHS5jaGF0LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0Gh4uY2hhdC52MS5VcGRhdGVNZXNzYWdlUmVzcG9uc2USRQoKRGlzY29ubmVjdBIaLmNoYXQudjEuRGlzY29ubmVjdFJlcXVlc3QaGy5jaGF0LnYxLkRpc2Nvbm5lY3RSZXNwb25zZRI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkUKCkxpc3RPbmxpbmUSGi5jaGF0LnYxLkxpc3RPbmxpbmVSZXF1ZXN0GhsuY2hhdC52MS5MaXN0T25saW5lUmVzcG9uc2USOQoHR2V0Um9vbRIXLmNoYXQudjEuR2V0Um9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlElQKD0xpc3REZWFkTGV0dGVycxIfLmNoYXQudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBogLmNoYXQudjEuTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USYwoUUmVkZWxpdmVyRGVhZExldHRlcnMSJC5jaGF0LnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJzUmVxdWVzdBolLmNoYXQudjEuUmVkZWxpdmVyRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_chat_v1_chat, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message chat.v1.ListDeadLettersRequest
+ */
+export type ListDeadLettersRequest = Message<"chat.v1.ListDeadLettersRequest"> & {
+  /**
+   * Empty: every endpoint's.
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * 1 to 500; 0 means 100.
+   *
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message chat.v1.ListDeadLettersRequest.
+ * Use `create(ListDeadLettersRequestSchema)` to create a new message.
+ */
+export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 0);
+
+/**
+ * @generated from message chat.v1.DeadLetter
+ */
+export type DeadLetter = Message<"chat.v1.DeadLetter"> & {
+  /**
+   * The event's id (the webhook-id header).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string endpoint = 2;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint32 attempts = 5;
+   */
+  attempts: number;
+
+  /**
+   * Why the last try failed: "HTTP 500", "no answer within 10000 ms", ...
+   *
+   * @generated from field: string last_error = 6;
+   */
+  lastError: string;
+
+  /**
+   * The JSON body every try sent.
+   *
+   * @generated from field: string body = 7;
+   */
+  body: string;
+};
+
+/**
+ * Describes the message chat.v1.DeadLetter.
+ * Use `create(DeadLetterSchema)` to create a new message.
+ */
+export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 1);
+
+/**
+ * @generated from message chat.v1.ListDeadLettersResponse
+ */
+export type ListDeadLettersResponse = Message<"chat.v1.ListDeadLettersResponse"> & {
+  /**
+   * @generated from field: repeated chat.v1.DeadLetter dead_letters = 1;
+   */
+  deadLetters: DeadLetter[];
+};
+
+/**
+ * Describes the message chat.v1.ListDeadLettersResponse.
+ * Use `create(ListDeadLettersResponseSchema)` to create a new message.
+ */
+export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 2);
+
+/**
+ * @generated from message chat.v1.RedeliverDeadLettersRequest
+ */
+export type RedeliverDeadLettersRequest = Message<"chat.v1.RedeliverDeadLettersRequest"> & {
+  /**
+   * Empty: every endpoint's.
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+};
+
+/**
+ * Describes the message chat.v1.RedeliverDeadLettersRequest.
+ * Use `create(RedeliverDeadLettersRequestSchema)` to create a new message.
+ */
+export const RedeliverDeadLettersRequestSchema: GenMessage<RedeliverDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 3);
+
+/**
+ * @generated from message chat.v1.RedeliverDeadLettersResponse
+ */
+export type RedeliverDeadLettersResponse = Message<"chat.v1.RedeliverDeadLettersResponse"> & {
+  /**
+   * @generated from field: uint32 redelivered = 1;
+   */
+  redelivered: number;
+};
+
+/**
+ * Describes the message chat.v1.RedeliverDeadLettersResponse.
+ * Use `create(RedeliverDeadLettersResponseSchema)` to create a new message.
+ */
+export const RedeliverDeadLettersResponseSchema: GenMessage<RedeliverDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 4);
 
 /**
  * @generated from message chat.v1.PublishRequest
@@ -71,7 +205,7 @@ export type PublishRequest = Message<"chat.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 0);
+  messageDesc(file_chat_v1_server, 5);
 
 /**
  * @generated from message chat.v1.PublishResponse
@@ -88,7 +222,7 @@ export type PublishResponse = Message<"chat.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 1);
+  messageDesc(file_chat_v1_server, 6);
 
 /**
  * @generated from message chat.v1.DisconnectRequest
@@ -112,7 +246,7 @@ export type DisconnectRequest = Message<"chat.v1.DisconnectRequest"> & {
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 2);
+  messageDesc(file_chat_v1_server, 7);
 
 /**
  * @generated from message chat.v1.DisconnectResponse
@@ -125,7 +259,7 @@ export type DisconnectResponse = Message<"chat.v1.DisconnectResponse"> & {
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 3);
+  messageDesc(file_chat_v1_server, 8);
 
 /**
  * ServerService is the API for your backend (docs/server-api.md), on the same port as ChatService.
@@ -133,7 +267,7 @@ export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PUR
  * Every call needs `authorization: Bearer <API key>`: a key from EDGECHAT_API_KEYS, never a user's
  * token, and never from a browser (a request with an Origin header is refused). Each key has a
  * name, which is who the room changes it makes are recorded as, and scopes: `publish`, `rooms`,
- * `moderate`, `read`. Each call is logged with the key's name. Calls with a key are not held to the
+ * `moderate`, `read`, `webhooks`. Each call is logged with the key's name. Calls with a key are not held to the
  * per-user rates, and act as a server-wide admin in every room, private ones included.
  *
  * @generated from service chat.v1.ServerService
@@ -287,6 +421,27 @@ export const ServerService: GenService<{
     methodKind: "unary";
     input: typeof ListMembersRequestSchema;
     output: typeof ListMembersResponseSchema;
+  },
+  /**
+   * Scope: webhooks (docs/webhooks.md). The dead letters: deliveries that gave up, of one endpoint
+   * or all, oldest first.
+   *
+   * @generated from rpc chat.v1.ServerService.ListDeadLetters
+   */
+  listDeadLetters: {
+    methodKind: "unary";
+    input: typeof ListDeadLettersRequestSchema;
+    output: typeof ListDeadLettersResponseSchema;
+  },
+  /**
+   * Makes dead letters live again, due now, with their tries reset.
+   *
+   * @generated from rpc chat.v1.ServerService.RedeliverDeadLetters
+   */
+  redeliverDeadLetters: {
+    methodKind: "unary";
+    input: typeof RedeliverDeadLettersRequestSchema;
+    output: typeof RedeliverDeadLettersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chat_v1_server, 0);
