@@ -61,6 +61,8 @@ export interface Config {
   apiKeysFile?: string;
   /** EDGECHAT_WEBHOOKS_FILE and the delivery settings (docs/webhooks.md). */
   webhooks: { file?: string; maxAttempts: number; retryMs: number; timeoutMs: number };
+  /** EDGECHAT_FILTER_*: the message filter hook (docs/webhooks.md); no url, no hook. */
+  filter: { url?: string; secret?: string; timeoutMs: number; failOpen: boolean };
   /** EDGECHAT_OPEN_ROOMS (default on): a room nobody created is made by first use; off, rooms exist once created. */
   openRooms: boolean;
   tlsCert?: string;
@@ -85,6 +87,12 @@ export function loadConfig(env: Env = process.env): Config {
     return n;
   };
   const str = (name: string) => (env[name] ? env[name] : undefined);
+  /** One of `values`, the first the default. */
+  const oneOf = (name: string, values: string[]) => {
+    const raw = env[name] || values[0];
+    if (!values.includes(raw)) throw new Error(`${name} must be one of ${values.join(", ")}, got "${raw}"`);
+    return raw;
+  };
   const logLevel = env.LOG_LEVEL || "info";
   if (!LEVELS.includes(logLevel as Level)) throw new Error(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${logLevel}"`);
   if (env.EDGECHAT_JWT_SECRET && env.EDGECHAT_JWKS_URL) {
@@ -125,6 +133,12 @@ export function loadConfig(env: Env = process.env): Config {
     requireAuth: env.EDGECHAT_REQUIRE_AUTH === "1" || env.EDGECHAT_REQUIRE_AUTH === "true",
     apiKeys: str("EDGECHAT_API_KEYS"),
     apiKeysFile: str("EDGECHAT_API_KEYS_FILE"),
+    filter: {
+      url: str("EDGECHAT_FILTER_URL"),
+      secret: str("EDGECHAT_FILTER_SECRET"),
+      timeoutMs: int("EDGECHAT_FILTER_TIMEOUT_MS", 500, 1),
+      failOpen: oneOf("EDGECHAT_FILTER_FAIL", ["closed", "open"]) === "open",
+    },
     webhooks: {
       file: str("EDGECHAT_WEBHOOKS_FILE"),
       maxAttempts: int("EDGECHAT_WEBHOOK_MAX_ATTEMPTS", 10, 1),

@@ -17,7 +17,8 @@ import { ApiKeys, parseApiKeys } from "./core/api-keys.ts";
 import { parseEndpoints } from "./webhooks/endpoints.ts";
 import { webhookRouter } from "./webhooks/router.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
-import { webhookMetrics } from "./metrics/webhooks.ts";
+import { filterMetrics, webhookMetrics } from "./metrics/webhooks.ts";
+import { httpFilter } from "./webhooks/filter.ts";
 
 /** When the server loads what only the requests besides gRPC Send and Subscribe need, at the latest. */
 const RPC_LOAD_DELAY_MS = 100;
@@ -87,6 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     auth,
     openRooms: config.openRooms,
     events: endpoints.length > 0 ? webhookRouter(endpoints) : undefined,
+    filter: config.filter.url ? httpFilter({ ...config.filter, url: config.filter.url }, log, filterMetrics(metrics.registry)) : undefined,
   });
   const readiness = createReadiness(false);
   let draining = false;

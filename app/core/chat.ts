@@ -33,6 +33,7 @@ import { type Actor, checkRead, checkWrite, MAX_REASON, readRefusal, roomNotCrea
 import { edit, react, remove } from "./message-updates.ts";
 import { checkEmoji } from "../rules/reactions.ts";
 import { entryEvent, type EventSink, type WebhookEvent } from "./webhook-events.ts";
+import type { FilterInput, MessageFilter } from "./message-filter.ts";
 import { kindProto, roleProto, Rooms } from "./rooms.ts";
 
 export type SendTarget = { room: string } | { toUser: string };
@@ -51,6 +52,8 @@ export interface CoreOptions {
   openRooms?: boolean;
   /** Where the webhooks' events go (app/webhooks/); none: no webhooks. Needs an engine with an outbox. */
   events?: EventSink;
+  /** EDGECHAT_FILTER_URL: the hook every user's message and edit passes before it is stored. */
+  filter?: MessageFilter;
 }
 
 /** A room listed by ListRooms, as the caller sees it: RoomInfo's fields. */
@@ -328,7 +331,18 @@ export class ChatCore {
     checkText(text, this.opts.limits.maxTextBytes);
     checkClientMsgId(clientMsgId);
     this.takeToken("send", user, protocol);
-    return this.post(user, room, text, clientMsgId, protocol, replyTo);
+    const filtered = await this.filtered({ kind: "message", room, from: user, text, seq: replyTo });
+    return this.post(user, room, filtered, clientMsgId, protocol, replyTo);
+  }
+
+  /**
+   * A user's text through the filter hook, if there is one (after the rate limit: a client that
+   * floods is refused before the hook is asked). A rewritten text keeps the limits of a send.
+   */
+  private async filtered(input: FilterInput): Promise<string> {
+    if (!this.opts.filter) return input.text;
+    const text = await this.opts.filter.check(input);
+    return text === input.text ? text : checkText(text, this.opts.limits.maxTextBytes);
   }
 
   /**
@@ -375,22 +389,15 @@ export class ChatCore {
   async editMessage(actor: Actor, roomName: string, seq: bigint, text: string, clientMsgId: string): Promise<Updated> {
     const room = this.roomFor(actor.user, roomName, "write");
     checkText(text, this.opts.limits.maxTextBytes);
-    return this.update(actor, room, seq, UpdateKind.EDITED, "", clientMsgId, edit(actor, room, seq, text));
+    const filteredEdit = async () => edit(actor, room, seq, actor.server ? text : await this.filtered({ kind: "edit", room, from: actor.user, text, seq }));
+    return this.update(actor, room, seq, UpdateKind.EDITED, "", clientMsgId, filteredEdit);
   }
 
   /** Deletes a message for good (its author, or the room's owners and admins): a tombstone keeps its seq. */
   async deleteMessage(actor: Actor, roomName: string, seq: bigint, clientMsgId: string): Promise<Updated> {
     // Deleting takes reading, not writing: a muted user may still take back what they said.
     const room = actor.server ? checkAnyRoom(roomName) : this.roomFor(actor.user, roomName, "read");
-    return this.update(
-      actor,
-      room,
-      seq,
-      UpdateKind.DELETED,
-      "",
-      clientMsgId,
-      remove(actor, room, seq, () => this.opts.engine.access.room(room)),
-    );
+    return this.update(actor, room, seq, UpdateKind.DELETED, "", clientMsgId, () => remove(actor, room, seq, () => this.opts.engine.access.room(room)));
   }
 
   /** Adds the actor's reaction to a message, or takes it back. */
@@ -398,7 +405,7 @@ export class ChatCore {
     const room = this.roomFor(actor.user, roomName, "write");
     checkEmoji(emoji);
     const kind = add ? UpdateKind.REACTION_ADDED : UpdateKind.REACTION_REMOVED;
-    return this.update(actor, room, seq, kind, emoji, clientMsgId, react(actor, room, seq, emoji, add));
+    return this.update(actor, room, seq, kind, emoji, clientMsgId, () => react(actor, room, seq, emoji, add));
   }
 
   /**
@@ -412,11 +419,13 @@ export class ChatCore {
     kind: UpdateKind,
     emoji: string,
     clientMsgId: string,
-    change: UpdateDraft["change"],
+    /** The change, made once the rate allowed the call: an edit's text goes through the filter hook then. */
+    prepare: () => UpdateDraft["change"] | Promise<UpdateDraft["change"]>,
   ): Promise<Updated> {
     if (seq <= 0n) throw new ConnectError("seq must name a message: 1 or more", Code.InvalidArgument);
     checkClientMsgId(clientMsgId);
     if (!actor.server) this.takeToken("send", actor.user, actor.protocol ?? "unknown");
+    const change = await prepare();
     const { engine, region } = this.opts;
     const webhooks = this.opts.events && ((entry: Message, message: Message) => this.entryRows({ ...entry, update: { ...entry.update!, message } } as Message));
     const done = await engine.history.update({ room, targetSeq: seq, from: actor.user, clientMsgId, region, kind, emoji, change, webhooks });

@@ -4,6 +4,7 @@
 import { Counter, Gauge, type Registry } from "./prom.ts";
 import type { WebhookOutbox } from "../engine/engine.ts";
 import type { WebhookCounts } from "../webhooks/dispatcher.ts";
+import type { FilterOutcome } from "../webhooks/filter.ts";
 
 export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpoints: string[]): WebhookCounts {
   const r = [registry];
@@ -44,4 +45,16 @@ export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpoi
     s.oldestMs === undefined ? 0 : (Date.now() - s.oldestMs) / 1000,
   );
   return { delivered: (endpoint) => delivered.inc({ endpoint }), failed: (endpoint) => failed.inc({ endpoint }) };
+}
+
+/** The message filter hook's answers, by outcome: accept, reject, rewrite, failed_open, failed_closed. */
+export function filterMetrics(registry: Registry): (outcome: FilterOutcome) => void {
+  const answers = new Counter({
+    name: "edgechat_filter_total",
+    help: "Messages and edits checked by the filter hook, by outcome.",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  for (const outcome of ["accept", "reject", "rewrite", "failed_open", "failed_closed"]) answers.inc({ outcome }, 0);
+  return (outcome) => answers.inc({ outcome });
 }

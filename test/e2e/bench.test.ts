@@ -119,3 +119,16 @@ test("bench/changes.ts in its smallest form: each kind of call ran and has numbe
     ).toBe(true);
   }
 }, 60_000);
+
+test("bench/filter.ts in its smallest form: both servers ran and have numbers", async () => {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "bench/filter.ts"), "--callers", "4", "--calls", "40", "--rounds", "1"], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  expect(code, stderr).toBe(0);
+  const rows = stdout.split("\n").filter((l) => /^\| (no filter|filter hook) \|/.test(l));
+  expect(rows).toHaveLength(2);
+  for (const r of rows) expect(Number(r.split("|")[2].trim().split(" ")[0]), r).toBeGreaterThan(0);
+}, 60_000);

@@ -2,7 +2,7 @@
 // Standard Webhooks library: a receiver that is down when the server is killed with SIGKILL in
 // the middle of its retries gets the event after the restart, once, and the others are not sent it
 // again; one that answers 500 for ever makes a dead letter, which the server API lists and
-// redelivers; the metrics say so.
+// redelivers; the metrics say so. And the message filter hook, rejecting and rewriting.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { chatClient, transport } from "../support/clients.ts";
 import { startReceiver, type Receiver } from "../support/receiver.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { eventually } from "../support/wait.ts";
+import { WsClient } from "../support/ws-client.ts";
 
 const KEY = newApiKey("ops", ["webhooks"]);
 const secrets = { a: newSecret(), b: newSecret(), c: newSecret() };
@@ -47,7 +48,12 @@ const send = (s: ServerProcess, text: string) =>
 test("kill -9 while an endpoint is down and being retried: after the restart it gets the event once; the others are not sent it again", async () => {
   receivers.b.answer.status = 503;
   const m = (await send(server, "deploy at noon")).message!;
-  await eventually(() => receivers.a.received.some((r) => r.type === "message.created"), 5000, "a got it");
+  // a's delivery done, that is recorded (a kill between a 2xx and its record sends it again: at least once).
+  await eventually(
+    async () => /^edgechat_webhook_delivered_total\{endpoint="a"\} 1$/m.test(await (await fetch(server.metricsUrl)).text()),
+    5000,
+    "a's delivery recorded",
+  );
   await eventually(() => receivers.b.tries >= 1, 5000, "b tried");
   await server.stop("SIGKILL");
   receivers.b.answer.status = 200;
@@ -80,4 +86,34 @@ test("an endpoint that answers 500 for ever: a dead letter, listed and redeliver
   await eventually(() => receivers.c.received.length === 1, 5000, "c got it");
   expect(receivers.c.received[0]).toMatchObject({ id: dead.id, type: "room.created", verified: true });
   expect((await api.listDeadLetters({}, auth)).deadLetters).toEqual([]);
+}, 30_000);
+
+test("the filter hook through the real server: a gRPC Send rejected with the hook's reason, a /ws send rewritten; the metrics count both", async () => {
+  const hook = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      const { text } = (await req.json()) as { text: string };
+      if (text.includes("casino")) return Response.json({ action: "reject", reason: "no gambling ads" });
+      return Response.json({ action: "rewrite", text: text.replaceAll("heck", "h*ck") });
+    },
+  });
+  const filtered = await startServer({ EDGECHAT_FILTER_URL: `http://127.0.0.1:${hook.port}/check`, EDGECHAT_FILTER_SECRET: newSecret() });
+  try {
+    const grpcClient = chatClient(transport(filtered.url, "grpc"));
+    const refused = await grpcClient.send({ target: { case: "room", value: "f" }, text: "best casino here" }, { headers: { "x-user": "eve" } }).catch((e) => e);
+    expect([refused.code, refused.rawMessage]).toEqual([7, "the message was refused: no gambling ads"]);
+    const ws = new WsClient(`ws://127.0.0.1:${filtered.port}/ws`, { headers: { "x-user": "ann" } });
+    await ws.until((c) => c.of("ready").length > 0, "/ws ready");
+    ws.send({ kind: { case: "send", value: { target: { case: "room", value: "f" }, text: "what the heck", clientMsgId: "w1" } } });
+    const ack = await ws.until((c) => c.of("ack")[0], "the ack");
+    expect(ack.message?.text).toBe("what the h*ck");
+    await ws.close();
+    const metrics = await (await fetch(filtered.metricsUrl)).text();
+    expect(metrics).toMatch(/^edgechat_filter_total\{outcome="reject"\} 1$/m);
+    expect(metrics).toMatch(/^edgechat_filter_total\{outcome="rewrite"\} 1$/m);
+  } finally {
+    await filtered.stop();
+    hook.stop(true);
+  }
 }, 30_000);
