@@ -61,9 +61,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     : createEmbeddedEngine(config.dataDir, { maxBytes: config.dbMaxBytes, log });
   // Webhooks: the endpoints are read at start (a bad file stops the server, saying what is wrong).
   const endpoints = config.webhooks.file ? parseEndpoints(readFileSync(config.webhooks.file, "utf8"), config.webhooks.file) : [];
-  if (endpoints.length > 0 && !engine.outbox) {
-    throw new Error(`EDGECHAT_WEBHOOKS_FILE is set, but the ${engine.name} engine has no webhook outbox yet: webhooks need the embedded engine for now`);
-  }
   const dispatcher =
     endpoints.length > 0 && engine.outbox
       ? new WebhookDispatcher(
@@ -217,7 +214,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const metricsServer = config.metricsAddr === "off" ? undefined : await serveMetrics(metrics.registry, config.metricsAddr, log, rpcLoaded);
   listening = true;
   readiness.set(engineReady);
-  dispatcher?.start();
+  // With NATS the outbox's streams are set up once the engine is ready; until then the dispatcher waits.
+  void dispatcher?.start().catch((err) => log.error("webhooks could not start", { err }));
   log.info("listening", {
     port: listener.port,
     metrics: metricsServer ? `${parseAddr(config.metricsAddr).host}:${metricsServer.port}` : "off",

@@ -60,6 +60,9 @@ export interface CoreOptions {
 export type ListedRoom = Omit<RoomInfo, "$typeName" | "$unknown">;
 
 const MAX_CLIENT_MSG_ID = 128;
+/** How long a message waits for its webhook's list of offline members before it goes without one. */
+const OFFLINE_LOOKUP_MS = 500;
+const OFFLINE_CACHE_MS = 1000;
 const MAX_PAGE_TOKEN = 256;
 const TYPING_INTERVAL_MS = 1000;
 /** How often sessions are checked for an expired token. */
@@ -101,6 +104,8 @@ export class ChatCore {
     return access.blocked(viewer).has(user) || access.blocked(user).has(viewer);
   };
   private readonly stopWatching: () => void;
+  /** Each room's members with no stream, as last looked up for a webhook (offlineMembers). */
+  private readonly offlineCache = new Map<string, { users: string[]; at: number }>();
   /** When each user last said they type in each room without a stream (typingFor), swept by tick(). */
   private readonly typingAt = new Map<string, number>();
 
@@ -489,7 +494,7 @@ export class ChatCore {
   }
 
   /** The webhook deliveries of an entry, if it makes an event (webhook-events.ts). */
-  private entryRows(m: Message, offline?: string[]): OutboxRow[] {
+  private entryRows(m: Message, offline?: string[] | null): OutboxRow[] {
     const ev = entryEvent(m, offline);
     return ev && this.opts.events ? this.opts.events.rows(ev.type, ev.data) : [];
   }
@@ -505,13 +510,31 @@ export class ChatCore {
    * The room's members with no stream in it now, anywhere: a direct conversation's two users; a
    * room's who joined it, and who has a role in it (added, or its owners).
    */
-  private async offlineMembers(room: string): Promise<string[]> {
+  private async offlineMembers(room: string): Promise<string[] | null> {
+    // Looked up at most once a second per room: a busy room's messages share it (a second's staleness
+    // in a hint for push notifications), and a send costs no listing of members and presence.
+    const cached = this.offlineCache.get(room);
+    if (cached && Date.now() - cached.at < OFFLINE_CACHE_MS) return cached.users;
+    const users = await this.lookUpOffline(room);
+    if (this.offlineCache.size >= 10_000) this.offlineCache.clear();
+    if (users !== null) this.offlineCache.set(room, { users, at: Date.now() });
+    return users;
+  }
+
+  private async lookUpOffline(room: string): Promise<string[] | null> {
     const { engine } = this.opts;
     const pair = dmParticipants(room);
     const roles = pair ? [] : [...(engine.access.room(room)?.roles.keys() ?? [])];
-    const members = pair ?? [...new Set([...(await engine.rooms.members(room)), ...roles])].sort();
-    const online = new Set((await engine.presence.online(room)).map((e) => e.user));
-    return members.filter((u) => !online.has(u));
+    const look = async () => {
+      const members = pair ?? [...new Set([...(await engine.rooms.members(room)), ...roles])].sort();
+      const online = new Set((await engine.presence.online(room)).map((e) => e.user));
+      return members.filter((u) => !online.has(u));
+    };
+    // A hint for push notifications: never worth holding a message up for (a store failing over).
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), OFFLINE_LOOKUP_MS).unref?.());
+    const found = await Promise.race([look().catch(() => null), timeout]);
+    if (found === null) this.opts.log.warn("webhook: the room's offline members are unknown", { room });
+    return found;
   }
 
   async typing(s: Session, roomName: string): Promise<void> {

@@ -32,7 +32,7 @@ const json = (m: Message) => toJson(MessageSchema, m) as Record<string, unknown>
  * The event an entry makes, if any. A message's carries the room's members who had no stream in
  * it when it was stored (`offline`, for push notifications); a deleted message's carries no text.
  */
-export function entryEvent(m: Message, offline: string[] = []): { type: WebhookEvent; data: Record<string, unknown> } | undefined {
+export function entryEvent(m: Message, offline: string[] | null = []): { type: WebhookEvent; data: Record<string, unknown> } | undefined {
   const u = m.update;
   if (u) {
     if (u.kind === UpdateKind.EDITED && u.message) return { type: "message.edited", data: { room: m.room, by: m.from, message: json(u.message) } };

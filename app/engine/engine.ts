@@ -47,6 +47,12 @@ export interface Delivery extends OutboxRow {
  * Each is delivered at least once, until done or dead (a dead letter, kept until redelivered).
  */
 export interface WebhookOutbox {
+  /**
+   * Called once by the dispatcher before it asks for anything, with the endpoints it delivers to
+   * and how long a delivery may take: an outbox that needs setting up (NATS) does it here.
+   */
+  start?(endpoints: string[], ackWaitMs: number): Promise<void>;
+  close?(): void;
   /** Deliveries not recorded with an entry of history (a room deleted, a user gone offline). */
   add(rows: OutboxRow[]): Promise<void>;
   /** Up to `limit` live deliveries due at `nowMs`, oldest first. */

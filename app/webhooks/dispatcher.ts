@@ -50,7 +50,20 @@ export class WebhookDispatcher {
     this.endpoints = new Map(endpoints.map((e) => [e.id, e]));
   }
 
-  start(): void {
+  /** Starts delivering (after the outbox's own start, if it has one: NATS sets up its consumers). */
+  async start(): Promise<void> {
+    // An ack wait well past the timeout: a delivery still being tried is not handed to another instance.
+    // An outbox on a service that is not up yet (NATS) is tried again until it is.
+    for (;;) {
+      try {
+        await this.outbox.start?.([...this.endpoints.keys()], this.opts.timeoutMs + 30_000);
+        break;
+      } catch (err) {
+        if (this.stopped) return;
+        this.log.warn("webhook outbox not ready; trying again", { err: (err as Error).message });
+        await Bun.sleep(2000);
+      }
+    }
     this.schedule(0);
   }
 
@@ -59,6 +72,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.timer);
     await Promise.allSettled([...this.inFlight.values()]);
+    this.outbox.close?.();
   }
 
   private schedule(ms: number): void {

@@ -116,10 +116,10 @@ describe("delivery", () => {
   let receiver: Receiver;
   let dispatcher: WebhookDispatcher;
   const secret = newSecret();
-  const start = (opts: Partial<{ maxAttempts: number; retryMs: number; timeoutMs: number }> = {}) => {
+  const start = async (opts: Partial<{ maxAttempts: number; retryMs: number; timeoutMs: number }> = {}) => {
     const endpoints = parseEndpoints(JSON.stringify({ endpoints: [{ id: "crm", url: receiver.url, secret, events: ["*"] }] }), "t");
     dispatcher = new WebhookDispatcher(engine.outbox!, endpoints, { maxAttempts: 3, retryMs: 20, timeoutMs: 500, pollMs: 10, ...opts }, createLogger("error"));
-    dispatcher.start();
+    await dispatcher.start();
     return webhookRouter(endpoints);
   };
   beforeEach(async () => {
@@ -133,7 +133,7 @@ describe("delivery", () => {
   });
 
   test("delivered once, signed; a receiver that fails for ever makes a dead letter after the tries, which redelivery brings back", async () => {
-    const router = start();
+    const router = await start();
     await engine.outbox!.add(router.rows("user.offline", { user: "ann" }));
     await eventually(() => receiver.received.length === 1, 3000, "delivered", 5);
     expect(receiver.received[0]).toMatchObject({ type: "user.offline", verified: true, body: { data: { user: "ann" } } });
@@ -152,7 +152,7 @@ describe("delivery", () => {
   });
 
   test("a receiver that is down, then up, gets it; a slow one is tried again after the timeout, with the same id", async () => {
-    const router = start({ maxAttempts: 10, timeoutMs: 100 });
+    const router = await start({ maxAttempts: 10, timeoutMs: 100 });
     await receiver.stop();
     await engine.outbox!.add(router.rows("user.offline", { user: "cat" }));
     await Bun.sleep(100);

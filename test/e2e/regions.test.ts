@@ -11,6 +11,11 @@ import { freePort } from "../support/prometheus.ts";
 import { startServer, type ServerProcess } from "../support/server.ts";
 import { eventually } from "../support/wait.ts";
 import { newApiKey } from "../../app/core/api-keys.ts";
+import { newSecret } from "../../app/webhooks/signing.ts";
+import { startReceiver, type Receiver } from "../support/receiver.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ServerService } from "../../app/gen/chat/v1/server_pb.ts";
 
 const REGIONS = ["nrt", "ams", "iad"];
@@ -18,7 +23,11 @@ let cluster: NatsCluster;
 let servers: ServerProcess[] = [];
 
 const KEY = newApiKey("backend", ["moderate"]);
+const HOOK_SECRET = newSecret();
+let receiver: Receiver;
+let hooksFile = "";
 const env = (region: string, url: string) => ({
+  EDGECHAT_WEBHOOKS_FILE: hooksFile,
   EDGECHAT_NATS_URL: url,
   EDGECHAT_REGION: region,
   EDGECHAT_RATE_PER_SECOND: "1000",
@@ -59,6 +68,9 @@ async function resume(s: ServerProcess, user: string, room: string, sinceSeq: bi
 }
 
 beforeAll(async () => {
+  receiver = await startReceiver(HOOK_SECRET);
+  hooksFile = join(mkdtempSync(join(tmpdir(), "edgechat-hooks-")), "webhooks.json");
+  writeFileSync(hooksFile, JSON.stringify({ endpoints: [{ id: "crm", url: receiver.url, secret: HOOK_SECRET, events: ["message.created"] }] }));
   cluster = await startCluster(3);
   // Each instance names its own node first; the others are where it goes when that one dies.
   const urlFor = (i: number) => [cluster.nodes[i], ...cluster.nodes.filter((_, j) => j !== i)].map((n) => n.url).join(",");
@@ -69,6 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop("SIGKILL")));
   await cluster?.stop();
+  await receiver?.stop();
 });
 
 test("three regions in one room and a DM: every message once, same order, same seq; ListOnline shows each region", async () => {
@@ -211,6 +224,17 @@ test("an edit in one region reaches a stream in another with the message attache
   expect(watcher.reader.done).toBe(false);
   watcher.close();
 });
+
+test("webhooks from three regions: each message's event delivered once, signed, whichever region stored it", async () => {
+  await Promise.all(servers.flatMap((s, i) => Array.from({ length: 5 }, (_, k) => send(s, `w${i}`, "hooked", `r${i}-${k}`))));
+  const hooked = () => receiver.received.filter((r) => (r.body.data as { room: string }).room === "hooked");
+  await eventually(() => hooked().length >= 15, 15_000, "15 events");
+  await Bun.sleep(1000);
+  const texts = hooked().map((r) => (r.body.data as { message: { text: string } }).message.text);
+  expect(texts.sort()).toEqual(REGIONS.flatMap((_, i) => Array.from({ length: 5 }, (_, k) => `r${i}-${k}`)).sort());
+  expect(new Set(hooked().map((r) => r.id)).size).toBe(15);
+  expect(hooked().every((r) => r.verified)).toBe(true);
+}, 30_000);
 
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {
   const room = "storm";

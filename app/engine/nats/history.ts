@@ -27,6 +27,7 @@ import { MessageSchema, MessageUpdateSchema, type Message } from "../../gen/chat
 import type { Appended, Draft, HistoryStore, Page, ReadRange, UpdateDraft, Updated } from "../engine.ts";
 import { attachTargets } from "../updates.ts";
 import { KeyedQueue } from "../keyed-queue.ts";
+import { WEBHOOKS_HEADER } from "./outbox.ts";
 import { unavailable, type Conn } from "./conn.ts";
 import { msgId, roomSubject, STREAM, updateMsgId } from "./names.ts";
 import { assemble, findNewest, mapLimit, pageRange } from "./reads.ts";
@@ -138,8 +139,10 @@ export class NatsHistory implements HistoryStore {
       break;
     }
     const update = create(MessageUpdateSchema, { kind: u.kind, targetSeq: u.targetSeq, emoji: u.emoji, version: message.version });
+    const now = message;
+    const webhooks = u.webhooks && ((entry: Message) => u.webhooks!(entry, now));
     const { message: entry, duplicate } = await this.publish(
-      { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update },
+      { room: u.room, from: u.from, text: "", clientMsgId: u.clientMsgId, region: u.region, update, webhooks },
       key,
     );
     return { message, entry: attachTargets([entry], [message])[0], duplicate };
@@ -183,11 +186,21 @@ export class NatsHistory implements HistoryStore {
     let seq = (cached && Date.now() - cached.at < this.cacheMs ? cached.seq : await this.newest(draft.room, "nearest")) + 1;
     for (let attempt = 1; ; attempt++) {
       const { js } = this.io();
-      const message = create(MessageSchema, { ...draft, id, seq: BigInt(seq), sentAt: timestampNow() });
+      const { webhooks: _w, ...fields } = draft;
+      const message = create(MessageSchema, { ...fields, id, seq: BigInt(seq), sentAt: timestampNow() });
+      // The entry's webhook deliveries ride in a header, stored with it in this one write (outbox.ts).
+      const rows = draft.webhooks?.(message) ?? [];
+      const h = rows.length ? natsHeaders() : undefined;
+      h?.set(WEBHOOKS_HEADER, JSON.stringify(rows));
       try {
         const timeout = Math.max(100, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
         const ack = await this.conn.race(
-          js.publish(roomSubject(draft.room, seq), toBinary(MessageSchema, message), { msgID: dedupe, expect: { lastSubjectSequence: 0 }, timeout }),
+          js.publish(roomSubject(draft.room, seq), toBinary(MessageSchema, message), {
+            msgID: dedupe,
+            expect: { lastSubjectSequence: 0 },
+            timeout,
+            headers: h,
+          }),
         );
         // A clustered leader answers a duplicate still in flight with seq 0: ask again shortly.
         if (ack.duplicate && ack.seq === 0) throw new Error("duplicate in flight");

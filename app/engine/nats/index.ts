@@ -14,6 +14,7 @@ import { NatsHistory } from "./history.ts";
 import { NatsPresence } from "./presence.ts";
 import { NatsReadState } from "./read-state.ts";
 import { NatsRooms } from "./rooms.ts";
+import { NatsOutbox } from "./outbox.ts";
 import { setup, type Io } from "./setup.ts";
 
 export interface NatsTuning {
@@ -88,6 +89,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     }
   })();
 
+  const outbox = new NatsOutbox(need, conn, elog);
   return {
     name: "nats",
     history,
@@ -96,6 +98,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
     reads: readState,
     bus,
     presence,
+    outbox,
     watchReady(listener) {
       listeners.add(listener);
       listener(reported);
@@ -109,6 +112,7 @@ export function createNatsEngine(config: Config, log: Logger, tuning: Partial<Na
       }),
     async close() {
       if (closed) return;
+      outbox.close();
       bus.close();
       presence.close();
       docs.stop();

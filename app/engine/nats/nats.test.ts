@@ -270,3 +270,57 @@ test("a deleted message's text, and the text an edit replaced, are erased from t
     [5n, "", false, 0n],
   ]);
 });
+
+test("webhook outbox: deliveries ride with their entries, and two instances deliver each once; failures back off, then a dead letter", async () => {
+  await wipe();
+  const [a, b] = [await engine("nrt"), await engine("ams")];
+  await Promise.all([a.outbox!.start!(["crm"], 5000), b.outbox!.start!(["crm"], 5000)]);
+  const rows = (m: Message) => [{ eventId: `evt-${m.room}-${m.seq}`, endpoint: "crm", type: "message.created", body: JSON.stringify({ text: m.text }) }];
+  await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).history.append({ ...draft("hooked", `m${i}`), webhooks: rows })));
+  await a.outbox!.add([{ eventId: "evt-offline", endpoint: "crm", type: "user.offline", body: "{}" }]);
+  const delivered: string[] = [];
+  await eventually(
+    async () => {
+      for (const e of [a, b])
+        for (const d of await e.outbox!.due(Date.now(), 50)) {
+          delivered.push(d.eventId);
+          await e.outbox!.delivered(d);
+        }
+      return delivered.length >= 21;
+    },
+    10_000,
+    "21 deliveries",
+    20,
+  );
+  await Bun.sleep(300);
+  for (const e of [a, b]) expect(await e.outbox!.due(Date.now(), 50)).toEqual([]);
+  expect(delivered.sort()).toEqual([...Array.from({ length: 20 }, (_, i) => `evt-hooked-${i + 1}`), "evt-offline"].sort());
+
+  // A failure: nak'ed with a delay, back with one more try, then given up: a dead letter, redelivered.
+  await a.outbox!.add([{ eventId: "evt-fail", endpoint: "crm", type: "user.offline", body: "{}" }]);
+  /** The next delivery, from whichever instance holds it. */
+  const next = () =>
+    eventually(
+      async () => {
+        for (const e of [a, b]) {
+          const [d] = await e.outbox!.due(Date.now(), 1);
+          if (d) return { outbox: e.outbox!, d };
+        }
+        return undefined;
+      },
+      5000,
+      "the delivery",
+      20,
+    );
+  const first = (await next())!;
+  await first.outbox.failed(first.d, Date.now() + 200, "HTTP 500");
+  const second = (await next())!;
+  expect([second.d.eventId, second.d.attempts]).toEqual(["evt-fail", 1]);
+  await second.outbox.failed(second.d, undefined, "HTTP 500");
+  const dead = await eventually(async () => (await a.outbox!.deadLetters("crm", 10))[0], 5000, "a dead letter", 20);
+  expect(dead).toMatchObject({ eventId: "evt-fail", attempts: 2, lastError: "HTTP 500" });
+  expect((await b.outbox!.stats()).get("crm")).toMatchObject({ dead: 1 });
+  expect(await b.outbox!.redeliver("crm")).toBe(1);
+  expect((await next())!.d.eventId).toBe("evt-fail");
+  expect(await a.outbox!.deadLetters("crm", 10)).toEqual([]);
+});

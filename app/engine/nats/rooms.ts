@@ -10,6 +10,7 @@ import type { Io } from "./setup.ts";
 
 const FLUSH_MS = 2_000;
 const KNOWN = 100_000;
+const MEMBERS_CACHE_MS = 5_000;
 
 const roomKey = (room: string) => `r.${token(room)}`;
 const memberKey = (room: string, user: string) => `m.${token(room)}.${token(user)}`;
@@ -19,6 +20,7 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
   private readonly known = new Set<string>();
   private readonly pending = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly memberCache = new Map<string, { users: string[]; at: number }>();
 
   constructor(
     private readonly io: () => Io,
@@ -39,11 +41,20 @@ export class NatsRooms implements RoomDirectory, SeqFloor {
     await this.conn.retry(() => this.io().rooms.put(memberKey(room, user), ""), "room directory write");
   }
 
+  /**
+   * A listing of the bucket's keys (a consumer on the server): kept a few seconds per room, since a
+   * webhook asks for it with every message of a busy room.
+   */
   async members(room: string): Promise<string[]> {
+    const had = this.memberCache.get(room);
+    if (had && Date.now() - had.at < MEMBERS_CACHE_MS) return had.users;
     const users: string[] = [];
     for await (const key of await this.conn.retry(() => this.io().rooms.keys(`m.${token(room)}.*`), "room directory listing"))
       users.push(untoken(key.split(".")[2]));
-    return users.sort();
+    users.sort();
+    if (this.memberCache.size >= KNOWN) this.memberCache.clear();
+    this.memberCache.set(room, { users, at: Date.now() });
+    return users;
   }
 
   async removeMember(room: string, user: string): Promise<void> {

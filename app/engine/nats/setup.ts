@@ -23,6 +23,8 @@ export interface Io {
   access: KV;
   /** Each user's last-read seq per room (read-state.ts). */
   readState: KV;
+  /** The replicas the streams were made with (the webhook outbox makes its own the same). */
+  replicas: number;
 }
 
 export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: number, log: Logger): Promise<Io> {
@@ -36,7 +38,7 @@ export async function setup(nc: NatsConnection, cfg: NatsConfig, presenceTtlMs: 
   const presence = await kvm.create(PRESENCE_BUCKET, { history: 1, replicas, ttl: presenceTtlMs });
   const access = await kvm.create(ACCESS_BUCKET, { history: 1, replicas });
   const readState = await kvm.create(READ_STATE_BUCKET, { history: 1, replicas });
-  return { nc, js, jsm, rooms, presence, access, readState };
+  return { nc, js, jsm, rooms, presence, access, readState, replicas };
 }
 
 export function streamConfig(cfg: NatsConfig, replicas: number): Partial<StreamConfig> & { name: string } {
