@@ -14,7 +14,7 @@ import { createReadiness } from "./transport/readiness.ts";
 import type { RpcHandler } from "./transport/rpc.ts";
 import { readFileSync } from "node:fs";
 import { ApiKeys, parseApiKeys } from "./core/api-keys.ts";
-import { parseEndpoints } from "./webhooks/endpoints.ts";
+import { parseEndpoints, WebhookEndpoints } from "./webhooks/endpoints.ts";
 import { webhookRouter } from "./webhooks/router.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { filterMetrics, webhookMetrics } from "./metrics/webhooks.ts";
@@ -59,22 +59,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const engine: Engine = config.nats
     ? (await import("./engine/nats/index.ts")).createNatsEngine(config, log)
     : createEmbeddedEngine(config.dataDir, { maxBytes: config.dbMaxBytes, log });
-  // Webhooks: the endpoints are read at start (a bad file stops the server, saying what is wrong).
-  const endpoints = config.webhooks.file ? parseEndpoints(readFileSync(config.webhooks.file, "utf8"), config.webhooks.file) : [];
-  const dispatcher =
-    endpoints.length > 0 && engine.outbox
-      ? new WebhookDispatcher(
-          engine.outbox,
-          endpoints,
-          config.webhooks,
-          log,
-          webhookMetrics(
-            metrics.registry,
-            engine.outbox,
-            endpoints.map((e) => e.id),
-          ),
-        )
-      : undefined;
+  // Webhooks: the file's endpoints are read at start (a bad file stops the server, saying what is
+  // wrong); those made through the server API are the access store's, followed by every instance.
+  const fromFile = config.webhooks.file ? parseEndpoints(readFileSync(config.webhooks.file, "utf8"), config.webhooks.file) : [];
+  const endpoints = new WebhookEndpoints(fromFile, engine.access);
+  engine.watchReady?.((up) => up && endpoints.reload());
+  const ids = () => endpoints.list().map((e) => e.id);
+  // Waits for an endpoint before it costs anything (with NATS: before it makes its streams).
+  const dispatcher = engine.outbox
+    ? new WebhookDispatcher(engine.outbox, endpoints, config.webhooks, log, webhookMetrics(metrics.registry, engine.outbox, ids))
+    : undefined;
   core = new ChatCore({
     engine,
     region: config.region,
@@ -84,7 +78,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     observer: metrics.chat,
     auth,
     openRooms: config.openRooms,
-    events: endpoints.length > 0 ? webhookRouter(endpoints) : undefined,
+    events: webhookRouter(endpoints),
     filter: config.filter.url ? httpFilter({ ...config.filter, url: config.filter.url }, log, filterMetrics(metrics.registry)) : undefined,
   });
   const readiness = createReadiness(false);
@@ -116,6 +110,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         apiKeys,
         log,
         outbox: dispatcher ? engine.outbox : undefined,
+        webhookEndpoints: endpoints,
         readiness,
         metrics,
         region: config.region,
@@ -215,6 +210,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   listening = true;
   readiness.set(engineReady);
   // With NATS the outbox's streams are set up once the engine is ready; until then the dispatcher waits.
+  endpoints.reload();
   void dispatcher?.start().catch((err) => log.error("webhooks could not start", { err }));
   log.info("listening", {
     port: listener.port,

@@ -6,7 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AccessStore, RoleName, RoomRecord } from "./engine.ts";
 
-export type DocKind = "room" | "block";
+export type DocKind = "room" | "block" | "webhook";
 
 /** Documents by (kind, id), each with a revision that grows with every write of it. */
 export interface DocStore {
@@ -39,6 +39,8 @@ export class CachedAccess implements AccessStore {
   /** Deleted documents stay as revisions without a value, so that an older write seen late cannot bring them back. */
   private readonly rooms = new Map<string, Stored<RoomRecord | undefined>>();
   private readonly blocks = new Map<string, Stored<Set<string>>>();
+  private readonly webhooks = new Map<string, Stored<string | undefined>>();
+  private readonly webhookListeners = new Set<() => void>();
   private readonly listeners = new Set<Listener>();
   private loaded = false;
   /** Records per creator, kept with the records. */
@@ -154,6 +156,33 @@ export class CachedAccess implements AccessStore {
     }
   }
 
+  webhookEndpoints(): ReadonlyMap<string, string> {
+    return new Map([...this.webhooks].flatMap(([id, s]) => (s.value === undefined ? [] : [[id, s.value] as [string, string]])));
+  }
+
+  setWebhookEndpoint(id: string, value: string | undefined): Promise<boolean> {
+    return this.serial(`webhook\0${id}`, async () => {
+      let have = this.webhooks.get(id) ?? { value: undefined, revision: 0 };
+      for (let attempt = 1; ; attempt++) {
+        // Create: only where there is none; delete: only where there is one.
+        if ((value === undefined) === (have.value === undefined)) return false;
+        const revision = await this.docs.write("webhook", id, value, have.revision);
+        if (revision !== false) {
+          this.apply("webhook", id, value, revision);
+          return true;
+        }
+        if (attempt >= MAX_ATTEMPTS) throw new ConnectError(`webhook endpoint "${id}" is being changed elsewhere too: try again`, Code.Aborted);
+        await backoff(attempt);
+        have = await this.docs.read("webhook", id);
+      }
+    });
+  }
+
+  watchWebhookEndpoints(listener: () => void): () => void {
+    this.webhookListeners.add(listener);
+    return () => this.webhookListeners.delete(listener);
+  }
+
   watch(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -176,6 +205,13 @@ export class CachedAccess implements AccessStore {
    * store: whichever comes second is older or the same, and changes nothing.
    */
   private apply(kind: DocKind, id: string, value: string | undefined, revision: number): RoomRecord | undefined {
+    if (kind === "webhook") {
+      const had = this.webhooks.get(id);
+      if (had && had.revision >= revision) return;
+      this.webhooks.set(id, { value, revision });
+      for (const l of this.webhookListeners) l();
+      return;
+    }
     if (kind === "block") {
       const had = this.blocks.get(id);
       if (had && had.revision >= revision) return;

@@ -271,6 +271,12 @@ export interface AccessStore {
   /** The users `user` blocked. */
   blocked(user: string): ReadonlySet<string>;
   setBlocked(user: string, other: string, blocked: boolean): Promise<void>;
+  /** The webhook endpoints made through the server API, by id: each a document the webhooks module reads (JSON). */
+  webhookEndpoints(): ReadonlyMap<string, string>;
+  /** Stores an endpoint's document if it has none (value), or deletes it (undefined); false when there was nothing to do. */
+  setWebhookEndpoint(id: string, value: string | undefined): Promise<boolean>;
+  /** Calls `listener` after each change of the endpoints by any instance. Returns the unsubscribe function. */
+  watchWebhookEndpoints(listener: () => void): () => void;
   /**
    * Calls `listener` after each change of a room's record by any instance, with the record before
    * and after (undefined: none). Returns the unsubscribe function.

@@ -6,7 +6,7 @@ import type { WebhookOutbox } from "../engine/engine.ts";
 import type { WebhookCounts } from "../webhooks/dispatcher.ts";
 import type { FilterOutcome } from "../webhooks/filter.ts";
 
-export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpoints: string[]): WebhookCounts {
+export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpointIds: () => string[]): WebhookCounts {
   const r = [registry];
   const delivered = new Counter({
     name: "edgechat_webhook_delivered_total",
@@ -20,7 +20,7 @@ export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpoi
     labelNames: ["endpoint"],
     registers: r,
   });
-  for (const endpoint of endpoints) {
+  for (const endpoint of endpointIds()) {
     delivered.inc({ endpoint }, 0);
     failed.inc({ endpoint }, 0);
   }
@@ -33,7 +33,7 @@ export function webhookMetrics(registry: Registry, outbox: WebhookOutbox, endpoi
       registers: r,
       async collect() {
         const stats = await read();
-        for (const endpoint of endpoints) {
+        for (const endpoint of endpointIds()) {
           const s = stats.get(endpoint);
           this.set({ endpoint }, s ? value(s) : 0);
         }

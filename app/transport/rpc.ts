@@ -10,6 +10,7 @@ import { getRequestListener } from "@hono/node-server";
 import type { Authenticator } from "../core/auth.ts";
 import type { ApiKeys } from "../core/api-keys.ts";
 import type { WebhookOutbox } from "../engine/engine.ts";
+import type { WebhookEndpoints } from "../webhooks/endpoints.ts";
 import type { Logger } from "../log.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -35,6 +36,8 @@ export interface RpcOptions {
   apiKeys: ApiKeys;
   /** The webhook outbox, when the server sends webhooks (the server API's dead letters). */
   outbox?: WebhookOutbox;
+  /** The webhook endpoints (the server API makes, lists and deletes them). */
+  webhookEndpoints?: WebhookEndpoints;
   log: Logger;
   readiness: Readiness;
   metrics: Metrics;
@@ -59,7 +62,7 @@ export interface RpcHandler {
 export function rpcRoutes(o: RpcOptions, streaming = new Set<string>()): (router: ConnectRouter) => void {
   return (router) => {
     registerChatV1(router, o.core);
-    registerServerV1(router, o.core, o.apiKeys, o.log, o.outbox);
+    registerServerV1(router, o.core, o.apiKeys, o.log, o.outbox, o.webhookEndpoints);
     // The old API is one stream, served by direct.ts; registered so that Connect counts it in the
     // metrics and answers what no stream reaches, as for chat.v1's streams (chat-v1.ts).
     router.service(LegacyChatService, {});

@@ -5,7 +5,7 @@
 // was lost (a crash between) is sent again, with the same webhook-id for the receiver to dedupe.
 import type { Delivery, WebhookOutbox } from "../engine/engine.ts";
 import type { Logger } from "../log.ts";
-import type { Endpoint } from "./endpoints.ts";
+import type { WebhookEndpoints } from "./endpoints.ts";
 import { signedHeaders } from "./signing.ts";
 
 export interface DispatchOptions {
@@ -35,28 +35,37 @@ export function backoffMs(attempts: number, baseMs: number): number {
 }
 
 export class WebhookDispatcher {
-  private readonly endpoints: Map<string, Endpoint>;
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  private started = false;
 
   constructor(
     private readonly outbox: WebhookOutbox,
-    endpoints: readonly Endpoint[],
+    private readonly endpoints: WebhookEndpoints,
     private readonly opts: DispatchOptions,
     private readonly log: Logger,
     private readonly counts?: WebhookCounts,
-  ) {
-    this.endpoints = new Map(endpoints.map((e) => [e.id, e]));
+  ) {}
+
+  /**
+   * Starts delivering once there is an endpoint (the file's, or one made through the server API
+   * later), after the outbox's own start (NATS sets up its streams and consumers), and again for
+   * each endpoint made after.
+   */
+  async start(): Promise<void> {
+    this.endpoints.onChange(() => void this.begin());
+    await this.begin();
   }
 
-  /** Starts delivering (after the outbox's own start, if it has one: NATS sets up its consumers). */
-  async start(): Promise<void> {
+  private async begin(): Promise<void> {
+    const ids = this.endpoints.list().map((e) => e.id);
+    if (ids.length === 0 || this.stopped) return;
     // An ack wait well past the timeout: a delivery still being tried is not handed to another instance.
     // An outbox on a service that is not up yet (NATS) is tried again until it is.
     for (;;) {
       try {
-        await this.outbox.start?.([...this.endpoints.keys()], this.opts.timeoutMs + 30_000);
+        await this.outbox.start?.(ids, this.opts.timeoutMs + 30_000);
         break;
       } catch (err) {
         if (this.stopped) return;
@@ -64,6 +73,8 @@ export class WebhookDispatcher {
         await Bun.sleep(2000);
       }
     }
+    if (this.started) return;
+    this.started = true;
     this.schedule(0);
   }
 

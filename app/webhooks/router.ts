@@ -2,13 +2,14 @@
 // it, with the body every try sends: the Standard Webhooks envelope {type, timestamp, data}.
 import type { EventSink, WebhookEvent } from "../core/webhook-events.ts";
 import type { OutboxRow } from "../engine/engine.ts";
-import type { Endpoint } from "./endpoints.ts";
+import type { Endpoint, WebhookEndpoints } from "./endpoints.ts";
 
-export function webhookRouter(endpoints: readonly Endpoint[]): EventSink {
+export function webhookRouter(endpoints: readonly Endpoint[] | WebhookEndpoints): EventSink {
+  const list = () => ("list" in endpoints ? endpoints.list() : endpoints);
   return {
-    wants: (type) => endpoints.some((e) => e.events.has(type)),
+    wants: (type) => list().some((e) => e.events.has(type)),
     rows(type: WebhookEvent, data: Record<string, unknown>): OutboxRow[] {
-      const to = endpoints.filter((e) => e.events.has(type));
+      const to = list().filter((e) => e.events.has(type));
       if (to.length === 0) return [];
       // One id per event, the same for every endpoint and every try: receivers dedupe by it.
       const eventId = `msg_${crypto.randomUUID().replaceAll("-", "")}`;

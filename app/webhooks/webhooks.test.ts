@@ -12,7 +12,7 @@ import { TEST_LIMITS } from "../../test/support/limits.ts";
 import { startReceiver, type Receiver } from "../../test/support/receiver.ts";
 import { eventually } from "../../test/support/wait.ts";
 import { backoffMs, WebhookDispatcher } from "./dispatcher.ts";
-import { parseEndpoints, type Endpoint } from "./endpoints.ts";
+import { parseEndpoints, WebhookEndpoints, type Endpoint } from "./endpoints.ts";
 import { webhookRouter } from "./router.ts";
 import { newSecret, secretKey, signedHeaders } from "./signing.ts";
 
@@ -118,7 +118,12 @@ describe("delivery", () => {
   const secret = newSecret();
   const start = async (opts: Partial<{ maxAttempts: number; retryMs: number; timeoutMs: number }> = {}) => {
     const endpoints = parseEndpoints(JSON.stringify({ endpoints: [{ id: "crm", url: receiver.url, secret, events: ["*"] }] }), "t");
-    dispatcher = new WebhookDispatcher(engine.outbox!, endpoints, { maxAttempts: 3, retryMs: 20, timeoutMs: 500, pollMs: 10, ...opts }, createLogger("error"));
+    dispatcher = new WebhookDispatcher(
+      engine.outbox!,
+      new WebhookEndpoints(endpoints),
+      { maxAttempts: 3, retryMs: 20, timeoutMs: 500, pollMs: 10, ...opts },
+      createLogger("error"),
+    );
     await dispatcher.start();
     return webhookRouter(endpoints);
   };

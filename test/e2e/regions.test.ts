@@ -22,7 +22,7 @@ const REGIONS = ["nrt", "ams", "iad"];
 let cluster: NatsCluster;
 let servers: ServerProcess[] = [];
 
-const KEY = newApiKey("backend", ["moderate"]);
+const KEY = newApiKey("backend", ["moderate", "webhooks"]);
 const HOOK_SECRET = newSecret();
 let receiver: Receiver;
 let hooksFile = "";
@@ -234,6 +234,25 @@ test("webhooks from three regions: each message's event delivered once, signed, 
   expect(texts.sort()).toEqual(REGIONS.flatMap((_, i) => Array.from({ length: 5 }, (_, k) => `r${i}-${k}`)).sort());
   expect(new Set(hooked().map((r) => r.id)).size).toBe(15);
   expect(hooked().every((r) => r.verified)).toBe(true);
+
+  // An endpoint made through the server API in one region: the others deliver to it too, once each.
+  const api = createClient(ServerService, transport(servers[0].url, "connect"));
+  const second = await startReceiver(HOOK_SECRET);
+  try {
+    const made = await api.createWebhookEndpoint(
+      { id: "audit", url: second.url, events: ["message.created"] },
+      { headers: { authorization: `Bearer ${KEY.key}` } },
+    );
+    second.useSecret(made.secret);
+    await Bun.sleep(1500); // every region has followed the new endpoint
+    await Promise.all(servers.map((s, i) => send(s, `w${i}`, "audited", `a${i}`)));
+    await eventually(() => second.received.length >= 3, 15_000, "3 events for the new endpoint");
+    await Bun.sleep(500);
+    expect(second.received.map((r) => (r.body.data as { message: { text: string } }).message.text).sort()).toEqual(["a0", "a1", "a2"]);
+    expect(second.received.every((r) => r.verified)).toBe(true);
+  } finally {
+    await second.stop();
+  }
 }, 30_000);
 
 test("kill -9 a NATS node, then an edgechat instance, under traffic: nothing acknowledged is lost, no gaps, no duplicates", async () => {

@@ -22,10 +22,12 @@ export interface Receiver {
   stop(): Promise<void>;
   /** Starts again on the same port (after stop). */
   start(): Promise<void>;
+  /** Verifies with another secret from now on (one the server made). */
+  useSecret(secret: string): void;
 }
 
 export async function startReceiver(secret: string, port = 0): Promise<Receiver> {
-  const verifier = new Webhook(secret);
+  let verifier = new Webhook(secret);
   const r: Receiver = {
     url: "",
     port,
@@ -34,6 +36,9 @@ export async function startReceiver(secret: string, port = 0): Promise<Receiver>
     tries: 0,
     stop: async () => {},
     start: async () => {},
+    useSecret: (s) => {
+      verifier = new Webhook(s);
+    },
   };
   const serve = () =>
     Bun.serve({

@@ -11,7 +11,7 @@ import { token, untoken } from "./names.ts";
 
 /** JetStream's "wrong last sequence": the key's revision is not the one the write expected. */
 const WRONG_LAST_SEQUENCE = 10071;
-const KINDS = new Set<DocKind>(["room", "block"]);
+const KINDS = new Set<DocKind>(["room", "block", "webhook"]);
 
 type OnChange = (kind: DocKind, id: string, value: string | undefined, revision: number) => void;
 

@@ -32,6 +32,9 @@ export class NatsOutbox implements WebhookOutbox {
   private readonly ready: { d: Delivery; msg: JsMsg }[] = [];
   private readonly held = new WeakMap<Delivery, JsMsg>();
   private readonly stops: (() => void)[] = [];
+  /** The router and the endpoints this instance consumes for, once started. */
+  private routing = false;
+  private readonly consuming = new Set<string>();
 
   constructor(
     private readonly io: () => Io,
@@ -40,8 +43,9 @@ export class NatsOutbox implements WebhookOutbox {
   ) {}
 
   /**
-   * Sets up the streams and consumers, and starts the router and one consumer per endpoint. Called
-   * once, by the webhook dispatcher; an engine that sends no webhooks makes none of this.
+   * Sets up the streams and consumers, and starts the router and one consumer per endpoint, those
+   * not started before (the dispatcher calls it again for each endpoint made later). An engine
+   * that sends no webhooks makes none of this.
    */
   async start(endpoints: string[], ackWaitMs: number): Promise<void> {
     const { jsm, js, replicas } = this.io();
@@ -71,11 +75,16 @@ export class NatsOutbox implements WebhookOutbox {
         });
       return js.consumers.get(stream, name);
     };
-    const router = await durable(STREAM, ROUTER, "edgechat.room.>", DeliverPolicy.New);
-    this.loop(await router.consume({ max_messages: 64 }), (m) => this.route(m));
+    if (!this.routing) {
+      const router = await durable(STREAM, ROUTER, "edgechat.room.>", DeliverPolicy.New);
+      this.loop(await router.consume({ max_messages: 64 }), (m) => this.route(m));
+      this.routing = true;
+    }
     for (const endpoint of endpoints) {
+      if (this.consuming.has(endpoint)) continue;
       const c = await durable(OUTBOX_STREAM, `edgechat-webhook-${token(endpoint)}`, liveSubject(endpoint), DeliverPolicy.All);
       this.loop(await c.consume({ max_messages: 16 }), (m) => this.take(m));
+      this.consuming.add(endpoint);
     }
   }
 

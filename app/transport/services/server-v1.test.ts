@@ -17,6 +17,11 @@ import { rpcInterceptors, rpcRoutes } from "../rpc.ts";
 import { TEST_LIMITS } from "../../../test/support/limits.ts";
 import { refusal } from "../../../test/support/refusal.ts";
 import { eventually } from "../../../test/support/wait.ts";
+import { Webhook } from "standardwebhooks";
+import { parseEndpoints, WebhookEndpoints } from "../../webhooks/endpoints.ts";
+import { webhookRouter } from "../../webhooks/router.ts";
+import { WebhookDispatcher } from "../../webhooks/dispatcher.ts";
+import { newSecret } from "../../webhooks/signing.ts";
 
 const all = newApiKey("backend", [...SCOPES]);
 const readOnly = newApiKey("reports", ["read"]);
@@ -181,3 +186,96 @@ test("a call refused for its key is counted by the RPC metrics like any other", 
   const text = await metrics.registry.metrics();
   expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_service="chat\.v1\.ServerService"[^}]*grpc_code="Unauthenticated"[^}]*\} 1/);
 });
+
+describe("webhook endpoints made through the server API", () => {
+  test("made with a secret shown once, delivered to (verified with that secret), listed without secrets beside the file's, deleted", async () => {
+    const receiver = await startReceiverFor();
+    const e2 = createEmbeddedEngine(":memory:");
+    await Bun.sleep(1);
+    const fileSecret = newSecret();
+    const registry = new WebhookEndpoints(
+      parseEndpoints(JSON.stringify({ endpoints: [{ id: "file", url: "http://127.0.0.1:9/", secret: fileSecret, events: ["room.created"] }] }), "f"),
+      e2.access,
+    );
+    const c2 = new ChatCore({ engine: e2, region: "test", log: createLogger("error"), limits: TEST_LIMITS, events: webhookRouter(registry) });
+    const dispatcher = new WebhookDispatcher(e2.outbox!, registry, { maxAttempts: 3, retryMs: 20, timeoutMs: 500, pollMs: 10 }, createLogger("error"));
+    await dispatcher.start();
+    const m2 = createMetrics({ rooms: () => 0, tasks: () => 0 });
+    const o = {
+      core: c2,
+      auth: createAuthenticator({}),
+      apiKeys: new ApiKeys(parseApiKeys(all.line, "test")),
+      log: createLogger("error"),
+      readiness: createReadiness(true),
+      metrics: m2,
+      region: "test",
+      heartbeatSeconds: 15,
+      maxRequestBytes: 65536,
+      isDraining: () => false,
+      onAuthFailure: () => {},
+      outbox: e2.outbox,
+      webhookEndpoints: registry,
+    };
+    const api = createClient(ServerService, createRouterTransport(rpcRoutes(o), { router: { interceptors: rpcInterceptors(o) } }));
+    try {
+      const made = await api.createWebhookEndpoint({ id: "crm", url: receiver.url, events: ["message.created"] }, key(all.key));
+      expect(made.secret).toStartWith("whsec_");
+      receiver.secret(made.secret);
+      expect(await refusal(api.createWebhookEndpoint({ id: "crm", url: receiver.url, events: ["*"] }, key(all.key)))).toBe(
+        'AlreadyExists: a webhook endpoint "crm" exists already',
+      );
+      expect(await refusal(api.createWebhookEndpoint({ id: "bad", url: "ftp://x", events: ["*"] }, key(all.key)))).toBe(
+        'InvalidArgument: "url" must be http or https',
+      );
+      await c2.send("ann", { room: "r" }, "to the crm", "");
+      await eventually(() => receiver.received.length === 1, 3000, "delivered", 5);
+      expect(receiver.received[0]).toMatchObject({ type: "message.created", verified: true });
+      const listed = await api.listWebhookEndpoints({}, key(all.key));
+      expect(listed.endpoints.map((e) => [e.id, e.fromFile, e.events])).toEqual([
+        ["file", true, ["room.created"]],
+        ["crm", false, ["message.created"]],
+      ]);
+      expect(JSON.stringify(listed)).not.toContain("whsec_");
+      expect(await refusal(api.deleteWebhookEndpoint({ id: "file" }, key(all.key)))).toBe(
+        'FailedPrecondition: webhook endpoint "file" is in EDGECHAT_WEBHOOKS_FILE: change the file instead',
+      );
+      await api.deleteWebhookEndpoint({ id: "crm" }, key(all.key));
+      await c2.send("ann", { room: "r" }, "not any more", "");
+      await Bun.sleep(200);
+      expect(receiver.received).toHaveLength(1);
+      expect(await refusal(api.deleteWebhookEndpoint({ id: "crm" }, key(all.key)))).toBe('NotFound: no webhook endpoint "crm"');
+    } finally {
+      await dispatcher.stop();
+      m2.stop();
+      await c2.drain();
+      await e2.close();
+      await receiver.stop();
+    }
+  });
+});
+
+/** A receiver whose secret is known only once the endpoint is made. */
+async function startReceiverFor() {
+  let verify: Webhook | undefined;
+  const received: { type: string; verified: boolean }[] = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      const body = await req.text();
+      let verified = false;
+      try {
+        verify?.verify(body, Object.fromEntries(req.headers));
+        verified = verify !== undefined;
+      } catch {}
+      received.push({ type: (JSON.parse(body) as { type: string }).type, verified });
+      return new Response(null, { status: 204 });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}/`,
+    received,
+    secret: (s: string) => (verify = new Webhook(s)),
+    stop: () => server.stop(true),
+  };
+}

@@ -15,12 +15,16 @@ import {
 } from "../../gen/chat/v1/chat_pb.ts";
 import {
   DisconnectResponseSchema,
+  CreateWebhookEndpointResponseSchema,
+  DeleteWebhookEndpointResponseSchema,
   ListDeadLettersResponseSchema,
+  ListWebhookEndpointsResponseSchema,
   PublishResponseSchema,
   RedeliverDeadLettersResponseSchema,
   ServerService,
 } from "../../gen/chat/v1/server_pb.ts";
 import type { WebhookOutbox } from "../../engine/engine.ts";
+import type { Endpoint, WebhookEndpoints } from "../../webhooks/endpoints.ts";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ApiKeys, Scope } from "../../core/api-keys.ts";
 import type { ChatCore } from "../../core/chat.ts";
@@ -28,7 +32,14 @@ import type { Actor } from "../../core/room-rules.ts";
 import type { Logger } from "../../log.ts";
 import { protocolOf } from "../protocol.ts";
 
-export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: ApiKeys, log: Logger, outbox?: WebhookOutbox): void {
+export function registerServerV1(
+  router: ConnectRouter,
+  core: ChatCore,
+  keys: ApiKeys,
+  log: Logger,
+  outbox?: WebhookOutbox,
+  endpoints?: WebhookEndpoints,
+): void {
   /** The key's actor, once its key and scope are checked; every call is logged with the key's name. */
   const as = (ctx: HandlerContext, scope: Scope, what: Record<string, unknown>): Actor => {
     const method = ctx.method.name;
@@ -42,6 +53,11 @@ export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: Ap
     }
   };
   const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
+  const needEndpoints = () => {
+    if (!endpoints || !outbox) throw new ConnectError("this server's engine sends no webhooks", Code.FailedPrecondition);
+    return endpoints;
+  };
+  const described = (e: Endpoint, fromFile: boolean) => ({ id: e.id, url: e.url, events: [...e.events], fromFile });
   const needOutbox = () => {
     if (!outbox) throw new ConnectError("this server sends no webhooks (EDGECHAT_WEBHOOKS_FILE)", Code.FailedPrecondition);
     return outbox;
@@ -131,6 +147,21 @@ export function registerServerV1(router: ConnectRouter, core: ChatCore, keys: Ap
     async redeliverDeadLetters(req, ctx) {
       as(ctx, "webhooks", { endpoint: req.endpoint });
       return create(RedeliverDeadLettersResponseSchema, { redelivered: await needOutbox().redeliver(req.endpoint) });
+    },
+    async createWebhookEndpoint(req, ctx) {
+      as(ctx, "webhooks", { endpoint: req.id, url: req.url });
+      const { endpoint, secret } = await needEndpoints().create(req.id, req.url, req.events);
+      return create(CreateWebhookEndpointResponseSchema, { endpoint: described(endpoint, false), secret });
+    },
+    async listWebhookEndpoints(_req, ctx) {
+      as(ctx, "webhooks", {});
+      const all = endpoints?.list() ?? [];
+      return create(ListWebhookEndpointsResponseSchema, { endpoints: all.map((e) => described(e, endpoints!.isFromFile(e.id))) });
+    },
+    async deleteWebhookEndpoint(req, ctx) {
+      as(ctx, "webhooks", { endpoint: req.id });
+      await needEndpoints().delete(req.id);
+      return create(DeleteWebhookEndpointResponseSchema);
     },
   });
 }

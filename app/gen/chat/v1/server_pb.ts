@@ -14,7 +14,158 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/server.proto.
  */
 export const file_chat_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSI5ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg0KBWxpbWl0GAIgASgNIpwBCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgJEhAKCGVuZHBvaW50GAIgASgJEgwKBHR5cGUYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYXR0ZW1wdHMYBSABKA0SEgoKbGFzdF9lcnJvchgGIAEoCRIMCgRib2R5GAcgASgJIkQKF0xpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEikKDGRlYWRfbGV0dGVycxgBIAMoCzITLmNoYXQudjEuRGVhZExldHRlciIvChtSZWRlbGl2ZXJEZWFkTGV0dGVyc1JlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkiMwocUmVkZWxpdmVyRGVhZExldHRlcnNSZXNwb25zZRITCgtyZWRlbGl2ZXJlZBgBIAEoDSKEAQoOUHVibGlzaFJlcXVlc3QSDgoEcm9vbRgBIAEoCUgAEhEKB3RvX3VzZXIYAiABKAlIABIMCgRmcm9tGAMgASgJEgwKBHRleHQYBCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJEhAKCHJlcGx5X3RvGAYgASgEQggKBnRhcmdldCI0Cg9QdWJsaXNoUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSIxChFEaXNjb25uZWN0UmVxdWVzdBIMCgR1c2VyGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIUChJEaXNjb25uZWN0UmVzcG9uc2UyswoKDVNlcnZlclNlcnZpY2USPAoHUHVibGlzaBIXLmNoYXQudjEuUHVibGlzaFJlcXVlc3QaGC5jaGF0LnYxLlB1Ymxpc2hSZXNwb25zZRI/CgpDcmVhdGVSb29tEhouY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEj8KClVwZGF0ZVJvb20SGi5jaGF0LnYxLlVwZGF0ZVJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USRQoKRGVsZXRlUm9vbRIaLmNoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaGy5jaGF0LnYxLkRlbGV0ZVJvb21SZXNwb25zZRJDCglBZGRNZW1iZXISGS5jaGF0LnYxLkFkZE1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJJCgxSZW1vdmVNZW1iZXISHC5jaGF0LnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI/CgdTZXRSb2xlEhcuY2hhdC52MS5TZXRSb2xlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjcKA0JhbhITLmNoYXQudjEuQmFuUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEjsKBVVuYmFuEhUuY2hhdC52MS5VbmJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI5CgRNdXRlEhQuY2hhdC52MS5NdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEj0KBlVubXV0ZRIWLmNoYXQudjEuVW5tdXRlUmVxdWVzdBobLmNoYXQudjEuUm9vbUNoYW5nZVJlc3BvbnNlEk4KDURlbGV0ZU1lc3NhZ2USHS5jaGF0LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0Gh4uY2hhdC52MS5VcGRhdGVNZXNzYWdlUmVzcG9uc2USRQoKRGlzY29ubmVjdBIaLmNoYXQudjEuRGlzY29ubmVjdFJlcXVlc3QaGy5jaGF0LnYxLkRpc2Nvbm5lY3RSZXNwb25zZRI8CgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoYLmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlEkUKCkxpc3RPbmxpbmUSGi5jaGF0LnYxLkxpc3RPbmxpbmVSZXF1ZXN0GhsuY2hhdC52MS5MaXN0T25saW5lUmVzcG9uc2USOQoHR2V0Um9vbRIXLmNoYXQudjEuR2V0Um9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlElQKD0xpc3REZWFkTGV0dGVycxIfLmNoYXQudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBogLmNoYXQudjEuTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USYwoUUmVkZWxpdmVyRGVhZExldHRlcnMSJC5jaGF0LnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJzUmVxdWVzdBolLmNoYXQudjEuUmVkZWxpdmVyRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_chat_v1_chat, file_google_protobuf_timestamp]);
+  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSJNCg9XZWJob29rRW5kcG9pbnQSCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBmV2ZW50cxgDIAMoCRIRCglmcm9tX2ZpbGUYBCABKAgiRwocQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBIKCgJpZBgBIAEoCRILCgN1cmwYAiABKAkSDgoGZXZlbnRzGAMgAygJIlsKHUNyZWF0ZVdlYmhvb2tFbmRwb2ludFJlc3BvbnNlEioKCGVuZHBvaW50GAEgASgLMhguY2hhdC52MS5XZWJob29rRW5kcG9pbnQSDgoGc2VjcmV0GAIgASgJIh0KG0xpc3RXZWJob29rRW5kcG9pbnRzUmVxdWVzdCJLChxMaXN0V2ViaG9va0VuZHBvaW50c1Jlc3BvbnNlEisKCWVuZHBvaW50cxgBIAMoCzIYLmNoYXQudjEuV2ViaG9va0VuZHBvaW50IioKHERlbGV0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QSCgoCaWQYASABKAkiHwodRGVsZXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2UiOQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRINCgVsaW1pdBgCIAEoDSKcAQoKRGVhZExldHRlchIKCgJpZBgBIAEoCRIQCghlbmRwb2ludBgCIAEoCRIMCgR0eXBlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGF0dGVtcHRzGAUgASgNEhIKCmxhc3RfZXJyb3IYBiABKAkSDAoEYm9keRgHIAEoCSJEChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIpCgxkZWFkX2xldHRlcnMYASADKAsyEy5jaGF0LnYxLkRlYWRMZXR0ZXIiLwobUmVkZWxpdmVyRGVhZExldHRlcnNSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJIjMKHFJlZGVsaXZlckRlYWRMZXR0ZXJzUmVzcG9uc2USEwoLcmVkZWxpdmVyZWQYASABKA0ihAEKDlB1Ymxpc2hSZXF1ZXN0Eg4KBHJvb20YASABKAlIABIRCgd0b191c2VyGAIgASgJSAASDAoEZnJvbRgDIAEoCRIMCgR0ZXh0GAQgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCRIQCghyZXBseV90bxgGIAEoBEIICgZ0YXJnZXQiNAoPUHVibGlzaFJlc3BvbnNlEiEKB21lc3NhZ2UYASABKAsyEC5jaGF0LnYxLk1lc3NhZ2UiMQoRRGlzY29ubmVjdFJlcXVlc3QSDAoEdXNlchgBIAEoCRIOCgZyZWFzb24YAiABKAkiFAoSRGlzY29ubmVjdFJlc3BvbnNlMugMCg1TZXJ2ZXJTZXJ2aWNlEjwKB1B1Ymxpc2gSFy5jaGF0LnYxLlB1Ymxpc2hSZXF1ZXN0GhguY2hhdC52MS5QdWJsaXNoUmVzcG9uc2USPwoKQ3JlYXRlUm9vbRIaLmNoYXQudjEuQ3JlYXRlUm9vbVJlcXVlc3QaFS5jaGF0LnYxLlJvb21SZXNwb25zZRI/CgpVcGRhdGVSb29tEhouY2hhdC52MS5VcGRhdGVSb29tUmVxdWVzdBoVLmNoYXQudjEuUm9vbVJlc3BvbnNlEkUKCkRlbGV0ZVJvb20SGi5jaGF0LnYxLkRlbGV0ZVJvb21SZXF1ZXN0GhsuY2hhdC52MS5EZWxldGVSb29tUmVzcG9uc2USQwoJQWRkTWVtYmVyEhkuY2hhdC52MS5BZGRNZW1iZXJSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USSQoMUmVtb3ZlTWVtYmVyEhwuY2hhdC52MS5SZW1vdmVNZW1iZXJSZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USPwoHU2V0Um9sZRIXLmNoYXQudjEuU2V0Um9sZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI3CgNCYW4SEy5jaGF0LnYxLkJhblJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI7CgVVbmJhbhIVLmNoYXQudjEuVW5iYW5SZXF1ZXN0GhsuY2hhdC52MS5Sb29tQ2hhbmdlUmVzcG9uc2USOQoETXV0ZRIULmNoYXQudjEuTXV0ZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRI9CgZVbm11dGUSFi5jaGF0LnYxLlVubXV0ZVJlcXVlc3QaGy5jaGF0LnYxLlJvb21DaGFuZ2VSZXNwb25zZRJOCg1EZWxldGVNZXNzYWdlEh0uY2hhdC52MS5EZWxldGVNZXNzYWdlUmVxdWVzdBoeLmNoYXQudjEuVXBkYXRlTWVzc2FnZVJlc3BvbnNlEkUKCkRpc2Nvbm5lY3QSGi5jaGF0LnYxLkRpc2Nvbm5lY3RSZXF1ZXN0GhsuY2hhdC52MS5EaXNjb25uZWN0UmVzcG9uc2USPAoHSGlzdG9yeRIXLmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaGC5jaGF0LnYxLkhpc3RvcnlSZXNwb25zZRJFCgpMaXN0T25saW5lEhouY2hhdC52MS5MaXN0T25saW5lUmVxdWVzdBobLmNoYXQudjEuTGlzdE9ubGluZVJlc3BvbnNlEjkKB0dldFJvb20SFy5jaGF0LnYxLkdldFJvb21SZXF1ZXN0GhUuY2hhdC52MS5Sb29tUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJUCg9MaXN0RGVhZExldHRlcnMSHy5jaGF0LnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIC5jaGF0LnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEmMKFFJlZGVsaXZlckRlYWRMZXR0ZXJzEiQuY2hhdC52MS5SZWRlbGl2ZXJEZWFkTGV0dGVyc1JlcXVlc3QaJS5jaGF0LnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJzUmVzcG9uc2USZgoVQ3JlYXRlV2ViaG9va0VuZHBvaW50EiUuY2hhdC52MS5DcmVhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0GiYuY2hhdC52MS5DcmVhdGVXZWJob29rRW5kcG9pbnRSZXNwb25zZRJjChRMaXN0V2ViaG9va0VuZHBvaW50cxIkLmNoYXQudjEuTGlzdFdlYmhvb2tFbmRwb2ludHNSZXF1ZXN0GiUuY2hhdC52MS5MaXN0V2ViaG9va0VuZHBvaW50c1Jlc3BvbnNlEmYKFURlbGV0ZVdlYmhvb2tFbmRwb2ludBIlLmNoYXQudjEuRGVsZXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBomLmNoYXQudjEuRGVsZXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2ViBnByb3RvMw", [file_chat_v1_chat, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message chat.v1.WebhookEndpoint
+ */
+export type WebhookEndpoint = Message<"chat.v1.WebhookEndpoint"> & {
+  /**
+   * 1 to 64 of A-Z a-z 0-9 _ . -
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * http or https.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * The events it wants (docs/webhooks.md), or "*".
+   *
+   * @generated from field: repeated string events = 3;
+   */
+  events: string[];
+
+  /**
+   * Configured in EDGECHAT_WEBHOOKS_FILE (not deletable here).
+   *
+   * @generated from field: bool from_file = 4;
+   */
+  fromFile: boolean;
+};
+
+/**
+ * Describes the message chat.v1.WebhookEndpoint.
+ * Use `create(WebhookEndpointSchema)` to create a new message.
+ */
+export const WebhookEndpointSchema: GenMessage<WebhookEndpoint> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 0);
+
+/**
+ * @generated from message chat.v1.CreateWebhookEndpointRequest
+ */
+export type CreateWebhookEndpointRequest = Message<"chat.v1.CreateWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: repeated string events = 3;
+   */
+  events: string[];
+};
+
+/**
+ * Describes the message chat.v1.CreateWebhookEndpointRequest.
+ * Use `create(CreateWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointRequestSchema: GenMessage<CreateWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 1);
+
+/**
+ * @generated from message chat.v1.CreateWebhookEndpointResponse
+ */
+export type CreateWebhookEndpointResponse = Message<"chat.v1.CreateWebhookEndpointResponse"> & {
+  /**
+   * @generated from field: chat.v1.WebhookEndpoint endpoint = 1;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * The whsec_ secret its deliveries are signed with: keep it, it is not shown again.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message chat.v1.CreateWebhookEndpointResponse.
+ * Use `create(CreateWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointResponseSchema: GenMessage<CreateWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 2);
+
+/**
+ * @generated from message chat.v1.ListWebhookEndpointsRequest
+ */
+export type ListWebhookEndpointsRequest = Message<"chat.v1.ListWebhookEndpointsRequest"> & {
+};
+
+/**
+ * Describes the message chat.v1.ListWebhookEndpointsRequest.
+ * Use `create(ListWebhookEndpointsRequestSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsRequestSchema: GenMessage<ListWebhookEndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 3);
+
+/**
+ * @generated from message chat.v1.ListWebhookEndpointsResponse
+ */
+export type ListWebhookEndpointsResponse = Message<"chat.v1.ListWebhookEndpointsResponse"> & {
+  /**
+   * @generated from field: repeated chat.v1.WebhookEndpoint endpoints = 1;
+   */
+  endpoints: WebhookEndpoint[];
+};
+
+/**
+ * Describes the message chat.v1.ListWebhookEndpointsResponse.
+ * Use `create(ListWebhookEndpointsResponseSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsResponseSchema: GenMessage<ListWebhookEndpointsResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 4);
+
+/**
+ * @generated from message chat.v1.DeleteWebhookEndpointRequest
+ */
+export type DeleteWebhookEndpointRequest = Message<"chat.v1.DeleteWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message chat.v1.DeleteWebhookEndpointRequest.
+ * Use `create(DeleteWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointRequestSchema: GenMessage<DeleteWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 5);
+
+/**
+ * @generated from message chat.v1.DeleteWebhookEndpointResponse
+ */
+export type DeleteWebhookEndpointResponse = Message<"chat.v1.DeleteWebhookEndpointResponse"> & {
+};
+
+/**
+ * Describes the message chat.v1.DeleteWebhookEndpointResponse.
+ * Use `create(DeleteWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointResponseSchema: GenMessage<DeleteWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 6);
 
 /**
  * @generated from message chat.v1.ListDeadLettersRequest
@@ -40,7 +191,7 @@ export type ListDeadLettersRequest = Message<"chat.v1.ListDeadLettersRequest"> &
  * Use `create(ListDeadLettersRequestSchema)` to create a new message.
  */
 export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 0);
+  messageDesc(file_chat_v1_server, 7);
 
 /**
  * @generated from message chat.v1.DeadLetter
@@ -93,7 +244,7 @@ export type DeadLetter = Message<"chat.v1.DeadLetter"> & {
  * Use `create(DeadLetterSchema)` to create a new message.
  */
 export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 1);
+  messageDesc(file_chat_v1_server, 8);
 
 /**
  * @generated from message chat.v1.ListDeadLettersResponse
@@ -110,7 +261,7 @@ export type ListDeadLettersResponse = Message<"chat.v1.ListDeadLettersResponse">
  * Use `create(ListDeadLettersResponseSchema)` to create a new message.
  */
 export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 2);
+  messageDesc(file_chat_v1_server, 9);
 
 /**
  * @generated from message chat.v1.RedeliverDeadLettersRequest
@@ -129,7 +280,7 @@ export type RedeliverDeadLettersRequest = Message<"chat.v1.RedeliverDeadLettersR
  * Use `create(RedeliverDeadLettersRequestSchema)` to create a new message.
  */
 export const RedeliverDeadLettersRequestSchema: GenMessage<RedeliverDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 3);
+  messageDesc(file_chat_v1_server, 10);
 
 /**
  * @generated from message chat.v1.RedeliverDeadLettersResponse
@@ -146,7 +297,7 @@ export type RedeliverDeadLettersResponse = Message<"chat.v1.RedeliverDeadLetters
  * Use `create(RedeliverDeadLettersResponseSchema)` to create a new message.
  */
 export const RedeliverDeadLettersResponseSchema: GenMessage<RedeliverDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 4);
+  messageDesc(file_chat_v1_server, 11);
 
 /**
  * @generated from message chat.v1.PublishRequest
@@ -205,7 +356,7 @@ export type PublishRequest = Message<"chat.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 5);
+  messageDesc(file_chat_v1_server, 12);
 
 /**
  * @generated from message chat.v1.PublishResponse
@@ -222,7 +373,7 @@ export type PublishResponse = Message<"chat.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 6);
+  messageDesc(file_chat_v1_server, 13);
 
 /**
  * @generated from message chat.v1.DisconnectRequest
@@ -246,7 +397,7 @@ export type DisconnectRequest = Message<"chat.v1.DisconnectRequest"> & {
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 7);
+  messageDesc(file_chat_v1_server, 14);
 
 /**
  * @generated from message chat.v1.DisconnectResponse
@@ -259,7 +410,7 @@ export type DisconnectResponse = Message<"chat.v1.DisconnectResponse"> & {
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_server, 8);
+  messageDesc(file_chat_v1_server, 15);
 
 /**
  * ServerService is the API for your backend (docs/server-api.md), on the same port as ChatService.
@@ -442,6 +593,37 @@ export const ServerService: GenService<{
     methodKind: "unary";
     input: typeof RedeliverDeadLettersRequestSchema;
     output: typeof RedeliverDeadLettersResponseSchema;
+  },
+  /**
+   * Makes a webhook endpoint, with a new secret that only this answer shows; every instance and
+   * region delivers to it from then on.
+   *
+   * @generated from rpc chat.v1.ServerService.CreateWebhookEndpoint
+   */
+  createWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof CreateWebhookEndpointRequestSchema;
+    output: typeof CreateWebhookEndpointResponseSchema;
+  },
+  /**
+   * Every endpoint: EDGECHAT_WEBHOOKS_FILE's and those made here (never their secrets).
+   *
+   * @generated from rpc chat.v1.ServerService.ListWebhookEndpoints
+   */
+  listWebhookEndpoints: {
+    methodKind: "unary";
+    input: typeof ListWebhookEndpointsRequestSchema;
+    output: typeof ListWebhookEndpointsResponseSchema;
+  },
+  /**
+   * Deletes an endpoint made here (not one of the file's); what waits for it becomes dead letters.
+   *
+   * @generated from rpc chat.v1.ServerService.DeleteWebhookEndpoint
+   */
+  deleteWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookEndpointRequestSchema;
+    output: typeof DeleteWebhookEndpointResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chat_v1_server, 0);
