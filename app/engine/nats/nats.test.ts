@@ -313,6 +313,8 @@ test("webhook outbox: deliveries ride with their entries, and two instances deli
       20,
     );
   const first = (await next())!;
+  // Held, not yet made: the lag counts from when it was filed.
+  expect((await a.outbox!.stats()).get("crm")?.oldestMs).toBeGreaterThan(Date.now() - 10_000);
   await first.outbox.failed(first.d, Date.now() + 200, "HTTP 500");
   const second = (await next())!;
   expect([second.d.eventId, second.d.attempts]).toEqual(["evt-fail", 1]);

@@ -182,7 +182,13 @@ export class NatsOutbox implements WebhookOutbox {
     for await (const c of jsm.consumers.list(OUTBOX_STREAM)) {
       const subject = c.config.filter_subject ?? "";
       const endpoint = untoken(subject.split(".")[2] ?? "");
-      out.set(endpoint, { pending: c.num_pending, retrying: c.num_ack_pending, dead: 0, oldestMs: undefined });
+      // The oldest delivery not yet made: the first of the endpoint's subject after the ack floor.
+      const waiting = c.num_pending + c.num_ack_pending > 0;
+      const oldest = waiting
+        ? await jsm.streams.getMessage(OUTBOX_STREAM, { next_by_subj: subject, seq: c.ack_floor.stream_seq + 1 } as never).catch(() => null)
+        : null;
+      const oldestMs = oldest ? (JSON.parse(new TextDecoder().decode(oldest.data)) as Stored).createdAtMs : undefined;
+      out.set(endpoint, { pending: c.num_pending, retrying: c.num_ack_pending, dead: 0, oldestMs });
     }
     const dead = await jsm.streams.info(DEAD_STREAM, { subjects_filter: ">" }).catch(() => null);
     for (const [subject, n] of Object.entries(dead?.state.subjects ?? {})) {
