@@ -28,6 +28,23 @@ export interface EventSink {
 
 const json = (m: Message) => toJson(MessageSchema, m) as Record<string, unknown>;
 
+/** The type of event an entry makes, if any: cheap, so that nothing more is done for an event nobody wants. */
+export function entryType(m: Message): WebhookEvent | undefined {
+  const u = m.update;
+  if (u) return u.kind === UpdateKind.EDITED ? "message.edited" : u.kind === UpdateKind.DELETED ? "message.deleted" : undefined;
+  const c = m.change;
+  if (!c) return "message.created";
+  return CHANGE_EVENTS[c.kind];
+}
+
+const CHANGE_EVENTS: Partial<Record<RoomChangeKind, WebhookEvent>> = {
+  [RoomChangeKind.MEMBER_ADDED]: "member.joined",
+  [RoomChangeKind.MEMBER_REMOVED]: "member.left",
+  [RoomChangeKind.BANNED]: "member.banned",
+  [RoomChangeKind.CREATED]: "room.created",
+  [RoomChangeKind.UPDATED]: "room.updated",
+};
+
 /**
  * The event an entry makes, if any. A message's carries the room's members who had no stream in
  * it when it was stored (`offline`, for push notifications); a deleted message's carries no text.

@@ -64,12 +64,15 @@ export function parseEndpoint(e: Record<string, unknown>, where: string): Endpoi
  */
 export class WebhookEndpoints {
   private api = new Map<string, Endpoint>();
+  /** list(), made once per change: every message asks it. */
+  private all: Endpoint[];
   private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly fromFile: readonly Endpoint[],
     private readonly docs?: Pick<AccessStore, "webhookEndpoints" | "watchWebhookEndpoints" | "setWebhookEndpoint">,
   ) {
+    this.all = [...fromFile];
     docs?.watchWebhookEndpoints(() => this.reload());
   }
 
@@ -84,11 +87,12 @@ export class WebhookEndpoints {
       }
     }
     this.api = api;
+    this.all = [...this.fromFile, ...[...api.values()].filter((e) => !this.isFromFile(e.id))];
     for (const l of this.listeners) l();
   }
 
-  list(): Endpoint[] {
-    return [...this.fromFile, ...[...this.api.values()].filter((e) => !this.isFromFile(e.id))];
+  list(): readonly Endpoint[] {
+    return this.all;
   }
 
   get(id: string): Endpoint | undefined {
