@@ -32,7 +32,7 @@ import { tokenExpired, type Authenticator } from "./auth.ts";
 import { type Actor, checkRead, checkWrite, MAX_REASON, readRefusal, roomNotCreated } from "./room-rules.ts";
 import { edit, react, remove } from "./message-updates.ts";
 import { checkEmoji } from "../rules/reactions.ts";
-import { entryEvent, entryType, type EventSink, type WebhookEvent } from "./webhook-events.ts";
+import { entryType, eventData, type EventSink, type WebhookEvent } from "./webhook-events.ts";
 import type { FilterInput, MessageFilter } from "./message-filter.ts";
 import { kindProto, roleProto, Rooms } from "./rooms.ts";
 
@@ -236,19 +236,19 @@ export class ChatCore {
         }
         case "edit": {
           const { room, seq, text, clientMsgId } = k.value;
-          const { entry } = await this.editMessage({ user: s.user, protocol: s.protocol }, room, seq, text, clientMsgId);
+          const { entry } = await this.editMessage(actorOf(s), room, seq, text, clientMsgId);
           s.push(ackEvent(clientMsgId, entry));
           return;
         }
         case "delete": {
           const { room, seq, clientMsgId } = k.value;
-          const { entry } = await this.deleteMessage({ user: s.user, admin: s.admin, protocol: s.protocol }, room, seq, clientMsgId);
+          const { entry } = await this.deleteMessage(actorOf(s), room, seq, clientMsgId);
           s.push(ackEvent(clientMsgId, entry));
           return;
         }
         case "react": {
           const { room, seq, emoji, remove, clientMsgId } = k.value;
-          const { entry } = await this.react({ user: s.user, protocol: s.protocol }, room, seq, emoji, !remove, clientMsgId);
+          const { entry } = await this.react(actorOf(s), room, seq, emoji, !remove, clientMsgId);
           s.push(ackEvent(clientMsgId, entry));
           return;
         }
@@ -325,8 +325,7 @@ export class ChatCore {
 
   /** A SendRequest as every protocol receives it (Send, Chat's send, /ws). */
   sendRequest(user: string, req: SendRequest, protocol: string): Promise<Message> {
-    const target: SendTarget = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
-    return this.send(user, target, req.text, req.clientMsgId, protocol, req.replyTo);
+    return this.send(user, sendTarget(req.target), req.text, req.clientMsgId, protocol, req.replyTo);
   }
 
   /** Stores a message and publishes it; resolves once it is durable. */
@@ -392,7 +391,7 @@ export class ChatCore {
 
   /** Replaces the text of one of the actor's messages (the limits of a send). */
   async editMessage(actor: Actor, roomName: string, seq: bigint, text: string, clientMsgId: string): Promise<Updated> {
-    const room = this.roomFor(actor.user, roomName, "write");
+    const room = this.roomFor(actor, roomName, "write");
     checkText(text, this.opts.limits.maxTextBytes);
     const filteredEdit = async () => edit(actor, room, seq, actor.server ? text : await this.filtered({ kind: "edit", room, from: actor.user, text, seq }));
     return this.update(actor, room, seq, UpdateKind.EDITED, "", clientMsgId, filteredEdit);
@@ -401,13 +400,13 @@ export class ChatCore {
   /** Deletes a message for good (its author, or the room's owners and admins): a tombstone keeps its seq. */
   async deleteMessage(actor: Actor, roomName: string, seq: bigint, clientMsgId: string): Promise<Updated> {
     // Deleting takes reading, not writing: a muted user may still take back what they said.
-    const room = actor.server ? checkAnyRoom(roomName) : this.roomFor(actor.user, roomName, "read");
+    const room = this.roomFor(actor, roomName, "read");
     return this.update(actor, room, seq, UpdateKind.DELETED, "", clientMsgId, () => remove(actor, room, seq, () => this.opts.engine.access.room(room)));
   }
 
   /** Adds the actor's reaction to a message, or takes it back. */
   async react(actor: Actor, roomName: string, seq: bigint, emoji: string, add: boolean, clientMsgId: string): Promise<Updated> {
-    const room = this.roomFor(actor.user, roomName, "write");
+    const room = this.roomFor(actor, roomName, "write");
     checkEmoji(emoji);
     const kind = add ? UpdateKind.REACTION_ADDED : UpdateKind.REACTION_REMOVED;
     return this.update(actor, room, seq, kind, emoji, clientMsgId, () => react(actor, room, seq, emoji, add));
@@ -499,8 +498,7 @@ export class ChatCore {
     const type = entryType(m);
     // Most servers have no endpoint: an entry then costs a type check, not its event's JSON.
     if (!events || !type || !events.wants(type)) return [];
-    const ev = entryEvent(m, offline);
-    return ev ? events.rows(ev.type, ev.data) : [];
+    return events.rows(type, eventData(type, m, offline));
   }
 
   /** An event that no entry records (a room deleted, a user gone offline), into the outbox on its own. */
@@ -570,8 +568,8 @@ export class ChatCore {
    * (0: none). For a user, or for the server API (an Actor with `server`), which may read any room.
    */
   async history(who: string | Actor, roomName: string, beforeSeq: bigint, afterSeq: bigint | undefined, limit: number, protocol = "unknown"): Promise<Page> {
-    const user = typeof who === "string" ? who : undefined;
-    const room = user === undefined ? checkAnyRoom(roomName) : this.roomFor(user, roomName, "read");
+    const user = userOf(who);
+    const room = this.roomFor(who, roomName, "read");
     if (limit > 500) throw new ConnectError("limit must be at most 500", Code.InvalidArgument);
     if (user !== undefined) this.takeToken("read", user, protocol);
     const n = limit === 0 ? 50 : limit;
@@ -633,18 +631,20 @@ export class ChatCore {
 
   /** Who is online (in `room`, or anywhere), as a user may see it, or all of it for the server API (an Actor with `server`). */
   async listOnline(who: string | Actor, room: string, protocol = "unknown"): Promise<OnlineEntry[]> {
-    const user = typeof who === "string" ? who : undefined;
-    if (room) {
-      if (user === undefined) checkAnyRoom(room);
-      else this.roomFor(user, room, "read");
-    }
+    const user = userOf(who);
+    if (room) this.roomFor(who, room, "read");
     if (user !== undefined) this.takeToken("read", user, protocol);
     const entries = (await this.opts.engine.presence.online(room)).filter((e) => user === undefined || !this.hides(user, e.user));
     return entries.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
   }
 
-  /** A room name checked (rules/names.ts) and `user`'s right to read or write it (checkRoom). */
-  private roomFor(user: string, roomName: string, need: "read" | "write"): string {
+  /**
+   * A room name checked (rules/names.ts) and the caller's right to read or write it (checkRoom);
+   * the server API (an Actor with `server`) may use any room.
+   */
+  private roomFor(who: string | Actor, roomName: string, need: "read" | "write"): string {
+    const user = userOf(who);
+    if (user === undefined) return checkAnyRoom(roomName);
     const room = checkRoomAccess(user, roomName);
     this.checkRoom(user, room, need);
     return room;
@@ -786,6 +786,11 @@ export class ChatCore {
   }
 }
 
+/** A request's `target` oneof (SendRequest's, the server API's PublishRequest's) as a SendTarget. */
+export function sendTarget(t: { case: "room" | "toUser" | undefined; value?: string }): SendTarget {
+  return t.case === "toUser" ? { toUser: t.value ?? "" } : { room: t.value ?? "" };
+}
+
 /** The room a send goes to: the room named (which `user` may use), or the direct conversation with `to_user`. */
 function targetRoom(user: string, target: SendTarget): string {
   if ("toUser" in target) {
@@ -795,6 +800,14 @@ function targetRoom(user: string, target: SendTarget): string {
   }
   if (!target.room) throw new ConnectError("set room or to_user", Code.InvalidArgument);
   return checkRoomAccess(user, target.room);
+}
+
+/** A stream's user, as the actor of its requests. */
+const actorOf = (s: Session): Actor => ({ user: s.user, admin: s.admin, protocol: s.protocol });
+
+/** The user whose rules and rates a call is held to; undefined for the server API (an Actor with `server`). */
+function userOf(who: string | Actor): string | undefined {
+  return typeof who === "string" ? who : who.server ? undefined : who.user;
 }
 
 function checkClientMsgId(clientMsgId: string): void {

@@ -46,34 +46,26 @@ const CHANGE_EVENTS: Partial<Record<RoomChangeKind, WebhookEvent>> = {
 };
 
 /**
- * The event an entry makes, if any. A message's carries the room's members who had no stream in
- * it when it was stored (`offline`, for push notifications); a deleted message's carries no text.
+ * The data of the event an entry makes (its type is entryType's). A message's carries the room's
+ * members who had no stream in it when it was stored (`offline`, for push notifications); a deleted
+ * message's carries no text.
  */
-export function entryEvent(m: Message, offline: string[] | null = []): { type: WebhookEvent; data: Record<string, unknown> } | undefined {
-  const u = m.update;
-  if (u) {
-    if (u.kind === UpdateKind.EDITED && u.message) return { type: "message.edited", data: { room: m.room, by: m.from, message: json(u.message) } };
-    if (u.kind === UpdateKind.DELETED) return { type: "message.deleted", data: { room: m.room, by: m.from, seq: String(u.targetSeq) } };
-    return undefined;
-  }
+export function eventData(type: WebhookEvent, m: Message, offline: string[] | null = []): Record<string, unknown> {
   const c = m.change;
-  if (!c) return { type: "message.created", data: { room: m.room, message: json(m), offlineMembers: offline } };
-  const room = c.room && (toJson(RoomSchema, c.room) as Record<string, unknown>);
-  switch (c.kind) {
-    case RoomChangeKind.MEMBER_ADDED:
-      return { type: "member.joined", data: { room: m.room, user: c.user, by: m.from } };
-    case RoomChangeKind.MEMBER_REMOVED:
-      return { type: "member.left", data: { room: m.room, user: c.user, by: m.from } };
-    case RoomChangeKind.BANNED:
-      return {
-        type: "member.banned",
-        data: { room: m.room, user: c.user, by: m.from, reason: c.reason, until: c.until ? timestampDate(c.until).toISOString() : null },
-      };
-    case RoomChangeKind.CREATED:
-      return { type: "room.created", data: { room, by: m.from } };
-    case RoomChangeKind.UPDATED:
-      return { type: "room.updated", data: { room, by: m.from } };
+  switch (type) {
+    case "message.created":
+      return { room: m.room, message: json(m), offlineMembers: offline };
+    case "message.edited":
+      return { room: m.room, by: m.from, message: m.update?.message && json(m.update.message) };
+    case "message.deleted":
+      return { room: m.room, by: m.from, seq: String(m.update?.targetSeq ?? 0n) };
+    case "member.joined":
+    case "member.left":
+      return { room: m.room, user: c?.user, by: m.from };
+    case "member.banned":
+      return { room: m.room, user: c?.user, by: m.from, reason: c?.reason, until: c?.until ? timestampDate(c.until).toISOString() : null };
     default:
-      return undefined;
+      // room.created, room.updated: the room after the change.
+      return { room: c?.room && (toJson(RoomSchema, c.room) as Record<string, unknown>), by: m.from };
   }
 }

@@ -37,8 +37,7 @@ export interface Delivery extends OutboxRow {
   createdAtMs: number;
   /** Tries made so far. */
   attempts: number;
-  nextAtMs: number;
-  dead: boolean;
+  /** Why the last try failed ("" before any). */
   lastError: string;
 }
 

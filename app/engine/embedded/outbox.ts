@@ -12,12 +12,10 @@ interface Row {
   body: string;
   created_at_ms: bigint;
   attempts: bigint;
-  next_at_ms: bigint;
-  dead: bigint;
   last_error: string;
 }
 
-const COLS = "event_id, endpoint, type, body, created_at_ms, attempts, next_at_ms, dead, last_error";
+const COLS = "event_id, endpoint, type, body, created_at_ms, attempts, last_error";
 
 /** Every read, by name; query-plans.test.ts checks that each uses an index. */
 export const OUTBOX_SQL = {
@@ -57,7 +55,8 @@ export class EmbeddedOutbox implements WebhookOutbox {
   }
 
   async failed(d: Delivery, nextAtMs: number | undefined, error: string): Promise<void> {
-    await this.write([["outboxFailed", d.eventId, d.endpoint, nextAtMs ?? d.nextAtMs, nextAtMs === undefined ? 1 : 0, error.slice(0, 500)]]);
+    // A dead letter's next_at_ms is never read: it is due only once redelivered, which sets it.
+    await this.write([["outboxFailed", d.eventId, d.endpoint, nextAtMs ?? 0, nextAtMs === undefined ? 1 : 0, error.slice(0, 500)]]);
   }
 
   async deadLetters(endpoint: string, limit: number): Promise<Delivery[]> {
@@ -89,8 +88,6 @@ function toDelivery(r: Row): Delivery {
     body: r.body,
     createdAtMs: Number(r.created_at_ms),
     attempts: Number(r.attempts),
-    nextAtMs: Number(r.next_at_ms),
-    dead: r.dead !== 0n,
     lastError: r.last_error,
   };
 }

@@ -111,7 +111,7 @@ export class NatsOutbox implements WebhookOutbox {
 
   private take(m: JsMsg): void {
     const s = m.json<Stored>();
-    const d: Delivery = { ...s, attempts: m.info.deliveryCount - 1, nextAtMs: Date.now(), dead: false, lastError: m.headers?.get("Edgechat-Last-Error") ?? "" };
+    const d: Delivery = { ...s, attempts: m.info.deliveryCount - 1, lastError: "" };
     this.held.set(d, m);
     this.ready.push({ d, msg: m });
   }
@@ -155,7 +155,7 @@ export class NatsOutbox implements WebhookOutbox {
       if (!sm) break;
       const s = JSON.parse(new TextDecoder().decode(sm.data)) as Stored;
       const attempts = Number(sm.header?.get("Edgechat-Attempts") ?? "0");
-      out.push({ d: { ...s, attempts, nextAtMs: 0, dead: true, lastError: sm.header?.get("Edgechat-Last-Error") ?? "" }, seq: sm.seq, data: sm.data });
+      out.push({ d: { ...s, attempts, lastError: sm.header?.get("Edgechat-Last-Error") ?? "" }, seq: sm.seq, data: sm.data });
       seq = sm.seq + 1;
     }
     return out;

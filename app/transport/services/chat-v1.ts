@@ -8,16 +8,11 @@ import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
   BlockResponseSchema,
   ChatService,
-  DeleteRoomResponseSchema,
   HistoryResponseSchema,
   ListBlockedResponseSchema,
-  ListMembersResponseSchema,
   ListOnlineResponseSchema,
   ListRoomsResponseSchema,
   MarkReadResponseSchema,
-  type Message,
-  RoomChangeResponseSchema,
-  RoomResponseSchema,
 } from "../../gen/chat/v1/chat_pb.ts";
 import type { ChatCore } from "../../core/chat.ts";
 import type { Actor } from "../../core/room-rules.ts";
@@ -25,6 +20,7 @@ import { adminKey, userKey } from "../context.ts";
 import { protocolOf } from "../protocol.ts";
 import { noUserError } from "../../core/auth.ts";
 import { ROOM_WRITES } from "./room-writes.ts";
+import { ROOM_CALLS } from "./room-calls.ts";
 
 export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
   router.service(ChatService, {
@@ -52,43 +48,18 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
       return create(ListOnlineResponseSchema, { users });
     },
 
-    async createRoom(req, ctx) {
-      return create(RoomResponseSchema, await core.rooms.create(actorOf(ctx), req.name, req.kind, req.title, req.topic));
-    },
-    async getRoom(req, ctx) {
-      return create(RoomResponseSchema, { room: core.rooms.get(actorOf(ctx), req.room) });
-    },
-    async updateRoom(req, ctx) {
-      return create(RoomResponseSchema, await core.rooms.update(actorOf(ctx), req.room, { title: req.title, topic: req.topic, kind: req.kind }));
-    },
-    async deleteRoom(req, ctx) {
-      await core.rooms.delete(actorOf(ctx), req.room);
-      return create(DeleteRoomResponseSchema);
-    },
-    async listMembers(req, ctx) {
-      return create(ListMembersResponseSchema, core.rooms.members(actorOf(ctx), req.room));
-    },
-    async addMember(req, ctx) {
-      return changed(await core.rooms.addMember(actorOf(ctx), req.room, req.user));
-    },
-    async removeMember(req, ctx) {
-      return changed(await core.rooms.removeMember(actorOf(ctx), req.room, req.user));
-    },
-    async setRole(req, ctx) {
-      return changed(await core.rooms.setRole(actorOf(ctx), req.room, req.user, req.role));
-    },
-    async ban(req, ctx) {
-      return changed(await core.rooms.ban(actorOf(ctx), req.room, req.user, req.until, req.reason));
-    },
-    async unban(req, ctx) {
-      return changed(await core.rooms.unban(actorOf(ctx), req.room, req.user));
-    },
-    async mute(req, ctx) {
-      return changed(await core.rooms.mute(actorOf(ctx), req.room, req.user, req.until));
-    },
-    async unmute(req, ctx) {
-      return changed(await core.rooms.unmute(actorOf(ctx), req.room, req.user));
-    },
+    createRoom: (req, ctx) => ROOM_CALLS.createRoom(core, actorOf(ctx), req),
+    getRoom: (req, ctx) => ROOM_CALLS.getRoom(core, actorOf(ctx), req),
+    updateRoom: (req, ctx) => ROOM_CALLS.updateRoom(core, actorOf(ctx), req),
+    deleteRoom: (req, ctx) => ROOM_CALLS.deleteRoom(core, actorOf(ctx), req),
+    listMembers: (req, ctx) => ROOM_CALLS.listMembers(core, actorOf(ctx), req),
+    addMember: (req, ctx) => ROOM_CALLS.addMember(core, actorOf(ctx), req),
+    removeMember: (req, ctx) => ROOM_CALLS.removeMember(core, actorOf(ctx), req),
+    setRole: (req, ctx) => ROOM_CALLS.setRole(core, actorOf(ctx), req),
+    ban: (req, ctx) => ROOM_CALLS.ban(core, actorOf(ctx), req),
+    unban: (req, ctx) => ROOM_CALLS.unban(core, actorOf(ctx), req),
+    mute: (req, ctx) => ROOM_CALLS.mute(core, actorOf(ctx), req),
+    unmute: (req, ctx) => ROOM_CALLS.unmute(core, actorOf(ctx), req),
     async block(req, ctx) {
       await core.rooms.block(actorOf(ctx), req.user, true);
       return create(BlockResponseSchema);
@@ -102,9 +73,6 @@ export function registerChatV1(router: ConnectRouter, core: ChatCore): void {
     },
   });
 }
-
-/** The entry that recorded a change; none when there was nothing to change (an unban of someone not banned). */
-const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
 
 function actorOf(ctx: HandlerContext): Actor {
   return { user: requireUser(ctx), admin: ctx.values.get(adminKey), protocol: protocolOf(ctx) };

@@ -3,16 +3,7 @@
 // key's actor: a server-wide admin named after the key, held to no per-user rate.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import {
-  DeleteRoomResponseSchema,
-  HistoryResponseSchema,
-  ListMembersResponseSchema,
-  ListOnlineResponseSchema,
-  type Message,
-  RoomChangeResponseSchema,
-  RoomResponseSchema,
-  UpdateMessageResponseSchema,
-} from "../../gen/chat/v1/chat_pb.ts";
+import { HistoryResponseSchema, ListOnlineResponseSchema, UpdateMessageResponseSchema } from "../../gen/chat/v1/chat_pb.ts";
 import {
   DisconnectResponseSchema,
   CreateWebhookEndpointResponseSchema,
@@ -27,10 +18,11 @@ import type { WebhookOutbox } from "../../engine/engine.ts";
 import type { Endpoint, WebhookEndpoints } from "../../webhooks/endpoints.ts";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ApiKeys, Scope } from "../../core/api-keys.ts";
-import type { ChatCore } from "../../core/chat.ts";
+import { sendTarget, type ChatCore } from "../../core/chat.ts";
 import type { Actor } from "../../core/room-rules.ts";
 import type { Logger } from "../../log.ts";
 import { protocolOf } from "../protocol.ts";
+import { ROOM_CALLS } from "./room-calls.ts";
 
 export function registerServerV1(
   router: ConnectRouter,
@@ -52,7 +44,6 @@ export function registerServerV1(
       throw err;
     }
   };
-  const changed = (entry: Message | undefined) => create(RoomChangeResponseSchema, { entry });
   const needEndpoints = () => {
     if (!endpoints || !outbox) throw new ConnectError("this server's engine sends no webhooks", Code.FailedPrecondition);
     return endpoints;
@@ -65,46 +56,22 @@ export function registerServerV1(
 
   router.service(ServerService, {
     async publish(req, ctx) {
-      const target = req.target.case === "toUser" ? { toUser: req.target.value } : { room: req.target.value ?? "" };
+      const target = sendTarget(req.target);
       const a = as(ctx, "publish", { from: req.from, ...target });
       return create(PublishResponseSchema, { message: await core.publish(req.from, target, req.text, req.idempotencyKey, req.replyTo, a.protocol) });
     },
 
-    async createRoom(req, ctx) {
-      return create(RoomResponseSchema, await core.rooms.create(as(ctx, "rooms", { room: req.name }), req.name, req.kind, req.title, req.topic));
-    },
-    async updateRoom(req, ctx) {
-      return create(
-        RoomResponseSchema,
-        await core.rooms.update(as(ctx, "rooms", { room: req.room }), req.room, { title: req.title, topic: req.topic, kind: req.kind }),
-      );
-    },
-    async deleteRoom(req, ctx) {
-      await core.rooms.delete(as(ctx, "rooms", { room: req.room }), req.room);
-      return create(DeleteRoomResponseSchema);
-    },
-    async addMember(req, ctx) {
-      return changed(await core.rooms.addMember(as(ctx, "rooms", { room: req.room, user: req.user }), req.room, req.user));
-    },
-    async removeMember(req, ctx) {
-      return changed(await core.rooms.removeMember(as(ctx, "rooms", { room: req.room, user: req.user }), req.room, req.user));
-    },
-    async setRole(req, ctx) {
-      return changed(await core.rooms.setRole(as(ctx, "rooms", { room: req.room, user: req.user }), req.room, req.user, req.role));
-    },
+    createRoom: (req, ctx) => ROOM_CALLS.createRoom(core, as(ctx, "rooms", { room: req.name }), req),
+    updateRoom: (req, ctx) => ROOM_CALLS.updateRoom(core, as(ctx, "rooms", { room: req.room }), req),
+    deleteRoom: (req, ctx) => ROOM_CALLS.deleteRoom(core, as(ctx, "rooms", { room: req.room }), req),
+    addMember: (req, ctx) => ROOM_CALLS.addMember(core, as(ctx, "rooms", { room: req.room, user: req.user }), req),
+    removeMember: (req, ctx) => ROOM_CALLS.removeMember(core, as(ctx, "rooms", { room: req.room, user: req.user }), req),
+    setRole: (req, ctx) => ROOM_CALLS.setRole(core, as(ctx, "rooms", { room: req.room, user: req.user }), req),
+    ban: (req, ctx) => ROOM_CALLS.ban(core, as(ctx, "moderate", { room: req.room, user: req.user }), req),
+    unban: (req, ctx) => ROOM_CALLS.unban(core, as(ctx, "moderate", { room: req.room, user: req.user }), req),
+    mute: (req, ctx) => ROOM_CALLS.mute(core, as(ctx, "moderate", { room: req.room, user: req.user }), req),
+    unmute: (req, ctx) => ROOM_CALLS.unmute(core, as(ctx, "moderate", { room: req.room, user: req.user }), req),
 
-    async ban(req, ctx) {
-      return changed(await core.rooms.ban(as(ctx, "moderate", { room: req.room, user: req.user }), req.room, req.user, req.until, req.reason));
-    },
-    async unban(req, ctx) {
-      return changed(await core.rooms.unban(as(ctx, "moderate", { room: req.room, user: req.user }), req.room, req.user));
-    },
-    async mute(req, ctx) {
-      return changed(await core.rooms.mute(as(ctx, "moderate", { room: req.room, user: req.user }), req.room, req.user, req.until));
-    },
-    async unmute(req, ctx) {
-      return changed(await core.rooms.unmute(as(ctx, "moderate", { room: req.room, user: req.user }), req.room, req.user));
-    },
     async deleteMessage(req, ctx) {
       const a = as(ctx, "moderate", { room: req.room, seq: String(req.seq) });
       return create(UpdateMessageResponseSchema, await core.deleteMessage(a, req.room, req.seq, req.clientMsgId));
@@ -123,12 +90,8 @@ export function registerServerV1(
       const a = as(ctx, "read", { room: req.room });
       return create(ListOnlineResponseSchema, { users: await core.listOnline(a, req.room) });
     },
-    async getRoom(req, ctx) {
-      return create(RoomResponseSchema, { room: core.rooms.get(as(ctx, "read", { room: req.room }), req.room) });
-    },
-    async listMembers(req, ctx) {
-      return create(ListMembersResponseSchema, core.rooms.members(as(ctx, "read", { room: req.room }), req.room));
-    },
+    getRoom: (req, ctx) => ROOM_CALLS.getRoom(core, as(ctx, "read", { room: req.room }), req),
+    listMembers: (req, ctx) => ROOM_CALLS.listMembers(core, as(ctx, "read", { room: req.room }), req),
 
     async listDeadLetters(req, ctx) {
       as(ctx, "webhooks", { endpoint: req.endpoint });
